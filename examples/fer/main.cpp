@@ -1,0 +1,193 @@
+// fer: the libfer command-line program.
+//
+//   fer image PATH... [--json] [--out FILE|DIR] [--model FILE] [--detector NAME] [--threads N]
+//   fer models
+//   fer version
+#include <fer/fer.hpp>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace {
+
+const char* kUsage =
+    "usage: fer <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  image PATH...   detect faces and recognize their expressions\n"
+    "  models          list the registered detectors, architectures and heads\n"
+    "  version         print the library version\n"
+    "\n"
+    "fer image options:\n"
+    "  --json            print one JSON object per image instead of text\n"
+    "  --out PATH        write the annotated image (a folder when several images are given)\n"
+    "  --model FILE      recognizer model file (default: the shipped default model)\n"
+    "  --detector NAME   face detector (default: haar)\n"
+    "  --min-face N      smallest face side in pixels (default: 24)\n"
+    "  --threads N       compute threads (default: $FER_NUM_THREADS or all cores)\n"
+    "  --help            show this help\n";
+
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct ImageArgs {
+  std::vector<std::string> paths;
+  bool json = false;
+  std::string out;
+  fer::PipelineOptions options;
+};
+
+int parse_int(const std::string& flag, const std::string& value) {
+  try {
+    size_t used = 0;
+    int v = std::stoi(value, &used);
+    if (used != value.size()) throw std::invalid_argument("");
+    return v;
+  } catch (const std::exception&) {
+    throw UsageError(flag + " needs an integer, got '" + value + "'");
+  }
+}
+
+ImageArgs parse_image_args(int argc, char** argv) {
+  ImageArgs a;
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw UsageError(arg + " needs a value");
+      return argv[++i];
+    };
+    if (arg == "--json") a.json = true;
+    else if (arg == "--out") a.out = value();
+    else if (arg == "--model") a.options.model_path = value();
+    else if (arg == "--detector") a.options.detector = value();
+    else if (arg == "--min-face") a.options.min_face_size = parse_int(arg, value());
+    else if (arg == "--threads") a.options.threads = parse_int(arg, value());
+    else if (arg.rfind("--", 0) == 0) throw UsageError("unknown option " + arg);
+    else a.paths.push_back(arg);
+  }
+  if (a.paths.empty()) throw UsageError("fer image needs at least one image path");
+  return a;
+}
+
+std::string out_path(const ImageArgs& a, const std::string& image) {
+  if (a.paths.size() == 1) return a.out;
+  std::filesystem::create_directories(a.out);
+  return (std::filesystem::path(a.out) / (std::filesystem::path(image).stem().string() + "_annotated.png")).string();
+}
+
+nlohmann::json face_json(const fer::FaceResult& r, const std::vector<std::string>& classes) {
+  nlohmann::json probs = nlohmann::json::object();
+  for (size_t k = 0; k < classes.size(); ++k) probs[classes[k]] = r.probabilities[k];
+  return {{"box", {{"x", r.face.box.x}, {"y", r.face.box.y}, {"width", r.face.box.width}, {"height", r.face.box.height}}},
+          {"score", r.face.score},
+          {"label", r.label},
+          {"probabilities", probs}};
+}
+
+int run_image(int argc, char** argv) {
+  ImageArgs a = parse_image_args(argc, argv);
+  fer::Pipeline pipeline(a.options);
+  const fer::ModelInfo& info = pipeline.model().info();
+  std::string model_name = pipeline.model_path().empty() ? info.architecture + " (untrained)" : pipeline.model_path();
+  if (!info.trained)
+    std::fprintf(stderr,
+                 "warning: model %s is untrained (random weights): its labels are NOT expression recognition.\n"
+                 "         Pass --model FILE with a trained model.\n",
+                 model_name.c_str());
+  int failures = 0;
+  for (const std::string& path : a.paths) {
+    cv::Mat image = cv::imread(path, cv::IMREAD_COLOR);
+    if (image.empty()) {
+      std::fprintf(stderr, "fer: cannot read image %s (missing, unreadable or not an image)\n", path.c_str());
+      ++failures;
+      continue;
+    }
+    std::vector<fer::FaceResult> results = pipeline.process(image);
+    if (a.json) {
+      nlohmann::json j = {{"image", path}, {"detector", pipeline.detector_name()}, {"model", model_name},
+                          {"model_trained", info.trained}, {"faces", nlohmann::json::array()}};
+      for (const auto& r : results) j["faces"].push_back(face_json(r, info.classes));
+      std::cout << j.dump() << "\n";
+    } else {
+      std::printf("%s: %zu face(s) [detector %s, model %s]\n", path.c_str(), results.size(),
+                  pipeline.detector_name().c_str(), model_name.c_str());
+      for (size_t i = 0; i < results.size(); ++i) {
+        const auto& r = results[i];
+        std::printf("  face %zu: box x=%.0f y=%.0f w=%.0f h=%.0f score=%.2f -> %s\n    ", i, r.face.box.x,
+                    r.face.box.y, r.face.box.width, r.face.box.height, r.face.score, r.label.c_str());
+        for (size_t k = 0; k < info.classes.size(); ++k)
+          std::printf("%s=%.3f%s", info.classes[k].c_str(), r.probabilities[k], k + 1 < info.classes.size() ? " " : "\n");
+      }
+    }
+    if (!a.out.empty()) {
+      fer::DrawOptions d;
+      d.class_names = info.classes;
+      fer::draw_results(image, results, d);
+      std::string out = out_path(a, path);
+      if (!cv::imwrite(out, image)) {
+        std::fprintf(stderr, "fer: cannot write %s\n", out.c_str());
+        ++failures;
+      } else if (!a.json) {
+        std::printf("  annotated image: %s\n", out.c_str());
+      }
+    }
+  }
+  return failures ? 1 : 0;
+}
+
+int run_models() {
+  std::printf("detectors:\n");
+  for (const auto& n : fer::detector_registry().names())
+    std::printf("  %-16s %s\n", n.c_str(), fer::detector_registry().description(n).c_str());
+  std::printf("feature extractors (parameters at the default input 48x48 gray):\n");
+  for (const auto& n : fer::extractor_registry().names()) {
+    auto e = fer::FeatureExtractor::create(n, fer::Config{});
+    std::printf("  %-16s %9lld params  dim %-5d %s\n", n.c_str(), (long long)e->parameter_count(), e->feature_dim(),
+                fer::extractor_registry().description(n).c_str());
+  }
+  std::printf("classifier heads:\n");
+  for (const auto& n : fer::classifier_registry().names())
+    std::printf("  %-16s %s\n", n.c_str(), fer::classifier_registry().description(n).c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (int i = 2; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
+  std::string cmd = argv[1];
+  try {
+    if (cmd == "image") return run_image(argc, argv);
+    if (cmd == "models") return run_models();
+    if (cmd == "version") {
+      std::printf("libfer %s\n", fer::version());
+      return 0;
+    }
+    throw UsageError("unknown command '" + cmd + "'");
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "fer: %s (see fer --help)\n", e.what());
+    return 2;
+  } catch (const fer::Error& e) {
+    std::fprintf(stderr, "fer: error [%s]: %s\n", fer::status_name(e.status()), e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fer: error: %s\n", e.what());
+    return 1;
+  }
+}

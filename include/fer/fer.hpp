@@ -1,0 +1,17 @@
+/// @file fer.hpp
+/// @brief libfer umbrella header: include this to use the whole C++ API.
+#pragma once
+
+#include <fer/config.hpp>
+#include <fer/detector.hpp>
+#include <fer/error.hpp>
+#include <fer/expression.hpp>
+#include <fer/image.hpp>
+#include <fer/model.hpp>
+#include <fer/pipeline.hpp>
+#include <fer/recognizer.hpp>
+#include <fer/registry.hpp>
+#include <fer/render.hpp>
+#include <fer/threads.hpp>
+#include <fer/types.hpp>
+#include <fer/version.hpp>

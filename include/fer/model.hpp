@@ -1,0 +1,107 @@
+/// @file model.hpp
+/// @brief A recognizer model (extractor + classifier + metadata) and its file format.
+#pragma once
+
+#include <fer/config.hpp>
+#include <fer/recognizer.hpp>
+
+#include <opencv2/core.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fer {
+
+/// What the model expects as input.
+struct InputSpec {
+  int width = 48;
+  int height = 48;
+  int channels = 1;               ///< 1 = gray, 3 = BGR
+  std::vector<float> mean{0.5f};  ///< per channel, applied to pixel/255
+  std::vector<float> std{0.5f};   ///< per channel
+};
+
+/// How a face crop is cut from an image around a detector box.
+struct CropSpec {
+  std::string method = "box";  ///< "box": the detector box, grown by `margin`
+  float margin = 0.1f;         ///< fraction of the box side added on every side
+  bool square = true;          ///< make the box square (around its centre) before cutting
+};
+
+/// Everything a model file says besides its weights.
+struct ModelInfo {
+  std::string architecture = "small_cnn";  ///< feature extractor name
+  Config architecture_config;              ///< its options
+  std::string head = "linear";             ///< classifier name
+  Config head_config;                      ///< its options
+  InputSpec input;
+  CropSpec crop;
+  std::vector<std::string> classes;        ///< class names in logit order
+  bool trained = false;                    ///< false: random weights, output is not recognition
+  std::string storage = "float32";         ///< weight storage in the file: "float32" or "bfloat16"
+  std::map<std::string, std::string> provenance;  ///< dataset, split, command, date, ...
+  std::map<std::string, double> metrics;          ///< e.g. "val_accuracy"
+};
+
+/// The model-file format version this build writes (and the newest it reads).
+constexpr uint32_t kModelFormatVersion = 1;
+
+/// Per-face output of a model.
+struct Prediction {
+  std::vector<float> probabilities;
+  std::vector<float> features;
+  cv::Mat attention;
+};
+
+/// A loaded recognizer. Its weights are read-only after loading: one Model can
+/// be shared by many threads and pipelines (predict() and crop() are thread-safe).
+class Model {
+ public:
+  /// Loads and validates a model file. Throws NotFound, IoError, CorruptData,
+  /// UnsupportedVersion, ShapeMismatch or UnknownComponent with the reason.
+  static std::shared_ptr<Model> load(const std::string& path);
+  /// Same from bytes in memory; `origin` names them in error messages.
+  static std::shared_ptr<Model> from_bytes(const uint8_t* data, size_t size, const std::string& origin = "<memory>");
+  /// A new model with freshly initialised weights (deterministic for a seed).
+  static std::shared_ptr<Model> create(const ModelInfo& info, uint64_t seed = 0);
+
+  /// Writes the model file (atomically: to a temporary file, then renamed).
+  void save(const std::string& path) const;
+  std::vector<uint8_t> to_bytes() const;
+
+  const ModelInfo& info() const { return info_; }
+  ModelInfo& info() { return info_; }
+  const FeatureExtractor& extractor() const { return *extractor_; }
+  FeatureExtractor& extractor() { return *extractor_; }
+  const Classifier& classifier() const { return *classifier_; }
+  Classifier& classifier() { return *classifier_; }
+
+  /// Cuts the face around `box` by the model's crop convention and turns it
+  /// into the normalized CV_32FC(channels) input. `image`: 8-bit gray/BGR/BGRA.
+  cv::Mat crop(const cv::Mat& image, const cv::Rect2f& box) const;
+  /// Same for an image that already is the face (resized to the input size).
+  cv::Mat prepare(const cv::Mat& face_image) const;
+  /// Runs the recognizer on prepared inputs (from crop()/prepare()).
+  std::vector<Prediction> predict(const std::vector<cv::Mat>& inputs, bool with_features = false,
+                                  bool with_attention = false) const;
+
+  Model(ModelInfo info, std::unique_ptr<FeatureExtractor> extractor, std::unique_ptr<Classifier> classifier);
+
+ private:
+  ModelInfo info_;
+  std::unique_ptr<FeatureExtractor> extractor_;
+  std::unique_ptr<Classifier> classifier_;
+};
+
+/// Path of the default model file, searched in order: $FER_MODEL, the source
+/// tree's models/default.fermodel, the installed share/fer/models/default.fermodel.
+/// Empty when none exists.
+std::string default_model_path();
+
+/// ModelInfo for the untrained built-in fallback (small_cnn, FER-2013 classes).
+ModelInfo untrained_default_info();
+
+}  // namespace fer

@@ -1,0 +1,60 @@
+/// @file pipeline.hpp
+/// @brief Detection + cropping + recognition of every face in an image.
+#pragma once
+
+#include <fer/detector.hpp>
+#include <fer/image.hpp>
+#include <fer/model.hpp>
+#include <fer/types.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fer {
+
+struct PipelineOptions {
+  std::string detector = "haar";   ///< registered detector name
+  std::string model_path;          ///< model file; empty = default_model_path(), else the untrained fallback
+  float score_threshold = 0.5f;    ///< detector score threshold
+  int min_face_size = 24;          ///< smallest face side in input pixels
+  int max_detect_side = 480;       ///< detection runs on the image downscaled to this longer side
+  int threads = 0;                 ///< compute threads (process-wide); 0 = $FER_NUM_THREADS or all cores
+  bool return_features = false;    ///< fill FaceResult::features
+  bool return_attention = false;   ///< fill FaceResult::attention where the model has attention
+  int64_t max_image_pixels = kDefaultMaxImagePixels;  ///< larger images are rejected (InvalidArgument)
+};
+
+/// One detector and one recognizer model. Not thread-safe (the detector keeps
+/// state): use one Pipeline per thread; they may share one Model.
+class Pipeline {
+ public:
+  explicit Pipeline(const PipelineOptions& options = {});
+  /// Uses an already loaded model (shared read-only with other pipelines).
+  Pipeline(const PipelineOptions& options, std::shared_ptr<const Model> model);
+  ~Pipeline();
+  Pipeline(Pipeline&&) noexcept;
+  Pipeline& operator=(Pipeline&&) noexcept;
+
+  /// Detects and recognizes every face. `image`: non-empty 8-bit gray, BGR or
+  /// BGRA (CV_8UC1/3/4) of any size up to max_image_pixels; anything else
+  /// throws Error(InvalidArgument) saying what was expected.
+  std::vector<FaceResult> process(const cv::Mat& image);
+  /// Recognizes the given faces (boxes in image coordinates) without detecting.
+  std::vector<FaceResult> recognize(const cv::Mat& image, const std::vector<Face>& faces) const;
+
+  const Model& model() const;
+  std::shared_ptr<const Model> shared_model() const;
+  /// Name of the detector in use.
+  std::string detector_name() const;
+  /// Model file in use; empty for the untrained fallback.
+  const std::string& model_path() const;
+  const PipelineOptions& options() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fer

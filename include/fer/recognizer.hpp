@@ -1,0 +1,79 @@
+/// @file recognizer.hpp
+/// @brief Feature extractors and classifiers: the two halves of a recognizer model.
+#pragma once
+
+#include <fer/config.hpp>
+#include <fer/registry.hpp>
+
+#include <opencv2/core.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fer {
+
+/// A named float tensor of a component's state (weights and buffers), in
+/// host memory, row-major. Torch-free so that users can implement components.
+struct NamedTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> data;  ///< product(shape) values
+};
+using TensorList = std::vector<NamedTensor>;
+
+/// Output of a feature extractor for a batch of N crops.
+struct FeatureBatch {
+  cv::Mat features;                ///< N x feature_dim, CV_32F
+  std::vector<cv::Mat> attention;  ///< N maps (CV_32F), or empty when the architecture has none
+};
+
+/// Backbone turning a normalized face crop into a feature vector (and an
+/// attention map where the architecture has one). extract() is thread-safe;
+/// load_state() is not.
+class FeatureExtractor {
+ public:
+  virtual ~FeatureExtractor() = default;
+  /// Registered architecture name ("small_cnn", "resnet18", ...).
+  virtual std::string architecture() const = 0;
+  /// Options it was built with (including "channels" and "input_size").
+  virtual const Config& config() const = 0;
+  virtual int feature_dim() const = 0;
+  /// crops: N images of type CV_32FC(channels) at the input size, normalized.
+  virtual FeatureBatch extract(const std::vector<cv::Mat>& crops) const = 0;
+  /// All weights and buffers, in a fixed order.
+  virtual TensorList state() const = 0;
+  /// Replaces all weights; names and shapes must match state() exactly
+  /// (throws ShapeMismatch / CorruptData otherwise).
+  virtual void load_state(const TensorList& state) = 0;
+  /// Number of trainable parameters.
+  virtual int64_t parameter_count() const = 0;
+
+  static std::unique_ptr<FeatureExtractor> create(const std::string& architecture, const Config& config);
+};
+
+/// Maps feature vectors to class logits. logits() is thread-safe.
+class Classifier {
+ public:
+  virtual ~Classifier() = default;
+  /// Registered head name ("linear", "cosine").
+  virtual std::string name() const = 0;
+  virtual const Config& config() const = 0;
+  virtual int num_classes() const = 0;
+  /// features: N x in_features CV_32F; returns N x num_classes CV_32F logits.
+  virtual cv::Mat logits(const cv::Mat& features) const = 0;
+  virtual TensorList state() const = 0;
+  virtual void load_state(const TensorList& state) = 0;
+
+  static std::unique_ptr<Classifier> create(const std::string& name, const Config& config);
+};
+
+using ExtractorRegistry = Registry<FeatureExtractor, const Config&>;
+using ClassifierRegistry = Registry<Classifier, const Config&>;
+/// Feature extractors by architecture name (built-ins: "small_cnn").
+ExtractorRegistry& extractor_registry();
+/// Classifier heads by name (built-ins: "linear", "cosine").
+ClassifierRegistry& classifier_registry();
+
+}  // namespace fer

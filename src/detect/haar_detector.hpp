@@ -1,0 +1,25 @@
+// OpenCV cascade face detector.
+#pragma once
+
+#include <fer/detector.hpp>
+
+#include <opencv2/objdetect.hpp>
+
+namespace fer::detail {
+
+/// Haar cascade detector. Not thread-safe (cv::CascadeClassifier is not).
+class HaarDetector : public Detector {
+ public:
+  explicit HaarDetector(const DetectorOptions& options);
+  std::string name() const override { return "haar"; }
+  std::vector<Face> detect(const cv::Mat& image) override;
+
+  /// Finds the cascade file: options.data_path, $FER_HAAR_CASCADE, then opencv-data's folders.
+  static std::string find_cascade(const std::string& explicit_path);
+
+ private:
+  DetectorOptions options_;
+  cv::CascadeClassifier cascade_;
+};
+
+}  // namespace fer::detail

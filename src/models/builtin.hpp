@@ -1,0 +1,13 @@
+// Registration functions of the built-in components, called once by the registries.
+#pragma once
+
+#include <fer/recognizer.hpp>
+
+namespace fer::detail {
+void register_small_cnn();
+void register_heads();
+
+// The registries without the built-in registration step (for use by that step).
+ExtractorRegistry& raw_extractor_registry();
+ClassifierRegistry& raw_classifier_registry();
+}  // namespace fer::detail

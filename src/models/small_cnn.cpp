@@ -1,0 +1,58 @@
+// small_cnn: a compact VGG-style CNN for 48x48 gray faces, the first
+// recognizer that runs end to end. Three stages of two 3x3 conv-BN-ReLU
+// layers and a 2x2 max-pool, then global average pooling.
+#include "models/builtin.hpp"
+#include "models/torch_component.hpp"
+
+#include <fer/error.hpp>
+
+namespace fer::detail {
+
+namespace {
+
+void conv_bn_relu(torch::nn::Sequential& seq, int64_t in, int64_t out) {
+  seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false)));
+  seq->push_back(torch::nn::BatchNorm2d(out));
+  seq->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
+}
+
+class SmallCnnImpl : public BackboneImpl {
+ public:
+  explicit SmallCnnImpl(const Config& config) {
+    int64_t channels = config_channels(config);
+    config_input_size(config);  // validates the range; the network is size-agnostic
+    double width = config.get_double("width", 1.0);
+    if (!(width >= 0.25 && width <= 4.0))
+      throw Error(Status::InvalidArgument, "small_cnn width must be in [0.25, 4], got " + std::to_string(width));
+    int64_t c1 = int64_t(32 * width), c2 = int64_t(64 * width), c3 = int64_t(128 * width);
+    torch::nn::Sequential seq;
+    int64_t in = channels;
+    for (int64_t out : {c1, c2, c3}) {
+      conv_bn_relu(seq, in, out);
+      conv_bn_relu(seq, out, out);
+      seq->push_back(torch::nn::MaxPool2d(2));
+      in = out;
+    }
+    features_ = register_module("features", seq);
+    dim_ = c3;
+  }
+  BackboneOutput forward_features(const torch::Tensor& x) override {
+    torch::Tensor y = features_->forward(x);
+    return {y.mean({2, 3}), {}};
+  }
+  int64_t feature_dim() const override { return dim_; }
+
+ private:
+  torch::nn::Sequential features_{nullptr};
+  int64_t dim_ = 0;
+};
+
+}  // namespace
+
+void register_small_cnn() {
+  register_backbone(
+      "small_cnn", [](const Config& c) { return std::make_shared<SmallCnnImpl>(c); },
+      "VGG-style 6-conv CNN, 48x48 gray (options: channels, input_size, width)");
+}
+
+}  // namespace fer::detail

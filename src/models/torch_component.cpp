@@ -1,0 +1,217 @@
+#include "models/torch_component.hpp"
+
+#include "models/builtin.hpp"
+
+#include <fer/error.hpp>
+
+#include <cstring>
+
+namespace fer::detail {
+
+namespace {
+
+class TorchExtractor final : public FeatureExtractor {
+ public:
+  TorchExtractor(std::string name, Config config, std::shared_ptr<BackboneImpl> module)
+      : name_(std::move(name)), config_(std::move(config)), module_(std::move(module)) {
+    module_->eval();
+  }
+  std::string architecture() const override { return name_; }
+  const Config& config() const override { return config_; }
+  int feature_dim() const override { return int(module_->feature_dim()); }
+
+  FeatureBatch extract(const std::vector<cv::Mat>& crops) const override {
+    FeatureBatch out;
+    if (crops.empty()) return out;
+    torch::Tensor x = images_to_tensor(crops);
+    int64_t channels = config_channels(config_), size = config_input_size(config_);
+    if (x.size(1) != channels || x.size(2) != size || x.size(3) != size)
+      throw Error(Status::ShapeMismatch, name_ + " expects " + std::to_string(channels) + " channel(s) at " +
+                                             std::to_string(size) + "x" + std::to_string(size) + ", got " +
+                                             std::to_string(x.size(1)) + " channel(s) at " +
+                                             std::to_string(x.size(3)) + "x" + std::to_string(x.size(2)));
+    c10::InferenceMode guard;
+    BackboneOutput y = module_->forward_features(x);
+    out.features = tensor_to_mat(y.features.to(torch::kFloat32));
+    if (y.attention.defined()) {
+      torch::Tensor a = y.attention.to(torch::kFloat32).contiguous();
+      for (int64_t i = 0; i < a.size(0); ++i) out.attention.push_back(tensor_to_mat(a[i]));
+    }
+    return out;
+  }
+
+  TensorList state() const override { return module_state(*module_); }
+  void load_state(const TensorList& state) override {
+    load_module_state(*module_, state, "extractor '" + name_ + "'");
+    module_->eval();
+  }
+  int64_t parameter_count() const override {
+    int64_t n = 0;
+    for (const auto& p : module_->parameters()) n += p.numel();
+    return n;
+  }
+  std::shared_ptr<BackboneImpl> module() const { return module_; }
+
+ private:
+  std::string name_;
+  Config config_;
+  std::shared_ptr<BackboneImpl> module_;
+};
+
+class TorchClassifier final : public Classifier {
+ public:
+  TorchClassifier(std::string name, Config config, std::shared_ptr<HeadImpl> module)
+      : name_(std::move(name)), config_(std::move(config)), module_(std::move(module)) {
+    module_->eval();
+    num_classes_ = int(config_.get_int("num_classes", 7));
+  }
+  std::string name() const override { return name_; }
+  const Config& config() const override { return config_; }
+  int num_classes() const override { return num_classes_; }
+  cv::Mat logits(const cv::Mat& features) const override {
+    if (features.empty()) return cv::Mat(0, num_classes_, CV_32F);
+    if (features.type() != CV_32FC1 || features.dims != 2)
+      throw Error(Status::InvalidArgument, "classifier expects an N x D CV_32F feature matrix");
+    int64_t in = config_.get_int("in_features", 0);
+    if (features.cols != in)
+      throw Error(Status::ShapeMismatch, "classifier '" + name_ + "' expects " + std::to_string(in) +
+                                             " features, got " + std::to_string(features.cols));
+    cv::Mat f = features.isContinuous() ? features : features.clone();
+    torch::Tensor x = torch::from_blob(f.data, {f.rows, f.cols}, torch::kFloat32);
+    c10::InferenceMode guard;
+    return tensor_to_mat(module_->forward_logits(x).to(torch::kFloat32));
+  }
+  TensorList state() const override { return module_state(*module_); }
+  void load_state(const TensorList& state) override {
+    load_module_state(*module_, state, "classifier '" + name_ + "'");
+    module_->eval();
+  }
+  std::shared_ptr<HeadImpl> module() const { return module_; }
+
+ private:
+  std::string name_;
+  Config config_;
+  std::shared_ptr<HeadImpl> module_;
+  int num_classes_ = 0;
+};
+
+}  // namespace
+
+void register_backbone(const std::string& name, BackboneFactory factory, const std::string& description) {
+  raw_extractor_registry().add(
+      name,
+      [name, factory](const Config& config) -> std::unique_ptr<FeatureExtractor> {
+        return std::make_unique<TorchExtractor>(name, config, factory(config));
+      },
+      description);
+}
+
+void register_head(const std::string& name, HeadFactory factory, const std::string& description) {
+  raw_classifier_registry().add(
+      name,
+      [name, factory](const Config& config) -> std::unique_ptr<Classifier> {
+        return std::make_unique<TorchClassifier>(name, config, factory(config));
+      },
+      description);
+}
+
+std::shared_ptr<BackboneImpl> torch_backbone(const FeatureExtractor& extractor) {
+  auto* t = dynamic_cast<const TorchExtractor*>(&extractor);
+  return t ? t->module() : nullptr;
+}
+
+std::shared_ptr<HeadImpl> torch_head(const Classifier& classifier) {
+  auto* t = dynamic_cast<const TorchClassifier*>(&classifier);
+  return t ? t->module() : nullptr;
+}
+
+namespace {
+NamedTensor to_named(const std::string& name, const torch::Tensor& t) {
+  NamedTensor nt;
+  nt.name = name;
+  nt.shape = t.sizes().vec();
+  torch::Tensor f = t.detach().to(torch::kCPU, torch::kFloat32).contiguous();
+  nt.data.assign(f.data_ptr<float>(), f.data_ptr<float>() + f.numel());
+  return nt;
+}
+}  // namespace
+
+TensorList module_state(const torch::nn::Module& module) {
+  TensorList out;
+  for (const auto& p : module.named_parameters(true)) out.push_back(to_named(p.key(), p.value()));
+  for (const auto& b : module.named_buffers(true)) out.push_back(to_named(b.key(), b.value()));
+  return out;
+}
+
+void load_module_state(torch::nn::Module& module, const TensorList& state, const std::string& what) {
+  std::vector<std::pair<std::string, torch::Tensor>> targets;
+  for (const auto& p : module.named_parameters(true)) targets.emplace_back(p.key(), p.value());
+  for (const auto& b : module.named_buffers(true)) targets.emplace_back(b.key(), b.value());
+  if (targets.size() != state.size())
+    throw Error(Status::ShapeMismatch, what + " has " + std::to_string(targets.size()) + " tensors, the state has " +
+                                           std::to_string(state.size()));
+  // Validate everything before touching any weight, so a failed load changes nothing.
+  for (size_t i = 0; i < targets.size(); ++i) {
+    const auto& [name, tensor] = targets[i];
+    const NamedTensor& src = state[i];
+    if (src.name != name)
+      throw Error(Status::ShapeMismatch, what + ": tensor " + std::to_string(i) + " is '" + name +
+                                             "', the state has '" + src.name + "'");
+    if (src.shape != tensor.sizes().vec()) {
+      auto dims = [](const std::vector<int64_t>& s) {
+        std::string r = "[";
+        for (size_t k = 0; k < s.size(); ++k) r += (k ? "," : "") + std::to_string(s[k]);
+        return r + "]";
+      };
+      throw Error(Status::ShapeMismatch, what + ": tensor '" + name + "' has shape " + dims(tensor.sizes().vec()) +
+                                             ", the state has " + dims(src.shape));
+    }
+    if (int64_t(src.data.size()) != tensor.numel())
+      throw Error(Status::CorruptData, what + ": tensor '" + name + "' holds " + std::to_string(src.data.size()) +
+                                           " values, its shape needs " + std::to_string(tensor.numel()));
+  }
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < targets.size(); ++i) {
+    torch::Tensor& dst = targets[i].second;
+    torch::Tensor src = torch::from_blob(const_cast<float*>(state[i].data.data()), dst.sizes(), torch::kFloat32);
+    dst.copy_(src.to(dst.dtype()));
+  }
+}
+
+torch::Tensor images_to_tensor(const std::vector<cv::Mat>& images) {
+  const cv::Mat& first = images.front();
+  int c = first.channels(), h = first.rows, w = first.cols;
+  torch::Tensor out = torch::empty({int64_t(images.size()), h, w, c}, torch::kFloat32);
+  for (size_t i = 0; i < images.size(); ++i) {
+    const cv::Mat& m = images[i];
+    if (m.depth() != CV_32F || m.channels() != c || m.rows != h || m.cols != w)
+      throw Error(Status::ShapeMismatch, "input " + std::to_string(i) + " differs from input 0 in type or size; "
+                                         "all inputs must be CV_32FC(channels) at the model's input size");
+    cv::Mat dst(h, w, CV_32FC(c), out[int64_t(i)].data_ptr<float>());
+    m.copyTo(dst);
+  }
+  return out.permute({0, 3, 1, 2}).contiguous();
+}
+
+cv::Mat tensor_to_mat(const torch::Tensor& t) {
+  torch::Tensor c = t.to(torch::kCPU, torch::kFloat32).contiguous();
+  if (c.dim() != 2) c = c.reshape({c.size(0), -1});
+  cv::Mat m(int(c.size(0)), int(c.size(1)), CV_32F);
+  std::memcpy(m.data, c.data_ptr<float>(), sizeof(float) * size_t(c.numel()));
+  return m;
+}
+
+int64_t config_channels(const Config& config) {
+  int64_t c = config.get_int("channels", 1);
+  if (c != 1 && c != 3) throw Error(Status::InvalidArgument, "channels must be 1 or 3, got " + std::to_string(c));
+  return c;
+}
+
+int64_t config_input_size(const Config& config) {
+  int64_t s = config.get_int("input_size", 48);
+  if (s < 16 || s > 512)
+    throw Error(Status::InvalidArgument, "input_size must be in [16, 512], got " + std::to_string(s));
+  return s;
+}
+
+}  // namespace fer::detail

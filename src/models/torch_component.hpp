@@ -1,0 +1,59 @@
+// LibTorch implementations behind the public FeatureExtractor / Classifier
+// interfaces. Training reaches the torch modules through torch_backbone() /
+// torch_head(); inference goes through the public interfaces.
+#pragma once
+
+#include <fer/recognizer.hpp>
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace fer::detail {
+
+struct BackboneOutput {
+  torch::Tensor features;   // N x D
+  torch::Tensor attention;  // N x h x w, or undefined when the architecture has none
+};
+
+/// A feature-extractor network. Input: N x C x H x W float (normalized).
+class BackboneImpl : public torch::nn::Module {
+ public:
+  virtual BackboneOutput forward_features(const torch::Tensor& x) = 0;
+  virtual int64_t feature_dim() const = 0;
+};
+
+/// A classifier head network: N x D features -> N x K logits.
+class HeadImpl : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward_logits(const torch::Tensor& features) = 0;
+};
+
+using BackboneFactory = std::function<std::shared_ptr<BackboneImpl>(const Config&)>;
+using HeadFactory = std::function<std::shared_ptr<HeadImpl>(const Config&)>;
+
+/// Registers a torch backbone as a FeatureExtractor under `name`.
+void register_backbone(const std::string& name, BackboneFactory factory, const std::string& description);
+/// Registers a torch head as a Classifier under `name`.
+void register_head(const std::string& name, HeadFactory factory, const std::string& description);
+
+/// The torch module behind an extractor/classifier, or nullptr if it is not torch-based.
+std::shared_ptr<BackboneImpl> torch_backbone(const FeatureExtractor& extractor);
+std::shared_ptr<HeadImpl> torch_head(const Classifier& classifier);
+
+/// Module weights and buffers <-> NamedTensor list (parameters first, then buffers).
+TensorList module_state(const torch::nn::Module& module);
+void load_module_state(torch::nn::Module& module, const TensorList& state, const std::string& what);
+
+/// N prepared CV_32FC(C) images of equal size -> N x C x H x W float tensor.
+torch::Tensor images_to_tensor(const std::vector<cv::Mat>& images);
+/// 2-D float tensor -> CV_32F cv::Mat (copy).
+cv::Mat tensor_to_mat(const torch::Tensor& t);
+
+/// Integer option "channels" / "input_size" with range checks.
+int64_t config_channels(const Config& config);
+int64_t config_input_size(const Config& config);
+
+}  // namespace fer::detail

@@ -1,0 +1,156 @@
+#include "core/image.hpp"
+
+#include <fer/error.hpp>
+#include <fer/expression.hpp>
+#include <fer/model.hpp>
+#include <fer/pipeline.hpp>
+
+#include <opencv2/imgproc.hpp>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+
+namespace fer {
+
+namespace detail {
+
+// Checks the fields of `info`; failures throw `invalid` (or Unsupported). io/model_file.cpp
+void validate_info(const ModelInfo& info, const std::string& origin, Status invalid);
+
+/// Builds the extractor and classifier that `info` names, with fresh weights.
+std::shared_ptr<Model> build_model(const ModelInfo& info) {
+  validate_info(info, "model", Status::InvalidArgument);
+  // Options the model file repeats must agree with what the rest of it says.
+  auto agree = [](const Config& c, const char* key, int64_t want, const std::string& other) {
+    if (c.has(key) && c.get_int(key, want) != want)
+      throw Error(Status::ShapeMismatch, std::string("option ") + key + " = " + c.get_string(key, "") +
+                                             " disagrees with " + other + " (" + std::to_string(want) + ")");
+  };
+  agree(info.architecture_config, "channels", info.input.channels, "the input spec");
+  agree(info.architecture_config, "input_size", info.input.width, "the input spec");
+  Config arch = info.architecture_config;
+  arch.set("channels", int64_t(info.input.channels));
+  arch.set("input_size", int64_t(info.input.width));
+  auto extractor = FeatureExtractor::create(info.architecture, arch);
+
+  agree(info.head_config, "in_features", extractor->feature_dim(), "the " + info.architecture + " feature size");
+  agree(info.head_config, "num_classes", int64_t(info.classes.size()), "the number of class names");
+  Config head = info.head_config;
+  head.set("in_features", int64_t(extractor->feature_dim()));
+  head.set("num_classes", int64_t(info.classes.size()));
+  auto classifier = Classifier::create(info.head, head);
+
+  ModelInfo full = info;
+  full.architecture_config = arch;
+  full.head_config = head;
+  return std::make_shared<Model>(std::move(full), std::move(extractor), std::move(classifier));
+}
+
+}  // namespace detail
+
+Model::Model(ModelInfo info, std::unique_ptr<FeatureExtractor> extractor, std::unique_ptr<Classifier> classifier)
+    : info_(std::move(info)), extractor_(std::move(extractor)), classifier_(std::move(classifier)) {
+  if (!extractor_ || !classifier_) throw Error(Status::InvalidArgument, "a model needs an extractor and a classifier");
+}
+
+std::shared_ptr<Model> Model::create(const ModelInfo& info, uint64_t seed) {
+  // Torch's default generator is process-wide: serialize seeded initialisation.
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  torch::manual_seed(seed);
+  return detail::build_model(info);
+}
+
+cv::Mat Model::prepare(const cv::Mat& face) const {
+  validate_image(face);
+  cv::Mat src = info_.input.channels == 1 ? detail::to_gray(face) : detail::to_bgr(face);
+  cv::Mat resized;
+  cv::Size size(info_.input.width, info_.input.height);
+  if (src.size() == size)
+    resized = src;
+  else
+    cv::resize(src, resized, size, 0, 0, src.cols > size.width ? cv::INTER_AREA : cv::INTER_LINEAR);
+  cv::Mat out;
+  resized.convertTo(out, CV_32F, 1.0 / 255.0);
+  cv::Scalar mean, stdv;
+  for (int c = 0; c < info_.input.channels; ++c) {
+    mean[c] = info_.input.mean[size_t(c)];
+    stdv[c] = info_.input.std[size_t(c)];
+  }
+  cv::subtract(out, mean, out);
+  cv::divide(out, stdv, out);
+  return out;
+}
+
+cv::Mat Model::crop(const cv::Mat& image, const cv::Rect2f& box) const {
+  validate_image(image);
+  if (!(box.width > 0.f && box.height > 0.f) || !std::isfinite(box.x) || !std::isfinite(box.y) ||
+      !std::isfinite(box.width) || !std::isfinite(box.height))
+    throw Error(Status::InvalidArgument, "face box must have a positive, finite size");
+  float w = box.width, h = box.height;
+  float cx = box.x + w / 2, cy = box.y + h / 2;
+  if (info_.crop.square) w = h = std::max(w, h);
+  w *= 1.f + 2.f * info_.crop.margin;
+  h *= 1.f + 2.f * info_.crop.margin;
+  cv::Rect r(int(std::lround(cx - w / 2)), int(std::lround(cy - h / 2)), std::max(1, int(std::lround(w))),
+             std::max(1, int(std::lround(h))));
+  cv::Rect inside = r & cv::Rect(0, 0, image.cols, image.rows);
+  if (inside.empty()) throw Error(Status::InvalidArgument, "face box lies outside the image");
+  cv::Mat face;
+  if (inside == r) {
+    face = image(r);
+  } else {  // replicate the border for the part of the crop outside the image
+    cv::copyMakeBorder(image(inside), face, inside.y - r.y, r.br().y - inside.br().y, inside.x - r.x,
+                       r.br().x - inside.br().x, cv::BORDER_REPLICATE);
+  }
+  return prepare(face);
+}
+
+std::vector<Prediction> Model::predict(const std::vector<cv::Mat>& inputs, bool with_features,
+                                       bool with_attention) const {
+  std::vector<Prediction> out;
+  if (inputs.empty()) return out;
+  FeatureBatch fb = extractor_->extract(inputs);
+  cv::Mat logits = classifier_->logits(fb.features);
+  for (int i = 0; i < logits.rows; ++i) {
+    Prediction p;
+    const float* l = logits.ptr<float>(i);
+    float mx = *std::max_element(l, l + logits.cols);
+    double sum = 0;
+    p.probabilities.resize(size_t(logits.cols));
+    for (int k = 0; k < logits.cols; ++k) sum += (p.probabilities[size_t(k)] = std::exp(l[k] - mx));
+    for (float& v : p.probabilities) v = float(v / sum);
+    if (with_features) p.features.assign(fb.features.ptr<float>(i), fb.features.ptr<float>(i) + fb.features.cols);
+    if (with_attention && size_t(i) < fb.attention.size()) p.attention = fb.attention[size_t(i)];
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::string default_model_path() {
+  auto exists = [](const std::string& p) { return std::ifstream(p).good(); };
+  if (const char* env = std::getenv("FER_MODEL")) {
+    if (!exists(env)) throw Error(Status::NotFound, std::string("$FER_MODEL names a missing file: ") + env);
+    return env;
+  }
+  for (const char* dir : {FER_SOURCE_MODELS_DIR, FER_INSTALL_MODELS_DIR}) {
+    std::string p = std::string(dir) + "/default.fermodel";
+    if (exists(p)) return p;
+  }
+  return {};
+}
+
+ModelInfo untrained_default_info() {
+  ModelInfo info;
+  info.architecture = "small_cnn";
+  info.head = "linear";
+  info.classes = fer2013_classes();
+  info.trained = false;
+  info.provenance["note"] = "untrained: random weights; output is not recognition";
+  return info;
+}
+
+}  // namespace fer

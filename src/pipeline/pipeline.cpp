@@ -1,0 +1,80 @@
+#include <fer/error.hpp>
+#include <fer/pipeline.hpp>
+#include <fer/threads.hpp>
+
+#include <algorithm>
+
+namespace fer {
+
+struct Pipeline::Impl {
+  PipelineOptions options;
+  std::unique_ptr<Detector> detector;
+  std::shared_ptr<const Model> model;
+  std::string model_path;
+};
+
+namespace {
+std::shared_ptr<const Model> load_model(const PipelineOptions& options, std::string& path) {
+  path = options.model_path.empty() ? default_model_path() : options.model_path;
+  if (path.empty()) return Model::create(untrained_default_info(), 0);
+  return Model::load(path);
+}
+}  // namespace
+
+Pipeline::Pipeline(const PipelineOptions& options) : Pipeline(options, nullptr) {}
+
+Pipeline::Pipeline(const PipelineOptions& options, std::shared_ptr<const Model> model)
+    : impl_(std::make_unique<Impl>()) {
+  if (options.threads < 0) throw Error(Status::InvalidArgument, "threads must be >= 0 (0 = all cores)");
+  if (options.max_image_pixels <= 0) throw Error(Status::InvalidArgument, "max_image_pixels must be positive");
+  impl_->options = options;
+  set_num_threads(options.threads);
+  DetectorOptions d;
+  d.score_threshold = options.score_threshold;
+  d.min_face_size = options.min_face_size;
+  d.max_detect_side = options.max_detect_side;
+  impl_->detector = Detector::create(options.detector, d);
+  impl_->model = model ? std::move(model) : load_model(options, impl_->model_path);
+}
+
+Pipeline::~Pipeline() = default;
+Pipeline::Pipeline(Pipeline&&) noexcept = default;
+Pipeline& Pipeline::operator=(Pipeline&&) noexcept = default;
+
+std::vector<FaceResult> Pipeline::process(const cv::Mat& image) {
+  validate_image(image, impl_->options.max_image_pixels);
+  return recognize(image, impl_->detector->detect(image));
+}
+
+std::vector<FaceResult> Pipeline::recognize(const cv::Mat& image, const std::vector<Face>& faces) const {
+  validate_image(image, impl_->options.max_image_pixels);
+  const Model& model = *impl_->model;
+  std::vector<cv::Mat> inputs;
+  inputs.reserve(faces.size());
+  for (const Face& f : faces) inputs.push_back(model.crop(image, f.box));
+  // All faces of the image go through the network as one batch.
+  std::vector<Prediction> preds =
+      model.predict(inputs, impl_->options.return_features, impl_->options.return_attention);
+  std::vector<FaceResult> out;
+  out.reserve(faces.size());
+  for (size_t i = 0; i < faces.size(); ++i) {
+    FaceResult r;
+    r.face = faces[i];
+    r.probabilities = std::move(preds[i].probabilities);
+    auto best = std::max_element(r.probabilities.begin(), r.probabilities.end());
+    r.label_index = int(best - r.probabilities.begin());
+    r.label = model.info().classes[size_t(r.label_index)];
+    r.features = std::move(preds[i].features);
+    r.attention = preds[i].attention;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+const Model& Pipeline::model() const { return *impl_->model; }
+std::shared_ptr<const Model> Pipeline::shared_model() const { return impl_->model; }
+std::string Pipeline::detector_name() const { return impl_->detector->name(); }
+const std::string& Pipeline::model_path() const { return impl_->model_path; }
+const PipelineOptions& Pipeline::options() const { return impl_->options; }
+
+}  // namespace fer

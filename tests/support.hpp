@@ -1,0 +1,56 @@
+// Helpers shared by the unit tests.
+#pragma once
+
+#include <fer/fer.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace fer_test {
+
+/// Where scripts/setup.sh unpacks the face-api package (sample photos, weights).
+inline std::string face_api_dir() {
+  if (const char* env = std::getenv("FER_FACE_API_DIR")) return env;
+  return std::string(FER_TEST_ASSETS_DIR) + "/face-api";
+}
+
+inline bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
+
+/// A small untrained model (small_cnn, width 0.25) for fast tests.
+inline std::shared_ptr<fer::Model> tiny_model(uint64_t seed = 1, const std::string& storage = "float32") {
+  fer::ModelInfo info = fer::untrained_default_info();
+  info.architecture_config.set("width", 0.25);
+  info.storage = storage;
+  info.provenance["dataset"] = "none";
+  info.metrics["val_accuracy"] = 0.125;
+  return fer::Model::create(info, seed);
+}
+
+struct SamplePhoto {
+  std::string file;
+  std::vector<cv::Point2f> centres;
+};
+
+/// Reads tests/data/sample_faces.txt (face centres counted by eye).
+inline std::vector<SamplePhoto> sample_truth() {
+  std::ifstream in(std::string(FER_TEST_DATA_DIR) + "/sample_faces.txt");
+  std::vector<SamplePhoto> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ls(line);
+    SamplePhoto p;
+    ls >> p.file;
+    std::string xy;
+    while (ls >> xy) {
+      auto comma = xy.find(',');
+      p.centres.emplace_back(std::stof(xy.substr(0, comma)), std::stof(xy.substr(comma + 1)));
+    }
+    out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace fer_test

@@ -1,0 +1,122 @@
+#include "support.hpp"
+
+#include <doctest/doctest.h>
+
+namespace {
+
+fer::Status process_status(fer::Pipeline& p, const cv::Mat& image) {
+  try {
+    p.process(image);
+    return fer::Status::Ok;
+  } catch (const fer::Error& e) {
+    return e.status();
+  }
+}
+
+fer::Pipeline make_pipeline(int64_t max_pixels = fer::kDefaultMaxImagePixels) {
+  fer::PipelineOptions o;
+  o.threads = 1;
+  o.max_image_pixels = max_pixels;
+  return fer::Pipeline(o, fer_test::tiny_model());
+}
+
+}  // namespace
+
+TEST_CASE("the pipeline accepts 8-bit gray, BGR and BGRA images of many sizes") {
+  fer::Pipeline p = make_pipeline();
+  for (int type : {CV_8UC1, CV_8UC3, CV_8UC4}) {
+    for (cv::Size size : {cv::Size(1, 1), cv::Size(7, 3), cv::Size(48, 48), cv::Size(640, 480), cv::Size(2000, 30),
+                          cv::Size(1920, 1080)}) {
+      CAPTURE(type);
+      CAPTURE(size);
+      cv::Mat img(size, type, cv::Scalar::all(128));
+      CHECK(process_status(p, img) == fer::Status::Ok);
+    }
+  }
+  // A non-contiguous view (region of a larger image) is fine too.
+  cv::Mat big(300, 400, CV_8UC3, cv::Scalar(1, 2, 3));
+  CHECK(process_status(p, big(cv::Rect(13, 17, 201, 150))) == fer::Status::Ok);
+}
+
+TEST_CASE("rejected images give InvalidArgument with a message") {
+  fer::Pipeline p = make_pipeline(1 << 20);
+  cv::Mat empty;
+  cv::Mat sixteen(32, 32, CV_16UC1, cv::Scalar(1000));
+  cv::Mat two(32, 32, CV_8UC2, cv::Scalar(1, 2));
+  cv::Mat floats(32, 32, CV_32FC3, cv::Scalar(0.5, 0.5, 0.5));
+  cv::Mat signed8(32, 32, CV_8SC3, cv::Scalar(1, 1, 1));
+  cv::Mat too_big(1025, 1024, CV_8UC1, cv::Scalar(0));
+  int sizes[3] = {4, 4, 4};
+  cv::Mat three_d(3, sizes, CV_8UC1, cv::Scalar(0));
+  for (const cv::Mat* m : {&empty, &sixteen, &two, &floats, &signed8, &too_big, &three_d}) {
+    try {
+      p.process(*m);
+      FAIL("expected an error");
+    } catch (const fer::Error& e) {
+      CHECK(e.status() == fer::Status::InvalidArgument);
+      CHECK(std::string(e.what()).size() > 20);
+    }
+  }
+  try {
+    p.process(sixteen);
+  } catch (const fer::Error& e) {
+    CHECK(std::string(e.what()).find("16-bit") != std::string::npos);
+  }
+}
+
+TEST_CASE("recognize() on explicit boxes, including boxes partly outside the image") {
+  fer::Pipeline p = make_pipeline();
+  cv::Mat img(100, 120, CV_8UC3, cv::Scalar(90, 80, 70));
+  std::vector<fer::Face> faces(3);
+  faces[0].box = cv::Rect2f(10, 10, 40, 40);
+  faces[1].box = cv::Rect2f(-20, 80, 50, 50);  // hangs over two edges
+  faces[2].box = cv::Rect2f(110, -5, 30, 30);
+  auto r = p.recognize(img, faces);
+  CHECK(r.size() == 3);
+  std::vector<fer::Face> outside(1);
+  outside[0].box = cv::Rect2f(500, 500, 10, 10);
+  CHECK_THROWS_AS(p.recognize(img, outside), fer::Error);
+  std::vector<fer::Face> degenerate(1);
+  degenerate[0].box = cv::Rect2f(5, 5, 0, 10);
+  CHECK_THROWS_AS(p.recognize(img, degenerate), fer::Error);
+}
+
+TEST_CASE("model inputs: crop gives the model's input type and size") {
+  auto m = fer_test::tiny_model();
+  cv::Mat img(200, 300, CV_8UC4, cv::Scalar(10, 20, 30, 255));
+  cv::Mat in = m->crop(img, cv::Rect2f(50, 40, 80, 100));
+  CHECK(in.type() == CV_32FC1);
+  CHECK(in.size() == cv::Size(48, 48));
+  // Uniform gray 128 maps to (128/255 - 0.5) / 0.5.
+  cv::Mat gray(60, 60, CV_8UC1, cv::Scalar(128));
+  cv::Mat g = m->prepare(gray);
+  CHECK(g.at<float>(10, 10) == doctest::Approx((128.0 / 255.0 - 0.5) / 0.5).epsilon(1e-5));
+  // Predictions are deterministic for the same input.
+  auto a = m->predict({g}), b = m->predict({g});
+  CHECK(a[0].probabilities == b[0].probabilities);
+}
+
+TEST_CASE("pipeline options are validated") {
+  fer::PipelineOptions o;
+  o.threads = -1;
+  CHECK_THROWS_AS(fer::Pipeline(o, fer_test::tiny_model()), fer::Error);
+  o.threads = 1;
+  o.detector = "does_not_exist";
+  CHECK_THROWS_AS(fer::Pipeline(o, fer_test::tiny_model()), fer::Error);
+  o.detector = "haar";
+  o.model_path = "/nonexistent/model.fermodel";
+  try {
+    fer::Pipeline bad(o);
+    FAIL("expected NotFound");
+  } catch (const fer::Error& e) {
+    CHECK(e.status() == fer::Status::NotFound);
+  }
+}
+
+TEST_CASE("thread count option") {
+  fer::set_num_threads(2);
+  CHECK(fer::num_threads() == 2);
+  fer::set_num_threads(1);
+  CHECK(fer::num_threads() == 1);
+  CHECK(fer::default_num_threads() >= 1);
+}

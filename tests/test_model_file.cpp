@@ -1,0 +1,210 @@
+#include "support.hpp"
+
+#include "io/crc32.hpp"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <functional>
+
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+uint64_t read_u64(const Bytes& b, size_t at) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | b[at + size_t(i)];
+  return v;
+}
+void write_u32(Bytes& b, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) b[at + size_t(i)] = uint8_t(v >> (8 * i));
+}
+void write_u64(Bytes& b, size_t at, uint64_t v) {
+  for (int i = 0; i < 8; ++i) b[at + size_t(i)] = uint8_t(v >> (8 * i));
+}
+void reseal(Bytes& b) { write_u32(b, b.size() - 4, fer::detail::crc32(b.data(), b.size() - 4)); }
+
+// Rewrites the JSON header of a valid file (keeping the data) and re-seals it,
+// so that the loader's checks beyond the checksum are reached.
+Bytes edit_header(const Bytes& file, const std::function<void(nlohmann::json&)>& edit) {
+  uint64_t hsize = read_u64(file, 16), dsize = read_u64(file, 24);
+  size_t data_start = size_t((32 + hsize + 63) / 64 * 64);
+  auto h = nlohmann::json::parse(file.begin() + 32, file.begin() + 32 + long(hsize));
+  edit(h);
+  std::string header = h.dump();
+  Bytes out(file.begin(), file.begin() + 32);
+  write_u64(out, 16, header.size());
+  out.insert(out.end(), header.begin(), header.end());
+  while (out.size() % 64) out.push_back(0);
+  out.insert(out.end(), file.begin() + long(data_start), file.begin() + long(data_start + dsize));
+  out.resize(out.size() + 4);
+  reseal(out);
+  return out;
+}
+
+fer::Status load_status(const Bytes& b) {
+  try {
+    fer::Model::from_bytes(b.data(), b.size(), "test");
+    return fer::Status::Ok;
+  } catch (const fer::Error& e) {
+    return e.status();
+  }
+}
+
+std::vector<cv::Mat> fixed_inputs(const fer::Model& m, int n) {
+  std::vector<cv::Mat> v;
+  cv::RNG rng(42);
+  for (int i = 0; i < n; ++i) {
+    cv::Mat face(64, 64, CV_8UC3);
+    rng.fill(face, cv::RNG::UNIFORM, 0, 255);
+    v.push_back(m.prepare(face));
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("model file round-trips bit-exactly, with identical outputs") {
+  fer::set_num_threads(1);
+  for (std::string storage : {"float32", "bfloat16"}) {
+    CAPTURE(storage);
+    auto model = fer_test::tiny_model(3, storage);
+    Bytes bytes = model->to_bytes();
+    auto loaded = fer::Model::from_bytes(bytes.data(), bytes.size());
+    CHECK(loaded->to_bytes() == bytes);
+    CHECK(loaded->info().architecture == "small_cnn");
+    CHECK(loaded->info().classes == fer::fer2013_classes());
+    CHECK(loaded->info().provenance.at("dataset") == "none");
+    CHECK(loaded->info().metrics.at("val_accuracy") == 0.125);
+    CHECK_FALSE(loaded->info().trained);
+
+    // Outputs of the loaded model equal those of a model holding the same (stored) weights.
+    auto reloaded = fer::Model::from_bytes(bytes.data(), bytes.size());
+    auto in = fixed_inputs(*loaded, 3);
+    auto a = loaded->predict(in), b = reloaded->predict(in);
+    for (size_t i = 0; i < a.size(); ++i) CHECK(a[i].probabilities == b[i].probabilities);
+    if (storage == "float32") {
+      auto c = model->predict(in);
+      for (size_t i = 0; i < a.size(); ++i) CHECK(a[i].probabilities == c[i].probabilities);
+    }
+  }
+}
+
+TEST_CASE("model save and load through a file") {
+  auto model = fer_test::tiny_model(5);
+  std::string path = std::string(FER_TEST_TMP_DIR) + "/roundtrip.fermodel";
+  model->save(path);
+  auto loaded = fer::Model::load(path);
+  CHECK(loaded->to_bytes() == model->to_bytes());
+  std::remove(path.c_str());
+  try {
+    fer::Model::load(path);
+    FAIL("expected NotFound");
+  } catch (const fer::Error& e) {
+    CHECK(e.status() == fer::Status::NotFound);
+  }
+}
+
+TEST_CASE("a model file truncated at any byte is rejected as corrupt") {
+  Bytes bytes = fer_test::tiny_model(7)->to_bytes();
+  REQUIRE(bytes.size() > 1000);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    fer::Status s = load_status(Bytes(bytes.begin(), bytes.begin() + long(n)));
+    if (s != fer::Status::CorruptData) {
+      CAPTURE(n);
+      CHECK(s == fer::Status::CorruptData);
+      break;
+    }
+  }
+  // And one extra byte at the end is also caught.
+  Bytes longer = bytes;
+  longer.push_back(0);
+  CHECK(load_status(longer) == fer::Status::CorruptData);
+}
+
+TEST_CASE("flipped bytes, wrong magic and foreign files are rejected") {
+  Bytes bytes = fer_test::tiny_model(9)->to_bytes();
+  for (size_t at : {size_t(40), bytes.size() / 2, bytes.size() - 10}) {
+    Bytes b = bytes;
+    b[at] ^= 0x20;
+    CHECK(load_status(b) == fer::Status::CorruptData);
+  }
+  Bytes magic = bytes;
+  magic[1] = 'X';
+  CHECK(load_status(magic) == fer::Status::CorruptData);
+  // A zip file (what torch::save writes) or text is not a model.
+  Bytes zip = {'P', 'K', 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  CHECK(load_status(zip) == fer::Status::CorruptData);
+  std::string text = "{\"format\": \"libfer-model\"}";
+  CHECK(load_status(Bytes(text.begin(), text.end())) == fer::Status::CorruptData);
+  CHECK(load_status(Bytes{}) == fer::Status::CorruptData);
+}
+
+TEST_CASE("wrong format version is rejected with UnsupportedVersion") {
+  Bytes b = fer_test::tiny_model(11)->to_bytes();
+  write_u32(b, 8, fer::kModelFormatVersion + 1);
+  reseal(b);
+  CHECK(load_status(b) == fer::Status::UnsupportedVersion);
+  write_u32(b, 8, 0);
+  reseal(b);
+  CHECK(load_status(b) == fer::Status::UnsupportedVersion);
+}
+
+TEST_CASE("absurd declared sizes are rejected before allocating") {
+  Bytes b = fer_test::tiny_model(13)->to_bytes();
+  Bytes huge_header = b;
+  write_u64(huge_header, 16, uint64_t(1) << 40);
+  reseal(huge_header);
+  CHECK(load_status(huge_header) == fer::Status::CorruptData);
+  Bytes huge_data = b;
+  write_u64(huge_data, 24, ~uint64_t(0) - 8);
+  reseal(huge_data);
+  CHECK(load_status(huge_data) == fer::Status::CorruptData);
+  // A tensor claiming billions of elements.
+  Bytes big_tensor = edit_header(b, [](nlohmann::json& h) { h["tensors"]["extractor"][0]["shape"] = {1 << 30, 1 << 30}; });
+  CHECK(load_status(big_tensor) == fer::Status::CorruptData);
+}
+
+TEST_CASE("header edits: unknown architecture, shape mismatch, bad fields") {
+  Bytes b = fer_test::tiny_model(15)->to_bytes();
+  CHECK(load_status(edit_header(b, [](nlohmann::json&) {})) == fer::Status::Ok);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["architecture"]["name"] = "resnet9000"; })) ==
+        fer::Status::UnknownComponent);
+  // Width 0.5 builds a network whose tensors are larger than the stored ones.
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["architecture"]["config"]["width"] = "0.5"; })) ==
+        fer::Status::ShapeMismatch);
+  // A tensor whose declared shape differs from the network's.
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) {
+          auto& t = h["tensors"]["classifier"][0];
+          auto shape = t["shape"].get<std::vector<int64_t>>();
+          t["shape"] = {shape[1], shape[0]};
+        })) == fer::Status::ShapeMismatch);
+  // Class count that disagrees with the head's tensors.
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["classes"].push_back("contempt"); })) ==
+        fer::Status::ShapeMismatch);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h.erase("classes"); })) == fer::Status::CorruptData);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["input"]["channels"] = "one"; })) ==
+        fer::Status::CorruptData);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["input"]["channels"] = 2; })) == fer::Status::CorruptData);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["format"] = "something-else"; })) ==
+        fer::Status::CorruptData);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["classes"] = {"a", "a", "b", "c", "d", "e", "f"}; })) !=
+        fer::Status::Ok);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["storage"] = "int4"; })) != fer::Status::Ok);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["tensors"]["extractor"][0]["offset"] = 1 << 30; })) ==
+        fer::Status::CorruptData);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) {
+          auto& e = h["tensors"]["extractor"];
+          e.erase(e.size() - 1);
+        })) == fer::Status::ShapeMismatch);
+}
+
+TEST_CASE("header that is not JSON is rejected") {
+  Bytes b = fer_test::tiny_model(17)->to_bytes();
+  b[32] = '[';
+  b[33] = '[';
+  reseal(b);
+  CHECK(load_status(b) == fer::Status::CorruptData);
+}
