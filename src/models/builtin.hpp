@@ -5,6 +5,11 @@
 
 namespace fer::detail {
 void register_small_cnn();
+void register_resnets();  // resnet18, resnet34, resnet50, ir50
+void register_vit_asf();
+void register_acnn();
+void register_mobile_fer();
+void register_mini_xception();
 void register_heads();
 
 // The registries without the built-in registration step (for use by that step).

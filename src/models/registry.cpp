@@ -23,6 +23,11 @@ void register_builtins() {
   static std::once_flag once;
   std::call_once(once, [] {
     detail::register_small_cnn();
+    detail::register_resnets();
+    detail::register_vit_asf();
+    detail::register_acnn();
+    detail::register_mobile_fer();
+    detail::register_mini_xception();
     detail::register_heads();
   });
 }

@@ -10,9 +10,9 @@ namespace fer::detail {
 
 namespace {
 
-void conv_bn_relu(torch::nn::Sequential& seq, int64_t in, int64_t out) {
-  seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(false)));
-  seq->push_back(torch::nn::BatchNorm2d(out));
+void conv_bn_relu(torch::nn::Sequential& seq, int64_t in, int64_t out, bool batch_norm) {
+  seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(!batch_norm)));
+  if (batch_norm) seq->push_back(torch::nn::BatchNorm2d(out));
   seq->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
 }
 
@@ -24,12 +24,18 @@ class SmallCnnImpl : public BackboneImpl {
     double width = config.get_double("width", 1.0);
     if (!(width >= 0.25 && width <= 4.0))
       throw Error(Status::InvalidArgument, "small_cnn width must be in [0.25, 4], got " + std::to_string(width));
+    // norm=none drops batch normalisation: a batch-independent network (used to
+    // check that data-parallel training equals single-process training exactly).
+    std::string norm = config.get_string("norm", "batch");
+    if (norm != "batch" && norm != "none")
+      throw Error(Status::InvalidArgument, "small_cnn norm must be batch or none, got '" + norm + "'");
+    bool bn = norm == "batch";
     int64_t c1 = int64_t(32 * width), c2 = int64_t(64 * width), c3 = int64_t(128 * width);
     torch::nn::Sequential seq;
     int64_t in = channels;
     for (int64_t out : {c1, c2, c3}) {
-      conv_bn_relu(seq, in, out);
-      conv_bn_relu(seq, out, out);
+      conv_bn_relu(seq, in, out, bn);
+      conv_bn_relu(seq, out, out, bn);
       seq->push_back(torch::nn::MaxPool2d(2));
       in = out;
     }
@@ -52,7 +58,7 @@ class SmallCnnImpl : public BackboneImpl {
 void register_small_cnn() {
   register_backbone(
       "small_cnn", [](const Config& c) { return std::make_shared<SmallCnnImpl>(c); },
-      "VGG-style 6-conv CNN, 48x48 gray (options: channels, input_size, width)");
+      "VGG-style 6-conv CNN, 48x48 gray (options: channels, input_size, width, norm=batch|none)");
 }
 
 }  // namespace fer::detail

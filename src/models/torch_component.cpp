@@ -190,7 +190,18 @@ torch::Tensor images_to_tensor(const std::vector<cv::Mat>& images) {
     cv::Mat dst(h, w, CV_32FC(c), out[int64_t(i)].data_ptr<float>());
     m.copyTo(dst);
   }
-  return out.permute({0, 3, 1, 2}).contiguous();
+  return standard_strides(out.permute({0, 3, 1, 2}).contiguous());
+}
+
+torch::Tensor standard_strides(const torch::Tensor& x) {
+  // A 1-channel N x 1 x H x W tensor made by permuting N x H x W x 1 counts as
+  // contiguous (size-1 dims do not matter) but keeps stride 1 on the channel dim,
+  // so LibTorch 1.13 also sees it as channels-last, and oneDNN's AVX-512
+  // convolution backward then corrupts the heap. Such tensors are copied to
+  // standard NCHW strides; real channels-last tensors (C > 1) are left alone.
+  if (x.dim() == 4 && x.size(1) == 1 && x.stride(1) != x.size(2) * x.size(3))
+    return x.clone(at::MemoryFormat::Contiguous);
+  return x;
 }
 
 cv::Mat tensor_to_mat(const torch::Tensor& t) {

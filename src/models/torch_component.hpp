@@ -49,6 +49,9 @@ void load_module_state(torch::nn::Module& module, const TensorList& state, const
 
 /// N prepared CV_32FC(C) images of equal size -> N x C x H x W float tensor.
 torch::Tensor images_to_tensor(const std::vector<cv::Mat>& images);
+/// `x`, or a copy with standard NCHW strides when it is a 1-channel tensor whose
+/// strides are ambiguous (see the definition).
+torch::Tensor standard_strides(const torch::Tensor& x);
 /// 2-D float tensor -> CV_32F cv::Mat (copy).
 cv::Mat tensor_to_mat(const torch::Tensor& t);
 

@@ -1,0 +1,81 @@
+// acnn: attention-based CNN for facial expressions, after the line of work of
+// Li, Jin, Zhou, Kubota and Ju (Neurocomputing 2020): a VGG-like CNN whose
+// last feature map is re-weighted by channel attention (squeeze-excitation)
+// and pooled by spatial attention (a 1x1 conv branch giving a softmax over
+// positions). Features: the attention-weighted sum of the last map (256-d at
+// width 1.0); attention map: the softmax over positions, h x w, sums to 1.
+//
+// Layout: 3x3 conv stem (stride 1 below 96 px, 2 from 96 px on), then three
+// stages of two 3x3 conv-BN-ReLU and a 2x2 max-pool (64, 128, 256 channels):
+// 48 px -> 6x6, 64 px -> 8x8, 112 px -> 7x7. The paper's LBP input branch and
+// reconstruction module are left out (vit_asf carries an LBP stream).
+//
+// At the default config (1 channel, 48 px, width 1.0), measured: 1,180,080
+// parameters, 0.766 GFLOPs (fer::detail::count_flops, FLOPs = 2 x MACs).
+#include "models/builtin.hpp"
+#include "models/zoo_common.hpp"
+
+namespace fer::detail {
+
+namespace {
+
+void conv_bn_relu(torch::nn::Sequential& seq, int64_t in, int64_t out, int64_t stride = 1) {
+  seq->push_back(conv2d(in, out, 3, stride));
+  seq->push_back(torch::nn::BatchNorm2d(out));
+  seq->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
+}
+
+class AcnnImpl : public BackboneImpl {
+ public:
+  explicit AcnnImpl(const Config& config) {
+    ZooShape s = zoo_shape(config, "acnn");
+    channels_ = s.channels;
+    int64_t c0 = scaled_channels(32, s.width);
+    torch::nn::Sequential seq;
+    conv_bn_relu(seq, s.channels, c0, stem_stride(s.input_size));
+    int64_t in = c0;
+    for (int64_t m : {2, 4, 8}) {
+      conv_bn_relu(seq, in, c0 * m);
+      conv_bn_relu(seq, c0 * m, c0 * m);
+      seq->push_back(torch::nn::MaxPool2d(2));
+      in = c0 * m;
+    }
+    features_ = register_module("features", seq);
+    dim_ = in;
+    int64_t squeezed = std::max<int64_t>(dim_ / 16, 4);
+    se_reduce_ = register_module("se_reduce", conv2d(dim_, squeezed, 1, 1, 1, true));
+    se_expand_ = register_module("se_expand", conv2d(squeezed, dim_, 1, 1, 1, true));
+    int64_t hidden = std::max<int64_t>(dim_ / 8, 4);
+    spatial_hidden_ = register_module("spatial_hidden", conv2d(dim_, hidden, 1, 1, 1, true));
+    // No bias: a constant shift does not change the softmax.
+    spatial_score_ = register_module("spatial_score", conv2d(hidden, 1, 1));
+    init_zoo_weights(*this);
+  }
+
+  BackboneOutput forward_features(const torch::Tensor& input) override {
+    torch::Tensor x = prepare_input(input, channels_, "acnn");
+    torch::Tensor f = features_->forward(x);
+    f = f * torch::sigmoid(se_expand_(torch::relu(se_reduce_(f.mean({2, 3}, true)))));
+    int64_t n = f.size(0), h = f.size(2), w = f.size(3);
+    torch::Tensor score = spatial_score_(torch::relu(spatial_hidden_(f))).view({n, h * w});
+    torch::Tensor a = torch::softmax(score, 1);
+    torch::Tensor pooled = torch::bmm(f.view({n, dim_, h * w}), a.unsqueeze(2)).squeeze(2);
+    return {pooled, a.view({n, h, w})};
+  }
+  int64_t feature_dim() const override { return dim_; }
+
+ private:
+  int64_t channels_ = 1, dim_ = 0;
+  torch::nn::Sequential features_{nullptr};
+  torch::nn::Conv2d se_reduce_{nullptr}, se_expand_{nullptr}, spatial_hidden_{nullptr}, spatial_score_{nullptr};
+};
+
+}  // namespace
+
+void register_acnn() {
+  register_backbone(
+      "acnn", [](const Config& c) { return std::make_shared<AcnnImpl>(c); },
+      "VGG-like CNN with channel and spatial attention pooling; attention map (options: channels, input_size, width)");
+}
+
+}  // namespace fer::detail

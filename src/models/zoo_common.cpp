@@ -1,0 +1,77 @@
+#include "models/zoo_common.hpp"
+
+#include <fer/error.hpp>
+
+#include <cmath>
+
+namespace fer::detail {
+
+ZooShape zoo_shape(const Config& config, const std::string& architecture) {
+  ZooShape s;
+  s.channels = config_channels(config);
+  s.input_size = config_input_size(config);
+  s.width = config.get_double("width", 1.0);
+  if (!(s.width >= 0.125 && s.width <= 4.0))
+    throw Error(Status::InvalidArgument,
+                architecture + " width must be in [0.125, 4], got " + config.get_string("width", ""));
+  return s;
+}
+
+int64_t scaled_channels(int64_t base, double width, int64_t divisor) {
+  auto n = int64_t(std::lround(double(base) * width / double(divisor))) * divisor;
+  return std::max(n, divisor);
+}
+
+int64_t stem_stride(int64_t input_size) { return input_size >= 96 ? 2 : 1; }
+
+torch::nn::Conv2d conv2d(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, bool bias) {
+  return torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(k / 2).groups(groups).bias(bias));
+}
+
+void init_zoo_weights(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& m : module.modules(/*include_self=*/false)) {
+    if (auto* c = m->as<torch::nn::Conv2d>()) {
+      torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+      if (c->bias.defined()) c->bias.zero_();
+    } else if (auto* b = m->as<torch::nn::BatchNorm2d>()) {
+      b->weight.fill_(1.0);
+      b->bias.zero_();
+    } else if (auto* b1 = m->as<torch::nn::BatchNorm1d>()) {
+      b1->weight.fill_(1.0);
+      b1->bias.zero_();
+    } else if (auto* l = m->as<torch::nn::Linear>()) {
+      l->weight.normal_(0.0, 0.02);
+      if (l->bias.defined()) l->bias.zero_();
+    }
+  }
+}
+
+BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
+  conv1_ = register_module("conv1", conv2d(in, out, 3, stride));
+  bn1_ = register_module("bn1", torch::nn::BatchNorm2d(out));
+  conv2_ = register_module("conv2", conv2d(out, out, 3));
+  bn2_ = register_module("bn2", torch::nn::BatchNorm2d(out));
+  if (stride != 1 || in != out) {
+    down_conv_ = register_module("down_conv", conv2d(in, out, 1, stride));
+    down_bn_ = register_module("down_bn", torch::nn::BatchNorm2d(out));
+  }
+}
+
+torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = torch::relu(bn1_(conv1_(x)));
+  y = bn2_(conv2_(y));
+  torch::Tensor s = down_conv_ ? down_bn_(down_conv_(x)) : x;
+  return torch::relu(y + s);
+}
+
+torch::Tensor prepare_input(const torch::Tensor& x, int64_t channels, const std::string& architecture) {
+  if (x.dim() != 4 || x.size(1) != channels)
+    throw Error(Status::ShapeMismatch, architecture + " expects an N x " + std::to_string(channels) +
+                                           " x H x W input, got " + std::to_string(x.dim()) + " dimensions" +
+                                           (x.dim() >= 2 ? " with " + std::to_string(x.size(1)) + " channels" : ""));
+  return standard_strides(x);
+}
+
+}  // namespace fer::detail

@@ -1,0 +1,53 @@
+// Building blocks shared by the model-zoo backbones (resnet*, ir50, vit_asf,
+// acnn, mobile_fer, mini_xception): option parsing and small conv helpers.
+#pragma once
+
+#include "models/torch_component.hpp"
+
+#include <string>
+
+namespace fer::detail {
+
+/// The shape options every zoo architecture takes: "channels", "input_size", "width".
+struct ZooShape {
+  int64_t channels = 1;
+  int64_t input_size = 48;
+  double width = 1.0;
+};
+
+/// Reads and validates channels, input_size and width (width in [0.125, 4]).
+ZooShape zoo_shape(const Config& config, const std::string& architecture);
+
+/// Channels of a layer: round(base * width) rounded to a multiple of `divisor`, at least `divisor`.
+int64_t scaled_channels(int64_t base, double width, int64_t divisor = 1);
+
+/// Stride of the stem: 1 below 96 px (48-64 px faces keep full resolution),
+/// 2 from 96 px on (so 96/112 px end at the same 6x6/7x7 maps as 48/56 px).
+int64_t stem_stride(int64_t input_size);
+
+/// k x k convolution with "same" padding for odd k, no bias by default.
+torch::nn::Conv2d conv2d(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t groups = 1,
+                         bool bias = false);
+
+/// He-normal (fan-out) convolutions, unit/zero batch norms, normal(0, 0.02) linears with zero bias.
+void init_zoo_weights(torch::nn::Module& module);
+
+/// ResNet basic block: conv3x3(stride)-BN-ReLU-conv3x3-BN, plus a 1x1 conv-BN
+/// shortcut where the shape changes, then ReLU.
+class BasicBlockImpl : public torch::nn::Module {
+ public:
+  BasicBlockImpl(int64_t in, int64_t out, int64_t stride);
+  torch::Tensor forward(const torch::Tensor& x);
+
+ private:
+  torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, down_conv_{nullptr};
+  torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, down_bn_{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+/// Checks that x is N x channels x H x W (else ShapeMismatch) and returns it with
+/// an unambiguous memory layout (see standard_strides).
+torch::Tensor prepare_input(const torch::Tensor& x, int64_t channels, const std::string& architecture);
+
+
+}  // namespace fer::detail
