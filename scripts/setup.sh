@@ -17,7 +17,7 @@ packages=(
   libtorch-dev libopenblas0-openmp
   libopencv-dev opencv-data
   libeigen3-dev nlohmann-json3-dev
-  doctest-dev libbenchmark-dev
+  doctest-dev libbenchmark-dev libgloo-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-torch
   ca-certificates
 )

@@ -36,7 +36,7 @@ Bytes edit_header(const Bytes& file, const std::function<void(nlohmann::json&)>&
   std::string header = h.dump();
   Bytes out(file.begin(), file.begin() + 32);
   write_u64(out, 16, header.size());
-  out.insert(out.end(), header.begin(), header.end());
+  for (char c : header) out.push_back(uint8_t(c));
   while (out.size() % 64) out.push_back(0);
   out.insert(out.end(), file.begin() + long(data_start), file.begin() + long(data_start + dsize));
   out.resize(out.size() + 4);

@@ -3,11 +3,18 @@
 //   fer image PATH... [--json] [--out FILE|DIR] [--model FILE] [--detector NAME] [--threads N]
 //   fer models
 //   fer version
+#include "commands.hpp"
+
 #include <fer/fer.hpp>
+
+// FLOP counter (torch-free internal header of libfer; no public API for it yet).
+#include "../../src/models/flops.hpp"
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -22,6 +29,8 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  image PATH...   detect faces and recognize their expressions\n"
+    "  train           train a recognizer model (fer train --help)\n"
+    "  eval            evaluate a model on a labelled dataset (fer eval --help)\n"
     "  models          list the registered detectors, architectures and heads\n"
     "  version         print the library version\n"
     "\n"
@@ -34,9 +43,7 @@ const char* kUsage =
     "  --threads N       compute threads (default: $FER_NUM_THREADS or all cores)\n"
     "  --help            show this help\n";
 
-struct UsageError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using fer_cli::UsageError;
 
 struct ImageArgs {
   std::vector<std::string> paths;
@@ -143,15 +150,39 @@ int run_image(int argc, char** argv) {
   return failures ? 1 : 0;
 }
 
+// Median single-face fp32 latency of `e` in milliseconds (a few runs after warm-up).
+double median_latency_ms(const fer::FeatureExtractor& e) {
+  int size = int(e.config().get_int("input_size", 48)), channels = int(e.config().get_int("channels", 1));
+  std::vector<cv::Mat> crop{cv::Mat(size, size, CV_32FC(channels), cv::Scalar::all(0.1))};
+  for (int i = 0; i < 2; ++i) e.extract(crop);
+  std::vector<double> ms;
+  for (int i = 0; i < 7; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    e.extract(crop);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
+  return ms[ms.size() / 2];
+}
+
 int run_models() {
   std::printf("detectors:\n");
   for (const auto& n : fer::detector_registry().names())
     std::printf("  %-16s %s\n", n.c_str(), fer::detector_registry().description(n).c_str());
-  std::printf("feature extractors (parameters at the default input 48x48 gray):\n");
+  // Latency: one face, fp32, 1 thread, median of 7 runs after 2 warm-up runs.
+  // FLOPs = 2 x multiply-accumulates of convolutions and matrix products (fer::detail::count_flops).
+  fer::set_num_threads(1);
+  std::printf("feature extractors (default options: 48x48 gray, width 1.0; latency: 1 face, 1 thread):\n");
+  std::printf("  %-16s %11s %9s %5s %9s %9s  %s\n", "name", "parameters", "GFLOPs", "dim", "fp32 ms", "bf16 ms",
+              "description");
   for (const auto& n : fer::extractor_registry().names()) {
     auto e = fer::FeatureExtractor::create(n, fer::Config{});
-    std::printf("  %-16s %9lld params  dim %-5d %s\n", n.c_str(), (long long)e->parameter_count(), e->feature_dim(),
-                fer::extractor_registry().description(n).c_str());
+    double gflops = double(fer::detail::count_flops(*e).flops()) * 1e-9;
+    double fp32_ms = median_latency_ms(*e);
+    // bf16 latency: filled in by the bf16 + channels-last inference path when it exists; until then "-".
+    std::string bf16_ms = "-";
+    std::printf("  %-16s %11lld %9.3f %5d %9.2f %9s  %s\n", n.c_str(), (long long)e->parameter_count(), gflops,
+                e->feature_dim(), fp32_ms, bf16_ms.c_str(), fer::extractor_registry().description(n).c_str());
   }
   std::printf("classifier heads:\n");
   for (const auto& n : fer::classifier_registry().names())
@@ -166,7 +197,9 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
-  for (int i = 2; i < argc; ++i)
+  // train and eval print their own help.
+  bool own_help = !std::strcmp(argv[1], "train") || !std::strcmp(argv[1], "eval");
+  for (int i = 2; i < argc && !own_help; ++i)
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::fputs(kUsage, stdout);
       return 0;
@@ -175,6 +208,8 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "image") return run_image(argc, argv);
     if (cmd == "models") return run_models();
+    if (cmd == "train") return fer_cli::run_train(argc, argv);
+    if (cmd == "eval") return fer_cli::run_eval(argc, argv);
     if (cmd == "version") {
       std::printf("libfer %s\n", fer::version());
       return 0;

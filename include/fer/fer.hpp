@@ -3,6 +3,7 @@
 #pragma once
 
 #include <fer/config.hpp>
+#include <fer/dataset.hpp>
 #include <fer/detector.hpp>
 #include <fer/error.hpp>
 #include <fer/expression.hpp>

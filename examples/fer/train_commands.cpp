@@ -1,0 +1,283 @@
+// `fer train` and `fer eval`: the training engine and evaluation from the command line.
+#include "commands.hpp"
+
+#include <fer/fer.hpp>
+#include <fer/train.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fer_cli {
+
+namespace {
+
+const char* kTrainUsage =
+    "usage: fer train --data PATH [options]\n"
+    "\n"
+    "Trains a recognizer; writes OUT/best.fermodel, OUT/log.jsonl and a resumable OUT/checkpoint/.\n"
+    "\n"
+    "data:\n"
+    "  --data PATH            training data                --format F   folder|fer2013csv|ferplus|rafdb|affectnet (folder)\n"
+    "  --split S              subset of the data (format-specific, e.g. Training)\n"
+    "  --val PATH             validation data (selects the best epoch)\n"
+    "  --val-format F         (default: --format)          --val-split S\n"
+    "  --image-root DIR       images of csv formats        --cache DIR  packed dataset caches (OUT/cache)\n"
+    "  --soft-targets         train on soft labels (FERPlus vote distribution)\n"
+    "model:\n"
+    "  --arch NAME            feature extractor (small_cnn) --arch-opt K=V  extractor option (repeatable)\n"
+    "  --head NAME            linear|cosine (linear)        --head-opt K=V  head option (repeatable)\n"
+    "  --input-size N         (48)   --channels 1|3 (1)   --crop-margin F (0.1)   --init FILE  start weights\n"
+    "optimisation:\n"
+    "  --epochs N (30)  --batch N (64)  --optimizer sgd|adamw (sgd)  --lr F (0.01)  --momentum F (0.9)\n"
+    "  --weight-decay F (5e-4)  --warmup EPOCHS (1)  --min-lr-ratio F (0)  --grad-clip NORM (off)\n"
+    "  --ema DECAY (off)  --label-smoothing F (0)  --class-weights\n"
+    "augmentation:\n"
+    "  --no-augment  --crop-scale F (0.8)  --rotate DEG (10)  --erase P (0.25)  --mixup ALPHA (0)  --cutmix P (0)\n"
+    "losses:\n"
+    "  --dlp W  --dlp-k K (5)            deep locality-preserving loss\n"
+    "  --teacher FILE  --kd W  --kd-t T (4)  --kd-feature W  --kd-attention W   distillation\n"
+    "run:\n"
+    "  --out DIR (runs/train)  --no-resume  --seed N (0)  --precision fp32|bf16 (fp32)  --threads N\n"
+    "  --max-steps N (per epoch; 0 = all)  --no-progress  --config FILE (JSON: flag names -> values)\n"
+    "  --world-size N  --rank R  --master HOST:PORT   data-parallel training over Gloo\n";
+
+const char* kEvalUsage =
+    "usage: fer eval --data PATH [--model FILE] [options]\n"
+    "\n"
+    "Evaluates a model (default: the pipeline's default model) on a labelled dataset.\n"
+    "  --format F        folder|fer2013csv|ferplus|rafdb|affectnet (folder)\n"
+    "  --split S         --image-root DIR   --resize (resize images of another size)\n"
+    "  --json            print the report as JSON (accuracy, macro_f1, per_class, confusion, ...)\n"
+    "  --tta none|flip   test-time augmentation (none)\n"
+    "  --confusion-png FILE   write the confusion matrix as an image\n"
+    "  --precision fp32|bf16  --threads N  --batch N (256)\n";
+
+using Args = std::map<std::string, std::vector<std::string>>;
+
+// Flags that take no value.
+bool is_switch(const std::string& f) {
+  static const char* kSwitches[] = {"soft-targets", "class-weights", "no-augment", "no-resume",
+                                    "no-progress",  "json",          "resize"};
+  for (const char* s : kSwitches)
+    if (f == s) return true;
+  return false;
+}
+
+Args parse(int argc, char** argv, const std::vector<std::string>& known) {
+  Args a;
+  auto check = [&](const std::string& f) {
+    if (std::find(known.begin(), known.end(), f) == known.end()) throw UsageError("unknown option --" + f);
+  };
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + arg + "'");
+    std::string f = arg.substr(2);
+    check(f);
+    if (is_switch(f)) {
+      a[f].push_back("1");
+      continue;
+    }
+    if (i + 1 >= argc) throw UsageError(arg + " needs a value");
+    a[f].push_back(argv[++i]);
+  }
+  // A config file supplies defaults; the command line wins.
+  if (a.count("config")) {
+    std::ifstream in(a["config"].back());
+    if (!in) throw UsageError("cannot read config file " + a["config"].back());
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(in);
+    } catch (const std::exception& e) {
+      throw UsageError("config file " + a["config"].back() + " is not valid JSON: " + e.what());
+    }
+    if (!j.is_object()) throw UsageError("config file must hold a JSON object of flag names to values");
+    for (const auto& [k, v] : j.items()) {
+      check(k);
+      if (a.count(k)) continue;
+      if (v.is_boolean()) {
+        if (v.get<bool>()) a[k].push_back("1");
+      } else if (v.is_array()) {
+        for (const auto& e : v) a[k].push_back(e.is_string() ? e.get<std::string>() : e.dump());
+      } else {
+        a[k].push_back(v.is_string() ? v.get<std::string>() : v.dump());
+      }
+    }
+  }
+  return a;
+}
+
+std::string str(const Args& a, const std::string& k, const std::string& def) {
+  auto it = a.find(k);
+  return it == a.end() ? def : it->second.back();
+}
+double num(const Args& a, const std::string& k, double def) {
+  auto it = a.find(k);
+  if (it == a.end()) return def;
+  try {
+    size_t used = 0;
+    double v = std::stod(it->second.back(), &used);
+    if (used != it->second.back().size()) throw std::invalid_argument("");
+    return v;
+  } catch (const std::exception&) {
+    throw UsageError("--" + k + " needs a number, got '" + it->second.back() + "'");
+  }
+}
+int integer(const Args& a, const std::string& k, int def) {
+  double v = num(a, k, def);
+  if (v != double(int(v))) throw UsageError("--" + k + " needs an integer");
+  return int(v);
+}
+bool flag(const Args& a, const std::string& k) { return a.count(k) != 0; }
+
+fer::Config options_of(const Args& a, const std::string& k) {
+  fer::Config c;
+  auto it = a.find(k);
+  if (it == a.end()) return c;
+  for (const auto& kv : it->second) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) throw UsageError("--" + k + " needs KEY=VALUE, got '" + kv + "'");
+    c.set(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return c;
+}
+
+std::string joined(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
+  return s;
+}
+
+}  // namespace
+
+int run_train(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i)
+    if (std::string(argv[i]) == "--help") {
+      std::fputs(kTrainUsage, stdout);
+      return 0;
+    }
+  Args a = parse(argc, argv,
+                 {"data", "format", "split", "val", "val-format", "val-split", "image-root", "cache", "soft-targets",
+                  "arch", "arch-opt", "head", "head-opt", "input-size", "channels", "crop-margin", "init", "epochs",
+                  "batch", "optimizer", "lr", "momentum", "weight-decay", "warmup", "min-lr-ratio", "grad-clip", "ema",
+                  "label-smoothing", "class-weights", "no-augment", "crop-scale", "rotate", "erase", "mixup", "cutmix",
+                  "dlp", "dlp-k", "teacher", "kd", "kd-t", "kd-feature", "kd-attention", "out", "no-resume", "seed",
+                  "precision", "threads", "max-steps", "no-progress", "config", "world-size", "rank", "master"});
+  if (!flag(a, "data")) throw UsageError("fer train needs --data PATH");
+  fer::TrainOptions o;
+  o.train_data.path = str(a, "data", "");
+  o.train_data.format = str(a, "format", "folder");
+  o.train_data.split = str(a, "split", "");
+  o.train_data.image_root = str(a, "image-root", "");
+  o.val_data.path = str(a, "val", "");
+  o.val_data.format = str(a, "val-format", o.train_data.format);
+  o.val_data.split = str(a, "val-split", "");
+  o.val_data.image_root = o.train_data.image_root;
+  o.cache_dir = str(a, "cache", "");
+  o.soft_targets = flag(a, "soft-targets");
+  o.architecture = str(a, "arch", o.architecture);
+  o.architecture_config = options_of(a, "arch-opt");
+  o.head = str(a, "head", o.head);
+  o.head_config = options_of(a, "head-opt");
+  o.input_size = integer(a, "input-size", o.input_size);
+  o.channels = integer(a, "channels", o.channels);
+  o.crop_margin = float(num(a, "crop-margin", o.crop_margin));
+  o.init_model = str(a, "init", "");
+  o.epochs = integer(a, "epochs", o.epochs);
+  o.batch_size = integer(a, "batch", o.batch_size);
+  o.optimizer = str(a, "optimizer", o.optimizer);
+  o.lr = num(a, "lr", o.lr);
+  o.momentum = num(a, "momentum", o.momentum);
+  o.weight_decay = num(a, "weight-decay", o.weight_decay);
+  o.warmup_epochs = num(a, "warmup", o.warmup_epochs);
+  o.min_lr_ratio = num(a, "min-lr-ratio", o.min_lr_ratio);
+  o.grad_clip = num(a, "grad-clip", o.grad_clip);
+  o.ema_decay = num(a, "ema", o.ema_decay);
+  o.label_smoothing = num(a, "label-smoothing", o.label_smoothing);
+  o.class_weights = flag(a, "class-weights");
+  o.augment.enabled = !flag(a, "no-augment");
+  o.augment.crop_scale_min = float(num(a, "crop-scale", o.augment.crop_scale_min));
+  o.augment.rotate_degrees = float(num(a, "rotate", o.augment.rotate_degrees));
+  o.augment.erase_prob = float(num(a, "erase", o.augment.erase_prob));
+  o.augment.mixup_alpha = float(num(a, "mixup", o.augment.mixup_alpha));
+  o.augment.cutmix_prob = float(num(a, "cutmix", o.augment.cutmix_prob));
+  o.dlp_weight = num(a, "dlp", o.dlp_weight);
+  o.dlp_k = integer(a, "dlp-k", o.dlp_k);
+  o.teacher_model = str(a, "teacher", "");
+  o.kd_weight = num(a, "kd", o.kd_weight);
+  o.kd_temperature = num(a, "kd-t", o.kd_temperature);
+  o.kd_feature_weight = num(a, "kd-feature", o.kd_feature_weight);
+  o.kd_attention_weight = num(a, "kd-attention", o.kd_attention_weight);
+  o.out_dir = str(a, "out", o.out_dir);
+  o.resume = !flag(a, "no-resume");
+  o.seed = uint64_t(integer(a, "seed", 0));
+  o.precision = str(a, "precision", o.precision);
+  o.threads = integer(a, "threads", 0);
+  o.max_steps_per_epoch = integer(a, "max-steps", 0);
+  o.progress = !flag(a, "no-progress");
+  o.world_size = integer(a, "world-size", 1);
+  o.rank = integer(a, "rank", 0);
+  o.master = str(a, "master", o.master);
+  o.command_line = joined(argc, argv);
+
+  fer::TrainResult r = fer::train(o);
+  const fer::EpochReport& best = r.history[size_t(r.best_epoch - 1)];
+  if (best.val_accuracy >= 0)
+    std::printf("best epoch %d: val accuracy %.2f%%, macro-F1 %.2f%% -> %s\n", r.best_epoch, 100 * best.val_accuracy,
+                100 * best.val_macro_f1, r.best_path.c_str());
+  else
+    std::printf("no validation data: exported the last epoch (%d) -> %s\n", r.best_epoch, r.best_path.c_str());
+  return 0;
+}
+
+int run_eval(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i)
+    if (std::string(argv[i]) == "--help") {
+      std::fputs(kEvalUsage, stdout);
+      return 0;
+    }
+  Args a = parse(argc, argv, {"model", "data", "format", "split", "image-root", "resize", "json", "tta",
+                              "confusion-png", "precision", "threads", "batch", "config"});
+  if (!flag(a, "data")) throw UsageError("fer eval needs --data PATH");
+  std::string path = str(a, "model", "");
+  if (path.empty()) path = fer::default_model_path();
+  std::shared_ptr<const fer::Model> model =
+      path.empty() ? std::shared_ptr<const fer::Model>(fer::Model::create(fer::untrained_default_info(), 0))
+                   : fer::Model::load(path);
+  if (!model->info().trained)
+    std::fprintf(stderr, "warning: the model is untrained (random weights); expect chance-level accuracy\n");
+  fer::DatasetSpec spec;
+  spec.path = str(a, "data", "");
+  spec.format = str(a, "format", "folder");
+  spec.split = str(a, "split", "");
+  spec.image_root = str(a, "image-root", "");
+  spec.resize = flag(a, "resize");
+  spec.width = model->info().input.width;
+  spec.height = model->info().input.height;
+  spec.channels = model->info().input.channels;
+  fer::EvalOptions eo;
+  eo.tta = str(a, "tta", "none");
+  eo.precision = str(a, "precision", "fp32");
+  eo.threads = integer(a, "threads", 0);
+  eo.batch_size = integer(a, "batch", 256);
+  fer::Dataset data = fer::read_dataset(spec);
+  fer::EvalReport r = fer::evaluate(*model, data, eo);
+  if (flag(a, "confusion-png")) r.write_confusion_png(str(a, "confusion-png", ""));
+  if (flag(a, "json")) {
+    nlohmann::json j = nlohmann::json::parse(r.to_json());
+    j["model"] = path.empty() ? "untrained default" : path;
+    j["data"] = spec.path;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("model %s on %s\n%s", path.empty() ? "(untrained default)" : path.c_str(), spec.path.c_str(),
+                r.to_table().c_str());
+  }
+  return 0;
+}
+
+}  // namespace fer_cli

@@ -1,0 +1,152 @@
+/// @file train.hpp
+/// @brief Training and evaluation of recognizer models (the same modules the pipeline runs).
+#pragma once
+
+#include <fer/config.hpp>
+#include <fer/dataset.hpp>
+#include <fer/model.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace fer {
+
+/// Batched, seeded augmentation applied to training images.
+struct AugmentOptions {
+  bool enabled = true;
+  float crop_scale_min = 0.8f;   ///< random resized crop: area fraction in [min, 1]
+  float crop_ratio = 1.1f;       ///< aspect ratio in [1/r, r]
+  bool hflip = true;             ///< horizontal flip with probability 0.5
+  float rotate_degrees = 10.f;   ///< uniform rotation in [-d, d]
+  float translate = 0.05f;       ///< shift by up to this fraction of the size
+  float brightness = 0.2f;       ///< multiply by 1 + U(-b, b)
+  float contrast = 0.2f;         ///< blend with the image mean by 1 + U(-c, c)
+  float erase_prob = 0.25f;      ///< random erasing (occlusion) probability
+  float erase_max_area = 0.25f;  ///< erased rectangle: up to this fraction of the area
+  float mixup_alpha = 0.f;       ///< mixup Beta(a, a); 0 = off
+  float cutmix_prob = 0.f;       ///< probability of cutmix instead of mixup per batch
+};
+
+/// Everything a training run needs; `fer train --help` lists the matching flags.
+struct TrainOptions {
+  // model
+  std::string architecture = "small_cnn";
+  Config architecture_config;
+  std::string head = "linear";
+  Config head_config;
+  int input_size = 48;
+  int channels = 1;
+  float crop_margin = 0.1f;  ///< crop convention stored in the model file
+  std::string init_model;    ///< start from this model file's weights (fine-tuning)
+
+  // data
+  DatasetSpec train_data;
+  DatasetSpec val_data;      ///< empty path: no validation (the last epoch is exported)
+  std::string cache_dir;     ///< packed dataset caches go here (empty: out_dir)
+  bool soft_targets = false; ///< train on the soft labels (e.g. FERPlus vote distribution)
+
+  // optimisation
+  std::string optimizer = "sgd";  ///< "sgd" (momentum, Nesterov) or "adamw"
+  double lr = 0.01;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  int epochs = 30;
+  int batch_size = 64;
+  double warmup_epochs = 1.0;     ///< linear warm-up, then cosine decay to lr * min_lr_ratio
+  double min_lr_ratio = 0.0;
+  double grad_clip = 0.0;         ///< max gradient norm; 0 = off
+  double ema_decay = 0.0;         ///< exponential moving average of weights; 0 = off
+  double label_smoothing = 0.0;
+  bool class_weights = false;     ///< weight the loss by inverse class frequency
+  AugmentOptions augment;
+
+  // extra losses
+  double dlp_weight = 0.0;        ///< deep locality-preserving loss weight (Li & Deng)
+  int dlp_k = 5;                  ///< neighbours per sample for the DLP loss
+  std::string teacher_model;      ///< knowledge distillation teacher (model file)
+  double kd_weight = 0.0;         ///< weight of Hinton's KD term (the CE term gets 1 - kd_weight)
+  double kd_temperature = 4.0;
+  double kd_feature_weight = 0.0; ///< feature-map transfer (MSE after a learned projection)
+  double kd_attention_weight = 0.0;  ///< attention-map transfer (MSE of normalised maps)
+
+  // speed
+  std::string precision = "fp32";  ///< "fp32" or "bf16" (autocast + channels-last)
+  int threads = 0;                 ///< 0 = $FER_NUM_THREADS or all cores
+
+  // run
+  std::string out_dir = "runs/train";  ///< checkpoints, log.jsonl, best.fermodel
+  bool resume = true;                  ///< continue from out_dir's checkpoint if present
+  uint64_t seed = 0;
+  int64_t max_steps_per_epoch = 0;     ///< 0 = full epochs (tests use small numbers)
+  bool progress = true;                ///< progress bar on stderr
+  std::string command_line;            ///< recorded in the model file's provenance
+  std::map<std::string, std::string> provenance;  ///< extra provenance (dataset name, ...)
+
+  // data-parallel training (c10d Gloo over a TCP store)
+  int world_size = 1;
+  int rank = 0;
+  std::string master = "127.0.0.1:29500";
+};
+
+/// Per-class and overall quality of a model on a dataset.
+struct EvalReport {
+  int64_t count = 0;
+  double accuracy = 0;
+  double macro_f1 = 0;
+  double ece = 0;                         ///< expected calibration error, 15 bins
+  double loss = 0;                        ///< mean cross-entropy
+  std::vector<std::string> classes;       ///< the dataset's classes (rows of the confusion matrix)
+  std::vector<std::string> predicted;     ///< the model's classes (columns)
+  std::vector<double> per_class_recall;   ///< per dataset class
+  std::vector<double> per_class_f1;
+  std::vector<std::vector<int64_t>> confusion;  ///< [dataset class][model class]
+  std::string tta;                        ///< test-time augmentation used ("none", "flip")
+
+  std::string to_json() const;
+  std::string to_table() const;
+  /// Writes the confusion matrix as a PNG (row-normalised, with counts).
+  void write_confusion_png(const std::string& path) const;
+};
+
+struct EvalOptions {
+  std::string tta = "none";       ///< "none" or "flip"
+  int batch_size = 256;
+  std::string precision = "fp32";
+  int threads = 0;
+};
+
+/// Evaluates `model` on `data`. The dataset's classes are matched to the
+/// model's by name; a dataset may hold only some of the model's classes.
+EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& options = {});
+
+struct EpochReport {
+  int epoch = 0;                 ///< 1-based
+  double train_loss = 0;
+  double train_accuracy = 0;
+  double val_accuracy = -1;      ///< -1 without validation data
+  double val_macro_f1 = -1;
+  double val_loss = -1;
+  double lr = 0;
+  double seconds = 0;
+  double images_per_second = 0;
+};
+
+struct TrainResult {
+  std::shared_ptr<Model> best;    ///< best model by validation accuracy (or the last one)
+  int best_epoch = 0;
+  std::vector<EpochReport> history;
+  std::string best_path;          ///< out_dir/best.fermodel
+};
+
+/// Trains a model; checkpoints every epoch into out_dir and resumes from there.
+/// `on_epoch` is called after every epoch (e.g. for logging).
+TrainResult train(const TrainOptions& options, const std::function<void(const EpochReport&)>& on_epoch = {});
+
+/// Loads a dataset through its packed cache in `cache_dir` (written on first use).
+Dataset load_dataset_cached(const DatasetSpec& spec, const std::string& cache_dir);
+
+}  // namespace fer

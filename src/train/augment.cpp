@@ -1,0 +1,105 @@
+#include "train/augment.hpp"
+
+#include <cmath>
+
+namespace fer::detail {
+
+namespace F = torch::nn::functional;
+
+namespace {
+
+torch::Tensor uniform(int64_t n, double lo, double hi, at::Generator& gen) {
+  return torch::rand({n}, gen, torch::kFloat32) * (hi - lo) + lo;
+}
+
+// Per-sample rectangle masks (N x 1 x H x W) for boxes given as fractions.
+torch::Tensor box_mask(const torch::Tensor& x0, const torch::Tensor& y0, const torch::Tensor& x1, const torch::Tensor& y1,
+                       int64_t h, int64_t w) {
+  torch::Tensor xs = (torch::arange(w, torch::kFloat32) + 0.5) / double(w);
+  torch::Tensor ys = (torch::arange(h, torch::kFloat32) + 0.5) / double(h);
+  torch::Tensor in_x = xs.view({1, 1, w}).ge(x0.view({-1, 1, 1})) & xs.view({1, 1, w}).lt(x1.view({-1, 1, 1}));
+  torch::Tensor in_y = ys.view({1, h, 1}).ge(y0.view({-1, 1, 1})) & ys.view({1, h, 1}).lt(y1.view({-1, 1, 1}));
+  return (in_x & in_y).unsqueeze(1);
+}
+
+torch::Tensor beta_sample(double alpha, at::Generator& gen) {
+  torch::Tensor a = torch::full({2}, alpha, torch::kFloat64);
+  torch::Tensor g = at::_standard_gamma(a, gen);
+  return g[0] / (g[0] + g[1]);
+}
+
+}  // namespace
+
+void erase_region(torch::Tensor& images, float x0, float y0, float x1, float y1, float fill) {
+  int64_t n = images.size(0);
+  auto full = [n](float v) { return torch::full({n}, v, torch::kFloat32); };
+  torch::Tensor mask = box_mask(full(x0), full(y0), full(x1), full(y1), images.size(2), images.size(3));
+  images = images.masked_fill(mask.expand_as(images), fill);
+}
+
+void augment_batch(Batch& batch, const AugmentOptions& o, int64_t num_classes, at::Generator& gen) {
+  if (!o.enabled) return;
+  torch::Tensor x = batch.images;
+  const int64_t n = x.size(0), h = x.size(2), w = x.size(3);
+
+  // Geometry: one affine map per sample (output grid -> input coordinates).
+  torch::Tensor area = uniform(n, o.crop_scale_min, 1.0, gen);
+  torch::Tensor log_ratio = uniform(n, -std::log(o.crop_ratio), std::log(o.crop_ratio), gen);
+  torch::Tensor sx = torch::sqrt(area * log_ratio.exp()).clamp_max(1.0);
+  torch::Tensor sy = torch::sqrt(area / log_ratio.exp()).clamp_max(1.0);
+  torch::Tensor tx = (uniform(n, -1, 1, gen) * (1 - sx)) + uniform(n, -o.translate, o.translate, gen) * 2;
+  torch::Tensor ty = (uniform(n, -1, 1, gen) * (1 - sy)) + uniform(n, -o.translate, o.translate, gen) * 2;
+  torch::Tensor angle = uniform(n, -o.rotate_degrees, o.rotate_degrees, gen) * (M_PI / 180.0);
+  torch::Tensor flip = o.hflip ? torch::where(torch::rand({n}, gen) < 0.5, -1.0, 1.0).to(torch::kFloat32)
+                               : torch::ones({n}, torch::kFloat32);
+  torch::Tensor c = angle.cos(), s = angle.sin();
+  torch::Tensor theta = torch::stack({torch::stack({sx * c * flip, -sy * s, tx}, 1),
+                                      torch::stack({sx * s * flip, sy * c, ty}, 1)},
+                                     1);  // N x 2 x 3
+  torch::Tensor grid = F::affine_grid(theta.to(x.dtype()), {n, x.size(1), h, w}, /*align_corners=*/false);
+  x = F::grid_sample(x, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder).align_corners(false));
+
+  // Photometric: contrast around each image's mean, then brightness.
+  torch::Tensor mean = x.mean({1, 2, 3}, /*keepdim=*/true);
+  torch::Tensor contrast = (1 + uniform(n, -o.contrast, o.contrast, gen)).view({n, 1, 1, 1});
+  torch::Tensor bright = (1 + uniform(n, -o.brightness, o.brightness, gen)).view({n, 1, 1, 1});
+  x = ((x - mean) * contrast + mean) * bright;
+  x = x.clamp(0, 1);
+
+  // Random erasing: a rectangle of random size, aspect and grey level.
+  if (o.erase_prob > 0) {
+    torch::Tensor apply = torch::rand({n}, gen) < o.erase_prob;
+    torch::Tensor ea = uniform(n, 0.02, o.erase_max_area, gen);
+    torch::Tensor er = uniform(n, std::log(0.3), std::log(3.3), gen).exp();
+    torch::Tensor ew = torch::sqrt(ea * er).clamp_max(1.0), eh = torch::sqrt(ea / er).clamp_max(1.0);
+    torch::Tensor ex = torch::rand({n}, gen) * (1 - ew), ey = torch::rand({n}, gen) * (1 - eh);
+    torch::Tensor fill = torch::rand({n}, gen).view({n, 1, 1, 1});
+    torch::Tensor mask = box_mask(ex, ey, ex + ew, ey + eh, h, w) & apply.view({n, 1, 1, 1});
+    x = torch::where(mask.expand_as(x), fill.expand_as(x), x);
+  }
+
+  // Mixup / cutmix: mix each sample with a permuted partner; targets become distributions.
+  if (o.mixup_alpha > 0 && n > 1) {
+    torch::Tensor perm = torch::randperm(n, gen);
+    torch::Tensor targets = batch.soft.defined() ? batch.soft
+                                                 : F::one_hot(batch.labels, num_classes).to(torch::kFloat32);
+    double lam = beta_sample(o.mixup_alpha, gen).item<double>();
+    bool cutmix = torch::rand({1}, gen).item<float>() < o.cutmix_prob;
+    if (cutmix) {
+      double cut = std::sqrt(1 - lam);
+      float cx = torch::rand({1}, gen).item<float>(), cy = torch::rand({1}, gen).item<float>();
+      float x0 = std::max(0.f, cx - float(cut) / 2), x1 = std::min(1.f, cx + float(cut) / 2);
+      float y0 = std::max(0.f, cy - float(cut) / 2), y1 = std::min(1.f, cy + float(cut) / 2);
+      auto full = [n](float v) { return torch::full({n}, v, torch::kFloat32); };
+      torch::Tensor mask = box_mask(full(x0), full(y0), full(x1), full(y1), h, w);
+      x = torch::where(mask.expand_as(x), x.index({perm}), x);
+      lam = 1.0 - double((x1 - x0) * (y1 - y0));
+    } else {
+      x = lam * x + (1 - lam) * x.index({perm});
+    }
+    batch.soft = lam * targets + (1 - lam) * targets.index({perm});
+  }
+  batch.images = x;
+}
+
+}  // namespace fer::detail

@@ -1,0 +1,198 @@
+#include "train/batching.hpp"
+
+#include <fer/error.hpp>
+#include <fer/expression.hpp>
+#include <fer/threads.hpp>
+#include <fer/train.hpp>
+
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+namespace fer {
+
+namespace {
+
+// Maps each dataset class to the model class of the same expression (by canonical name).
+std::vector<int64_t> match_classes(const std::vector<std::string>& data_classes,
+                                   const std::vector<std::string>& model_classes) {
+  auto canonical = [](const std::string& s) {
+    auto e = parse_expression(s);
+    return e ? std::string(expression_name(*e)) : s;
+  };
+  std::vector<int64_t> map;
+  for (const auto& dc : data_classes) {
+    int64_t found = -1;
+    for (size_t m = 0; m < model_classes.size(); ++m)
+      if (canonical(model_classes[m]) == canonical(dc)) found = int64_t(m);
+    if (found < 0) {
+      std::string known;
+      for (const auto& m : model_classes) known += (known.empty() ? "" : ", ") + m;
+      throw Error(Status::InvalidArgument, "dataset class '" + dc + "' is not one of the model's classes (" + known + ")");
+    }
+    map.push_back(found);
+  }
+  return map;
+}
+
+}  // namespace
+
+EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& options) {
+  data.validate();
+  if (data.size() == 0) throw Error(Status::InvalidArgument, "cannot evaluate on an empty dataset");
+  if (options.tta != "none" && options.tta != "flip")
+    throw Error(Status::InvalidArgument, "tta must be none or flip, got '" + options.tta + "'");
+  if (options.batch_size < 1) throw Error(Status::InvalidArgument, "batch size must be positive");
+  detail::check_precision(options.precision);
+  set_num_threads(options.threads);
+  auto [backbone, head] = detail::torch_modules(model);
+  const auto& info = model.info();
+  std::vector<int64_t> map = match_classes(data.classes, info.classes);
+
+  EvalReport r;
+  r.classes = data.classes;
+  r.predicted = info.classes;
+  r.tta = options.tta;
+  const size_t nd = data.classes.size(), nm = info.classes.size();
+  r.confusion.assign(nd, std::vector<int64_t>(nm, 0));
+  constexpr int kBins = 15;
+  std::vector<double> bin_conf(kBins, 0), bin_acc(kBins, 0), bin_n(kBins, 0);
+  double loss_sum = 0;
+
+  c10::InferenceMode guard;
+  for (size_t start = 0; start < data.size(); start += size_t(options.batch_size)) {
+    size_t end = std::min(data.size(), start + size_t(options.batch_size));
+    std::vector<int64_t> idx;
+    for (size_t i = start; i < end; ++i) idx.push_back(int64_t(i));
+    torch::Tensor x = detail::normalize_images(detail::dataset_images(data, idx, info.input), info.input);
+    torch::Tensor probs = torch::softmax(detail::forward_model(*backbone, *head, x, options.precision).logits, 1);
+    if (options.tta == "flip")
+      probs = 0.5 * (probs + torch::softmax(detail::forward_model(*backbone, *head, x.flip({3}), options.precision).logits, 1));
+    auto p = probs.accessor<float, 2>();
+    for (size_t i = 0; i < idx.size(); ++i) {
+      int64_t truth = data.labels[size_t(idx[i])];
+      int64_t pred = 0;
+      for (int64_t k = 1; k < int64_t(nm); ++k)
+        if (p[int64_t(i)][k] > p[int64_t(i)][pred]) pred = k;
+      r.confusion[size_t(truth)][size_t(pred)]++;
+      double conf = p[int64_t(i)][pred];
+      int bin = std::min(kBins - 1, int(conf * kBins));
+      bin_conf[size_t(bin)] += conf;
+      bin_acc[size_t(bin)] += pred == map[size_t(truth)];
+      bin_n[size_t(bin)] += 1;
+      loss_sum -= std::log(std::max(1e-12f, p[int64_t(i)][map[size_t(truth)]]));
+    }
+  }
+
+  r.count = int64_t(data.size());
+  int64_t correct = 0;
+  double f1_sum = 0;
+  for (size_t d = 0; d < nd; ++d) {
+    int64_t m = map[d], tp = r.confusion[d][size_t(m)], row = 0, col = 0;
+    for (size_t k = 0; k < nm; ++k) row += r.confusion[d][k];
+    for (size_t dd = 0; dd < nd; ++dd) col += r.confusion[dd][size_t(m)];
+    correct += tp;
+    double recall = row ? double(tp) / double(row) : 0.0;
+    double precision = col ? double(tp) / double(col) : 0.0;
+    double f1 = recall + precision > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
+    r.per_class_recall.push_back(recall);
+    r.per_class_f1.push_back(f1);
+    f1_sum += f1;
+  }
+  r.accuracy = double(correct) / double(r.count);
+  r.macro_f1 = f1_sum / double(nd);
+  r.loss = loss_sum / double(r.count);
+  for (int b = 0; b < kBins; ++b)
+    if (bin_n[size_t(b)] > 0)
+      r.ece += std::abs(bin_acc[size_t(b)] - bin_conf[size_t(b)]) / double(r.count);
+  return r;
+}
+
+std::string EvalReport::to_json() const {
+  nlohmann::json j;
+  j["count"] = count;
+  j["accuracy"] = accuracy;
+  j["macro_f1"] = macro_f1;
+  j["ece"] = ece;
+  j["loss"] = loss;
+  j["tta"] = tta;
+  j["classes"] = classes;
+  j["predicted_classes"] = predicted;
+  nlohmann::json per = nlohmann::json::object();
+  for (size_t i = 0; i < classes.size(); ++i)
+    per[classes[i]] = {{"recall", per_class_recall[i]}, {"f1", per_class_f1[i]}};
+  j["per_class"] = per;
+  j["confusion"] = confusion;
+  return j.dump();
+}
+
+std::string EvalReport::to_table() const {
+  std::ostringstream os;
+  char line[256];
+  std::snprintf(line, sizeof line, "images %lld  accuracy %.2f%%  macro-F1 %.2f%%  ECE %.3f  loss %.4f  (TTA: %s)\n",
+                (long long)count, 100 * accuracy, 100 * macro_f1, ece, loss, tta.c_str());
+  os << line;
+  os << "class        recall     F1    | confusion (rows: truth, columns: predicted)\n";
+  os << "                               |";
+  for (const auto& p : predicted) {
+    std::snprintf(line, sizeof line, " %6.6s", p.c_str());
+    os << line;
+  }
+  os << "\n";
+  for (size_t i = 0; i < classes.size(); ++i) {
+    std::snprintf(line, sizeof line, "%-10.10s %7.2f%% %6.2f%% |", classes[i].c_str(), 100 * per_class_recall[i],
+                  100 * per_class_f1[i]);
+    os << line;
+    for (int64_t c : confusion[i]) {
+      std::snprintf(line, sizeof line, " %6lld", (long long)c);
+      os << line;
+    }
+    os << "\n";
+  }
+  return os.str();
+}
+
+void EvalReport::write_confusion_png(const std::string& path) const {
+  const int cell = 64, left = 110, top = 40, right = 10, bottom = 90;
+  const int rows = int(classes.size()), cols = int(predicted.size());
+  cv::Mat img(top + rows * cell + bottom, left + cols * cell + right, CV_8UC3, cv::Scalar(255, 255, 255));
+  for (int r = 0; r < rows; ++r) {
+    int64_t row_sum = 0;
+    for (int64_t v : confusion[size_t(r)]) row_sum += v;
+    for (int c = 0; c < cols; ++c) {
+      int64_t v = confusion[size_t(r)][size_t(c)];
+      double frac = row_sum ? double(v) / double(row_sum) : 0.0;
+      cv::Rect box(left + c * cell, top + r * cell, cell, cell);
+      int shade = int(255 * (1 - frac));
+      cv::rectangle(img, box, cv::Scalar(255, shade, shade), cv::FILLED);
+      cv::rectangle(img, box, cv::Scalar(200, 200, 200), 1);
+      char text[32];
+      std::snprintf(text, sizeof text, "%.0f%%", 100 * frac);
+      cv::Scalar ink = frac > 0.5 ? cv::Scalar(255, 255, 255) : cv::Scalar(0, 0, 0);
+      cv::putText(img, text, box.tl() + cv::Point(8, 28), cv::FONT_HERSHEY_SIMPLEX, 0.45, ink, 1, cv::LINE_AA);
+      std::snprintf(text, sizeof text, "%lld", (long long)v);
+      cv::putText(img, text, box.tl() + cv::Point(8, 48), cv::FONT_HERSHEY_SIMPLEX, 0.38, ink, 1, cv::LINE_AA);
+    }
+    cv::putText(img, classes[size_t(r)], cv::Point(6, top + r * cell + 38), cv::FONT_HERSHEY_SIMPLEX, 0.5,
+                cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  }
+  for (int c = 0; c < cols; ++c) {
+    cv::Mat label(20, 90, CV_8UC3, cv::Scalar(255, 255, 255));
+    cv::putText(label, predicted[size_t(c)], cv::Point(2, 15), cv::FONT_HERSHEY_SIMPLEX, 0.5, cv::Scalar(0, 0, 0), 1,
+                cv::LINE_AA);
+    cv::Mat rotated;
+    cv::rotate(label, rotated, cv::ROTATE_90_COUNTERCLOCKWISE);
+    cv::Rect dst(left + c * cell + cell / 2 - 10, top + rows * cell + 2, 20, 88);
+    rotated(cv::Rect(0, 0, 20, 88)).copyTo(img(dst));
+  }
+  char title[128];
+  std::snprintf(title, sizeof title, "accuracy %.2f%%, macro-F1 %.2f%% (rows: truth)", 100 * accuracy, 100 * macro_f1);
+  cv::putText(img, title, cv::Point(6, 24), cv::FONT_HERSHEY_SIMPLEX, 0.55, cv::Scalar(0, 0, 0), 1, cv::LINE_AA);
+  if (!cv::imwrite(path, img)) throw Error(Status::IoError, "cannot write " + path);
+}
+
+}  // namespace fer

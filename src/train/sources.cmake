@@ -1,0 +1,10 @@
+# Sources of src/train/ (one line per file).
+target_sources(fer PRIVATE
+  ${CMAKE_CURRENT_LIST_DIR}/augment.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/batching.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/distributed.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/evaluate.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/losses.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/progress.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/trainer.cpp
+)

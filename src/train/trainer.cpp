@@ -1,0 +1,531 @@
+// fer::train: the training loop (data -> augment -> model -> losses -> optimizer),
+// checkpoints with exact resume, validation and export of the best model.
+#include "train/augment.hpp"
+#include "train/batching.hpp"
+#include "train/distributed.hpp"
+#include "train/losses.hpp"
+#include "train/progress.hpp"
+
+#include <fer/error.hpp>
+#include <fer/threads.hpp>
+#include <fer/train.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <future>
+
+namespace fer {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+std::string hex(uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", (unsigned long long)v);
+  return b;
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char b[32];
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return b;
+}
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+void write_text_atomic(const fs::path& path, const std::string& text) {
+  fs::path tmp = path.string() + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << text;
+    if (!f.flush()) throw Error(Status::IoError, "cannot write " + tmp.string());
+  }
+  fs::rename(tmp, path);
+}
+
+json report_json(const EpochReport& r) {
+  return {{"epoch", r.epoch},     {"train_loss", r.train_loss},     {"train_accuracy", r.train_accuracy},
+          {"val_accuracy", r.val_accuracy}, {"val_macro_f1", r.val_macro_f1}, {"val_loss", r.val_loss},
+          {"lr", r.lr},           {"seconds", r.seconds},           {"images_per_second", r.images_per_second}};
+}
+
+EpochReport report_from_json(const json& j) {
+  EpochReport r;
+  r.epoch = j.at("epoch");
+  r.train_loss = j.at("train_loss");
+  r.train_accuracy = j.at("train_accuracy");
+  r.val_accuracy = j.at("val_accuracy");
+  r.val_macro_f1 = j.at("val_macro_f1");
+  r.val_loss = j.at("val_loss");
+  r.lr = j.at("lr");
+  r.seconds = j.at("seconds");
+  r.images_per_second = j.at("images_per_second");
+  return r;
+}
+
+// Seeds derived from (seed, epoch, stream) so that every epoch is reproducible on its own.
+uint64_t derive_seed(uint64_t seed, int epoch, uint64_t stream) {
+  return fnv1a(std::to_string(seed) + "/" + std::to_string(epoch) + "/" + std::to_string(stream));
+}
+
+std::vector<torch::Tensor> all_parameters(torch::nn::Module& a, torch::nn::Module& b) {
+  std::vector<torch::Tensor> p = a.parameters();
+  for (auto& t : b.parameters()) p.push_back(t);
+  return p;
+}
+
+void validate_options(const TrainOptions& o) {
+  auto bad = [](const std::string& m) { throw Error(Status::InvalidArgument, m); };
+  if (o.train_data.path.empty()) bad("training data path is empty (--data)");
+  if (o.epochs < 1) bad("epochs must be >= 1");
+  if (o.batch_size < 2) bad("batch size must be >= 2");
+  if (!(o.lr > 0)) bad("learning rate must be positive");
+  if (o.optimizer != "sgd" && o.optimizer != "adamw") bad("optimizer must be sgd or adamw, got '" + o.optimizer + "'");
+  if (o.kd_weight < 0 || o.kd_weight > 1) bad("kd weight must be in [0, 1]");
+  if ((o.kd_weight > 0 || o.kd_feature_weight > 0 || o.kd_attention_weight > 0) && o.teacher_model.empty())
+    bad("distillation weights need a teacher model (--teacher FILE)");
+  if (o.kd_temperature <= 0) bad("kd temperature must be positive");
+  if (o.ema_decay < 0 || o.ema_decay >= 1) bad("ema decay must be in [0, 1)");
+  if (o.world_size < 1 || o.batch_size % o.world_size != 0) bad("batch size must be divisible by world size");
+  detail::check_precision(o.precision);
+}
+
+}  // namespace
+
+Dataset load_dataset_cached(const DatasetSpec& spec, const std::string& cache_dir) {
+  std::string key = spec.format + "|" + fs::absolute(spec.path).lexically_normal().string() + "|" + spec.split + "|" +
+                    spec.image_root + "|" + std::to_string(spec.width) + "x" + std::to_string(spec.height) + "x" +
+                    std::to_string(spec.channels) + "|" + std::to_string(spec.resize);
+  fs::path dir = cache_dir.empty() ? fs::path(".") : fs::path(cache_dir);
+  std::string stem = fs::path(spec.path).filename().string();
+  if (stem.empty()) stem = fs::path(spec.path).parent_path().filename().string();
+  fs::path file = dir / (stem + "-" + hex(fnv1a(key)) + ".ferpack");
+  if (fs::exists(file)) {
+    try {
+      return read_packed_dataset(file.string());
+    } catch (const Error& e) {
+      std::fprintf(stderr, "fer: cache %s unusable (%s); rebuilding\n", file.c_str(), e.what());
+    }
+  }
+  Dataset d = read_dataset(spec);
+  fs::create_directories(dir);
+  write_packed_dataset(d, file.string());
+  return d;
+}
+
+namespace {
+
+class Trainer {
+ public:
+  Trainer(const TrainOptions& o) : o_(o), dp_(o.world_size, o.rank, o.master) {
+    validate_options(o_);
+    set_num_threads(o_.threads);
+    out_ = o_.out_dir;
+    ckpt_ = out_ / "checkpoint";
+    if (dp_.rank() == 0) fs::create_directories(ckpt_);
+    // Rank 0 builds the packed dataset caches; the others wait and then read them.
+    if (dp_.rank() != 0) dp_.barrier();
+    setup_data();
+    if (dp_.rank() == 0) dp_.barrier();
+    setup_model();
+    setup_teacher();
+    setup_optimizer();
+  }
+
+  TrainResult run(const std::function<void(const EpochReport&)>& on_epoch) {
+    int start_epoch = o_.resume ? load_checkpoint() : 0;
+    if (start_epoch > 0 && dp_.rank() == 0)
+      std::fprintf(stderr, "fer train: resuming after epoch %d from %s\n", start_epoch, ckpt_.c_str());
+    dp_.broadcast(all_parameters(*backbone_, *head_));
+    for (int epoch = start_epoch + 1; epoch <= o_.epochs; ++epoch) {
+      EpochReport r = train_epoch(epoch);
+      validate(r);
+      history_.push_back(r);
+      bool improved = !has_val() || r.val_accuracy > best_accuracy_;
+      if (improved) {
+        best_accuracy_ = has_val() ? r.val_accuracy : -1;
+        best_epoch_ = epoch;
+      }
+      if (dp_.rank() == 0) {
+        if (improved) export_model(eval_model(), (out_ / "best.fermodel").string(), r);
+        save_checkpoint(epoch);
+        std::ofstream(out_ / "log.jsonl", std::ios::app) << report_json(r).dump() << "\n";
+        std::fprintf(stderr,
+                     "epoch %3d/%d  loss %.4f  train acc %.2f%%  val acc %s  val F1 %s  lr %.5f  %.0f s  %.0f img/s%s\n",
+                     epoch, o_.epochs, r.train_loss, 100 * r.train_accuracy,
+                     has_val() ? (std::to_string(100 * r.val_accuracy).substr(0, 5) + "%").c_str() : "-",
+                     has_val() ? (std::to_string(100 * r.val_macro_f1).substr(0, 5) + "%").c_str() : "-", r.lr,
+                     r.seconds, r.images_per_second, improved && has_val() ? "  *best" : "");
+      }
+      if (on_epoch) on_epoch(r);
+    }
+    dp_.barrier();
+    TrainResult result;
+    result.history = history_;
+    result.best_epoch = best_epoch_;
+    result.best_path = (out_ / "best.fermodel").string();
+    result.best = Model::load(result.best_path);
+    return result;
+  }
+
+ private:
+  bool has_val() const { return val_.size() > 0; }
+  std::string cache_dir() const { return o_.cache_dir.empty() ? (out_ / "cache").string() : o_.cache_dir; }
+
+  void setup_data() {
+    DatasetSpec t = o_.train_data;
+    t.width = t.height = o_.input_size;
+    t.channels = o_.channels;
+    train_ = load_dataset_cached(t, cache_dir());
+    if (train_.size() < size_t(o_.batch_size))
+      throw Error(Status::InvalidArgument, "training set has " + std::to_string(train_.size()) +
+                                               " images, fewer than one batch of " + std::to_string(o_.batch_size));
+    if (o_.soft_targets && !train_.has_soft_labels())
+      throw Error(Status::InvalidArgument, "soft targets requested, but the " + t.format + " data has no soft labels");
+    if (!o_.val_data.path.empty()) {
+      DatasetSpec v = o_.val_data;
+      v.width = v.height = o_.input_size;
+      v.channels = o_.channels;
+      val_ = load_dataset_cached(v, cache_dir());
+    }
+    steps_per_epoch_ = int64_t(train_.size()) / o_.batch_size;
+    if (o_.max_steps_per_epoch > 0) steps_per_epoch_ = std::min(steps_per_epoch_, o_.max_steps_per_epoch);
+    if (o_.class_weights) {
+      auto counts = train_.class_counts();
+      std::vector<float> w;
+      for (int64_t c : counts)
+        w.push_back(c > 0 ? float(double(train_.size()) / (double(counts.size()) * double(c))) : 0.f);
+      class_weights_ = torch::tensor(w);
+    }
+  }
+
+  ModelInfo model_info() const {
+    ModelInfo info;
+    info.architecture = o_.architecture;
+    info.architecture_config = o_.architecture_config;
+    info.head = o_.head;
+    info.head_config = o_.head_config;
+    info.input.width = info.input.height = o_.input_size;
+    info.input.channels = o_.channels;
+    info.input.mean.assign(size_t(o_.channels), 0.5f);
+    info.input.std.assign(size_t(o_.channels), 0.5f);
+    info.crop.margin = o_.crop_margin;
+    info.classes = train_.classes;
+    return info;
+  }
+
+  void setup_model() {
+    model_ = Model::create(model_info(), o_.seed);
+    if (!o_.init_model.empty()) {
+      auto init = Model::load(o_.init_model);
+      model_->extractor().load_state(init->extractor().state());
+      if (init->info().classes == model_->info().classes) model_->classifier().load_state(init->classifier().state());
+    }
+    std::tie(backbone_, head_) = detail::torch_modules(*model_);
+    if (o_.precision == "bf16") detail::to_channels_last(*backbone_);
+    if (o_.ema_decay > 0) {
+      auto bytes = model_->to_bytes();
+      ema_ = Model::from_bytes(bytes.data(), bytes.size(), "ema");
+    }
+  }
+
+  void setup_teacher() {
+    if (o_.teacher_model.empty()) return;
+    teacher_ = Model::load(o_.teacher_model);
+    if (teacher_->info().classes != train_.classes)
+      throw Error(Status::InvalidArgument, "teacher " + o_.teacher_model + " has other classes than the training data");
+    std::tie(t_backbone_, t_head_) = detail::torch_modules(*teacher_);
+    t_backbone_->eval();
+    t_head_->eval();
+    if (o_.kd_feature_weight > 0) {
+      adapter_ = torch::nn::Linear(backbone_->feature_dim(), t_backbone_->feature_dim());
+    }
+  }
+
+  void setup_optimizer() {
+    std::vector<torch::Tensor> params = all_parameters(*backbone_, *head_);
+    if (adapter_) for (auto& p : adapter_->parameters()) params.push_back(p);
+    if (o_.optimizer == "sgd")
+      optimizer_ = std::make_unique<torch::optim::SGD>(
+          params, torch::optim::SGDOptions(o_.lr).momentum(o_.momentum).nesterov(o_.momentum > 0).weight_decay(o_.weight_decay));
+    else
+      optimizer_ = std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
+  }
+
+  double lr_at(int64_t step) const {
+    const double total = double(o_.epochs) * double(steps_per_epoch_);
+    const double warm = std::min(total, o_.warmup_epochs * double(steps_per_epoch_));
+    if (double(step) < warm) return o_.lr * double(step + 1) / warm;
+    double progress = total > warm ? (double(step) - warm) / (total - warm) : 1.0;
+    double low = o_.lr * o_.min_lr_ratio;
+    return low + (o_.lr - low) * 0.5 * (1 + std::cos(M_PI * progress));
+  }
+
+  // The global batch `step` of the epoch's permutation, augmented; this rank keeps its slice.
+  detail::Batch make_batch(const std::vector<int64_t>& perm, int64_t step, at::Generator& gen) const {
+    std::vector<int64_t> idx(perm.begin() + step * o_.batch_size, perm.begin() + (step + 1) * o_.batch_size);
+    detail::Batch b;
+    b.images = detail::dataset_images(train_, idx, model_->info().input);
+    b.labels = detail::dataset_labels(train_, idx);
+    if (o_.soft_targets) b.soft = detail::dataset_soft_labels(train_, idx);
+    detail::augment_batch(b, o_.augment, int64_t(train_.classes.size()), gen);
+    if (dp_.world_size() > 1) {
+      int64_t per = o_.batch_size / dp_.world_size(), at = per * dp_.rank();
+      b.images = b.images.narrow(0, at, per);
+      b.labels = b.labels.narrow(0, at, per);
+      if (b.soft.defined()) b.soft = b.soft.narrow(0, at, per);
+    }
+    return b;
+  }
+
+  EpochReport train_epoch(int epoch) {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(derive_seed(o_.seed, epoch, 1));
+    torch::manual_seed(derive_seed(o_.seed, epoch, 2));  // dropout and other module randomness
+    torch::Tensor perm_t = torch::randperm(int64_t(train_.size()), gen);
+    std::vector<int64_t> perm(perm_t.data_ptr<int64_t>(), perm_t.data_ptr<int64_t>() + perm_t.numel());
+
+    backbone_->train();
+    head_->train();
+    const InputSpec& input = model_->info().input;
+    detail::ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(o_.epochs), steps_per_epoch_,
+                            o_.progress && dp_.rank() == 0);
+    double loss_sum = 0, correct = 0, seen = 0;
+    int64_t global_step = int64_t(epoch - 1) * steps_per_epoch_;
+    // The next batch is prepared while the current one trains.
+    std::future<detail::Batch> next = std::async(std::launch::async, [&] { return make_batch(perm, 0, gen); });
+    for (int64_t step = 0; step < steps_per_epoch_; ++step) {
+      detail::Batch b = next.get();
+      if (step + 1 < steps_per_epoch_)
+        next = std::async(std::launch::async, [&, step] { return make_batch(perm, step + 1, gen); });
+      double lr = lr_at(global_step + step);
+      for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+
+      torch::Tensor x = detail::normalize_images(b.images, input);
+      detail::ForwardOutput out = detail::forward_model(*backbone_, *head_, x, o_.precision);
+      torch::Tensor loss = task_loss(out, b);
+      if (teacher_) loss = distillation(loss, out, b);
+      if (o_.dlp_weight > 0) loss = loss + o_.dlp_weight * detail::dlp_loss(out.features, hard_labels(b), o_.dlp_k);
+
+      optimizer_->zero_grad();
+      loss.backward();
+      auto params = all_parameters(*backbone_, *head_);
+      if (adapter_) for (auto& p : adapter_->parameters()) params.push_back(p);
+      dp_.average_gradients(params);
+      if (o_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, o_.grad_clip);
+      optimizer_->step();
+      update_ema();
+
+      double n = double(b.labels.size(0));
+      loss_sum += loss.item<double>() * n;
+      correct += out.logits.argmax(1).eq(hard_labels(b)).sum().item<double>();
+      seen += n;
+      bar.update(step + 1, int64_t(seen) * dp_.world_size(), loss_sum / seen);
+    }
+    bar.finish();
+    auto totals = dp_.sum({loss_sum, correct, seen});
+    EpochReport r;
+    r.epoch = epoch;
+    r.train_loss = totals[0] / totals[2];
+    r.train_accuracy = totals[1] / totals[2];
+    r.lr = lr_at(global_step + steps_per_epoch_ - 1);
+    r.seconds = bar.seconds();
+    r.images_per_second = totals[2] / std::max(1e-9, r.seconds);
+    return r;
+  }
+
+  torch::Tensor hard_labels(const detail::Batch& b) const {
+    return b.soft.defined() ? b.soft.argmax(1) : b.labels;
+  }
+
+  torch::Tensor task_loss(const detail::ForwardOutput& out, const detail::Batch& b) const {
+    if (b.soft.defined()) {
+      torch::Tensor t = b.soft;
+      if (o_.label_smoothing > 0) t = t * (1 - o_.label_smoothing) + o_.label_smoothing / double(t.size(1));
+      return detail::soft_cross_entropy_loss(out.logits, t);
+    }
+    return detail::cross_entropy_loss(out.logits, b.labels, o_.label_smoothing, class_weights_);
+  }
+
+  torch::Tensor distillation(const torch::Tensor& task, const detail::ForwardOutput& s, const detail::Batch& b) {
+    const InputSpec& tin = teacher_->info().input;
+    torch::Tensor tx = b.images;
+    if (tin.channels != b.images.size(1) || tin.height != b.images.size(2)) {
+      namespace F = torch::nn::functional;
+      if (tin.channels == 3 && tx.size(1) == 1) tx = tx.expand({tx.size(0), 3, tx.size(2), tx.size(3)});
+      if (tin.channels == 1 && tx.size(1) == 3) tx = tx.mean(1, true);
+      tx = F::interpolate(tx, F::InterpolateFuncOptions().size(std::vector<int64_t>{tin.height, tin.width})
+                                  .mode(torch::kBilinear).align_corners(false));
+    }
+    detail::ForwardOutput t;
+    {
+      torch::NoGradGuard no_grad;
+      t = detail::forward_model(*t_backbone_, *t_head_, detail::normalize_images(tx, tin), o_.precision);
+    }
+    torch::Tensor loss = (1 - o_.kd_weight) * task;
+    if (o_.kd_weight > 0) loss = loss + o_.kd_weight * detail::kd_logit_loss(s.logits, t.logits, o_.kd_temperature);
+    if (adapter_)
+      loss = loss + o_.kd_feature_weight *
+                        torch::mse_loss(adapter_->forward(s.features.to(torch::kFloat32)), t.features.to(torch::kFloat32));
+    if (o_.kd_attention_weight > 0 && s.attention.defined() && t.attention.defined())
+      loss = loss + o_.kd_attention_weight * detail::attention_transfer_loss(s.attention, t.attention);
+    return loss;
+  }
+
+  void update_ema() {
+    if (!ema_) return;
+    auto [eb, eh] = detail::torch_modules(*ema_);
+    torch::NoGradGuard no_grad;
+    auto src = all_parameters(*backbone_, *head_), dst = all_parameters(*eb, *eh);
+    for (size_t i = 0; i < src.size(); ++i) dst[i].mul_(o_.ema_decay).add_(src[i].detach(), 1 - o_.ema_decay);
+    auto sb = backbone_->buffers(), db = eb->buffers();
+    for (size_t i = 0; i < sb.size(); ++i) db[i].copy_(sb[i]);
+  }
+
+  Model& eval_model() { return ema_ ? *ema_ : *model_; }
+
+  void validate(EpochReport& r) {
+    if (!has_val()) return;
+    backbone_->eval();
+    head_->eval();
+    EvalOptions eo;
+    eo.precision = o_.precision;
+    eo.threads = o_.threads;
+    EvalReport e = evaluate(eval_model(), val_, eo);
+    r.val_accuracy = e.accuracy;
+    r.val_macro_f1 = e.macro_f1;
+    r.val_loss = e.loss;
+  }
+
+  void export_model(Model& m, const std::string& path, const EpochReport& r) {
+    auto [b, h] = detail::torch_modules(m);
+    b->eval();
+    h->eval();
+    ModelInfo saved = m.info();
+    m.info().trained = true;
+    auto& p = m.info().provenance;
+    p = o_.provenance;
+    p["dataset"] = o_.train_data.path;
+    p["format"] = o_.train_data.format;
+    p["train_split"] = o_.train_data.split.empty() ? "all" : o_.train_data.split;
+    p["val_data"] = o_.val_data.path.empty() ? "none" : o_.val_data.path + (o_.val_data.split.empty() ? "" : ":" + o_.val_data.split);
+    p["epochs"] = std::to_string(o_.epochs);
+    p["best_epoch"] = std::to_string(r.epoch);
+    p["precision"] = o_.precision;
+    p["command"] = o_.command_line;
+    p["date"] = utc_now();
+    p["hardware"] = cpu_name() + ", " + std::to_string(num_threads()) + " threads x " + std::to_string(dp_.world_size()) + " process(es)";
+    double wall = 0;
+    for (const auto& h : history_) wall += h.seconds;
+    p["train_seconds"] = std::to_string(int64_t(wall));
+    if (!o_.teacher_model.empty()) p["teacher"] = o_.teacher_model;
+    auto& mt = m.info().metrics;
+    mt.clear();
+    mt["train_loss"] = r.train_loss;
+    mt["train_accuracy"] = r.train_accuracy;
+    if (has_val()) {
+      mt["val_accuracy"] = r.val_accuracy;
+      mt["val_macro_f1"] = r.val_macro_f1;
+    }
+    m.save(path);
+    m.info() = saved;
+    backbone_->train();
+    head_->train();
+  }
+
+  std::string fingerprint() const {
+    return hex(fnv1a(o_.architecture + "|" + o_.head + "|" + std::to_string(o_.input_size) + "|" +
+                     std::to_string(o_.channels) + "|" + o_.optimizer + "|" + o_.train_data.path + "|" +
+                     std::to_string(o_.batch_size) + "|" + std::to_string(o_.seed)));
+  }
+
+  void save_checkpoint(int epoch) {
+    model_->save((ckpt_ / "model.fermodel").string());
+    if (ema_) ema_->save((ckpt_ / "ema.fermodel").string());
+    torch::save(*optimizer_, (ckpt_ / "optimizer.pt.tmp").string());
+    fs::rename(ckpt_ / "optimizer.pt.tmp", ckpt_ / "optimizer.pt");
+    if (adapter_) {
+      torch::save(adapter_, (ckpt_ / "adapter.pt.tmp").string());
+      fs::rename(ckpt_ / "adapter.pt.tmp", ckpt_ / "adapter.pt");
+    }
+    json s;
+    s["epoch"] = epoch;
+    s["best_accuracy"] = best_accuracy_;
+    s["best_epoch"] = best_epoch_;
+    s["fingerprint"] = fingerprint();
+    s["history"] = json::array();
+    for (const auto& h : history_) s["history"].push_back(report_json(h));
+    write_text_atomic(ckpt_ / "state.json", s.dump(1));  // written last: marks the checkpoint complete
+  }
+
+  int load_checkpoint() {
+    fs::path state = ckpt_ / "state.json";
+    if (!fs::exists(state)) return 0;
+    json s;
+    try {
+      s = json::parse(std::ifstream(state));
+    } catch (const json::exception& e) {
+      throw Error(Status::CorruptData, "checkpoint " + state.string() + " is not valid JSON: " + e.what());
+    }
+    if (s.value("fingerprint", "") != fingerprint())
+      throw Error(Status::InvalidArgument, "checkpoint in " + ckpt_.string() +
+                                               " belongs to a run with other options; use another --out or --no-resume");
+    auto saved = Model::load((ckpt_ / "model.fermodel").string());
+    model_->extractor().load_state(saved->extractor().state());
+    model_->classifier().load_state(saved->classifier().state());
+    if (ema_) {
+      auto e = Model::load((ckpt_ / "ema.fermodel").string());
+      ema_->extractor().load_state(e->extractor().state());
+      ema_->classifier().load_state(e->classifier().state());
+    }
+    torch::load(*optimizer_, (ckpt_ / "optimizer.pt").string());
+    if (adapter_) torch::load(adapter_, (ckpt_ / "adapter.pt").string());
+    best_accuracy_ = s.at("best_accuracy");
+    best_epoch_ = s.at("best_epoch");
+    for (const auto& h : s.at("history")) history_.push_back(report_from_json(h));
+    backbone_->train();
+    head_->train();
+    return s.at("epoch").get<int>();
+  }
+
+  TrainOptions o_;
+  detail::DataParallel dp_;
+  fs::path out_, ckpt_;
+  Dataset train_, val_;
+  int64_t steps_per_epoch_ = 0;
+  torch::Tensor class_weights_;
+  std::shared_ptr<Model> model_, ema_, teacher_;
+  std::shared_ptr<detail::BackboneImpl> backbone_, t_backbone_;
+  std::shared_ptr<detail::HeadImpl> head_, t_head_;
+  torch::nn::Linear adapter_{nullptr};
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::vector<EpochReport> history_;
+  double best_accuracy_ = -1;
+  int best_epoch_ = 0;
+};
+
+}  // namespace
+
+TrainResult train(const TrainOptions& options, const std::function<void(const EpochReport&)>& on_epoch) {
+  Trainer trainer(options);
+  return trainer.run(on_epoch);
+}
+
+}  // namespace fer
