@@ -41,6 +41,7 @@ const char* kUsage =
     "  --detector NAME   face detector (default: haar)\n"
     "  --min-face N      smallest face side in pixels (default: 24)\n"
     "  --threads N       compute threads (default: $FER_NUM_THREADS or all cores)\n"
+    "  --precision P     fp32, bf16 or auto (default: auto = bf16 on CPUs with native bf16)\n"
     "  --help            show this help\n";
 
 using fer_cli::UsageError;
@@ -77,6 +78,7 @@ ImageArgs parse_image_args(int argc, char** argv) {
     else if (arg == "--detector") a.options.detector = value();
     else if (arg == "--min-face") a.options.min_face_size = parse_int(arg, value());
     else if (arg == "--threads") a.options.threads = parse_int(arg, value());
+    else if (arg == "--precision") a.options.precision = value();
     else if (arg.rfind("--", 0) == 0) throw UsageError("unknown option " + arg);
     else a.paths.push_back(arg);
   }
@@ -179,10 +181,10 @@ int run_models() {
     auto e = fer::FeatureExtractor::create(n, fer::Config{});
     double gflops = double(fer::detail::count_flops(*e).flops()) * 1e-9;
     double fp32_ms = median_latency_ms(*e);
-    // bf16 latency: filled in by the bf16 + channels-last inference path when it exists; until then "-".
-    std::string bf16_ms = "-";
-    std::printf("  %-16s %11lld %9.3f %5d %9.2f %9s  %s\n", n.c_str(), (long long)e->parameter_count(), gflops,
-                e->feature_dim(), fp32_ms, bf16_ms.c_str(), fer::extractor_registry().description(n).c_str());
+    e->set_precision(fer::Precision::BFloat16);
+    double bf16_ms = median_latency_ms(*e);
+    std::printf("  %-16s %11lld %9.3f %5d %9.2f %9.2f  %s\n", n.c_str(), (long long)e->parameter_count(), gflops,
+                e->feature_dim(), fp32_ms, bf16_ms, fer::extractor_registry().description(n).c_str());
   }
   std::printf("classifier heads:\n");
   for (const auto& n : fer::classifier_registry().names())

@@ -147,6 +147,12 @@ fer::Config options_of(const Args& a, const std::string& k) {
   return c;
 }
 
+bool wants_help(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i)
+    if (std::string(argv[i]) == "--help" || std::string(argv[i]) == "-h") return true;
+  return false;
+}
+
 std::string joined(int argc, char** argv) {
   std::string s;
   for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
@@ -156,11 +162,10 @@ std::string joined(int argc, char** argv) {
 }  // namespace
 
 int run_train(int argc, char** argv) {
-  for (int i = 2; i < argc; ++i)
-    if (std::string(argv[i]) == "--help") {
-      std::fputs(kTrainUsage, stdout);
-      return 0;
-    }
+  if (wants_help(argc, argv)) {
+    std::fputs(kTrainUsage, stdout);
+    return 0;
+  }
   Args a = parse(argc, argv,
                  {"data", "format", "split", "val", "val-format", "val-split", "image-root", "cache", "soft-targets",
                   "arch", "arch-opt", "head", "head-opt", "input-size", "channels", "crop-margin", "init", "epochs",
@@ -236,11 +241,10 @@ int run_train(int argc, char** argv) {
 }
 
 int run_eval(int argc, char** argv) {
-  for (int i = 2; i < argc; ++i)
-    if (std::string(argv[i]) == "--help") {
-      std::fputs(kEvalUsage, stdout);
-      return 0;
-    }
+  if (wants_help(argc, argv)) {
+    std::fputs(kEvalUsage, stdout);
+    return 0;
+  }
   Args a = parse(argc, argv, {"model", "data", "format", "split", "image-root", "resize", "json", "tta",
                               "confusion-png", "precision", "threads", "batch", "config"});
   if (!flag(a, "data")) throw UsageError("fer eval needs --data PATH");

@@ -79,6 +79,11 @@ class Model {
   const Classifier& classifier() const { return *classifier_; }
   Classifier& classifier() { return *classifier_; }
 
+  /// Inference precision of the extractor (see Precision). Not thread-safe:
+  /// set it before sharing the model.
+  void set_precision(Precision precision) { extractor_->set_precision(precision); }
+  Precision precision() const { return extractor_->precision(); }
+
   /// Cuts the face around `box` by the model's crop convention and turns it
   /// into the normalized CV_32FC(channels) input. `image`: 8-bit gray/BGR/BGRA.
   cv::Mat crop(const cv::Mat& image, const cv::Rect2f& box) const;

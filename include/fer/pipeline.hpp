@@ -21,6 +21,8 @@ struct PipelineOptions {
   int min_face_size = 24;          ///< smallest face side in input pixels
   int max_detect_side = 480;       ///< detection runs on the image downscaled to this longer side
   int threads = 0;                 ///< compute threads (process-wide); 0 = $FER_NUM_THREADS or all cores
+  std::string precision = "auto";  ///< "fp32", "bf16" or "auto" (bf16 on CPUs with native bf16); applied
+                                   ///< to a model the pipeline loads itself, not to one passed in
   bool return_features = false;    ///< fill FaceResult::features
   bool return_attention = false;   ///< fill FaceResult::attention where the model has attention
   int64_t max_image_pixels = kDefaultMaxImagePixels;  ///< larger images are rejected (InvalidArgument)

@@ -14,6 +14,19 @@
 
 namespace fer {
 
+/// Numeric precision of inference. BFloat16 runs convolutions and matrix
+/// products in bfloat16 (CPU autocast, channels-last weights) with float32
+/// accumulation where oneDNN provides it; outputs stay float32.
+enum class Precision : int { Float32 = 0, BFloat16 = 1 };
+
+/// "fp32" or "bf16".
+const char* precision_name(Precision p) noexcept;
+/// Parses "fp32", "bf16" or "auto" (bf16 where the CPU has native bf16
+/// instructions, AVX512-BF16 or AMX, else fp32); throws InvalidArgument otherwise.
+Precision parse_precision(const std::string& name);
+/// Whether this CPU executes bfloat16 dot products natively (AVX512-BF16 or AMX-BF16).
+bool cpu_has_native_bf16();
+
 /// A named float tensor of a component's state (weights and buffers), in
 /// host memory, row-major. Torch-free so that users can implement components.
 struct NamedTensor {
@@ -49,6 +62,10 @@ class FeatureExtractor {
   virtual void load_state(const TensorList& state) = 0;
   /// Number of trainable parameters.
   virtual int64_t parameter_count() const = 0;
+  /// Selects the inference precision (not thread-safe: call before sharing).
+  /// Components without a bf16 path ignore it and report Float32.
+  virtual void set_precision(Precision precision) { (void)precision; }
+  virtual Precision precision() const { return Precision::Float32; }
 
   static std::unique_ptr<FeatureExtractor> create(const std::string& architecture, const Config& config);
 };

@@ -1,5 +1,6 @@
 #include "io/model_file.hpp"
 
+#include "io/byte_order.hpp"
 #include "io/crc32.hpp"
 
 #include <fer/error.hpp>
@@ -23,23 +24,10 @@ std::shared_ptr<Model> build_model(const ModelInfo& info);  // pipeline/model.cp
 namespace {
 
 using json = nlohmann::json;
-
-void put_u32(std::vector<uint8_t>& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(uint8_t(v >> (8 * i)));
-}
-void put_u64(std::vector<uint8_t>& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(uint8_t(v >> (8 * i)));
-}
-uint32_t get_u32(const uint8_t* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-uint64_t get_u64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
+using detail::get_u32;
+using detail::get_u64;
+using detail::put_u32;
+using detail::put_u64;
 
 uint16_t float_to_bf16(float f) {
   uint32_t u;

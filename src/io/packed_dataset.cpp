@@ -23,6 +23,7 @@
 // The reader checks the magic and version, checks that the sizes in the header
 // add up to exactly the file size before allocating anything, reads the file
 // once, verifies the checksum, then parses and validates the content.
+#include "io/byte_order.hpp"
 #include "io/crc32.hpp"
 
 #include <fer/dataset.hpp>
@@ -38,31 +39,20 @@ namespace fer {
 
 namespace {
 
+using detail::get_u32;
+using detail::get_u64;
+using detail::put_u32;
+using detail::put_u64;
+
 constexpr uint8_t kMagic[8] = {0x89, 'F', 'E', 'R', 'D', 0x0D, 0x0A, 0x1A};
 constexpr uint32_t kVersion = 1;
 constexpr size_t kHeaderSize = 64;
 constexpr uint32_t kFlagSoft = 1u, kFlagSources = 2u;
 constexpr uint64_t kMaxString = 1u << 20;
 
-void put_u32(std::vector<uint8_t>& out, uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(uint8_t(v >> (8 * i)));
-}
-void put_u64(std::vector<uint8_t>& out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(uint8_t(v >> (8 * i)));
-}
 void put_string(std::vector<uint8_t>& out, const std::string& s) {
   put_u32(out, uint32_t(s.size()));
   out.insert(out.end(), s.begin(), s.end());
-}
-uint32_t get_u32(const uint8_t* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-uint64_t get_u64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
 }
 
 /// a * b, or false when it exceeds `limit`.

@@ -73,8 +73,8 @@ class AcnnImpl : public BackboneImpl {
 }  // namespace
 
 void register_acnn() {
-  register_backbone(
-      "acnn", [](const Config& c) { return std::make_shared<AcnnImpl>(c); },
+  register_backbone_type<AcnnImpl>(
+      "acnn",
       "VGG-like CNN with channel and spatial attention pooling; attention map (options: channels, input_size, width)");
 }
 

@@ -82,8 +82,8 @@ class MiniXceptionImpl : public BackboneImpl {
 }  // namespace
 
 void register_mini_xception() {
-  register_backbone(
-      "mini_xception", [](const Config& c) { return std::make_shared<MiniXceptionImpl>(c); },
+  register_backbone_type<MiniXceptionImpl>(
+      "mini_xception",
       "mini-Xception (Arriaga et al. 2017), ~49 k parameters (options: channels, input_size, width)");
 }
 

@@ -159,8 +159,8 @@ class MobileFerImpl : public BackboneImpl {
 }  // namespace
 
 void register_mobile_fer() {
-  register_backbone(
-      "mobile_fer", [](const Config& c) { return std::make_shared<MobileFerImpl>(c); },
+  register_backbone_type<MobileFerImpl>(
+      "mobile_fer",
       "lightweight student: inverted residuals with squeeze-excitation and coordinate attention "
       "(options: channels, input_size, width)");
 }

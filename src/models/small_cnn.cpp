@@ -40,25 +40,42 @@ class SmallCnnImpl : public BackboneImpl {
       in = out;
     }
     features_ = register_module("features", seq);
-    dim_ = c3;
+    // pool=avg: global average pooling (position-free features). pool=grid:
+    // average to a 3x3 grid, flatten and project to 4*c3 features, so that
+    // where a pattern is (mouth, eyes, brows) stays in the feature vector.
+    pool_ = config.get_string("pool", "avg");
+    if (pool_ == "grid") {
+      dim_ = 4 * c3;
+      project_ = register_module("project", torch::nn::Linear(9 * c3, dim_));
+      project_bn_ = register_module("project_bn", torch::nn::BatchNorm1d(dim_));
+    } else if (pool_ == "avg") {
+      dim_ = c3;
+    } else {
+      throw Error(Status::InvalidArgument, "small_cnn pool must be avg or grid, got '" + pool_ + "'");
+    }
   }
   BackboneOutput forward_features(const torch::Tensor& x) override {
     torch::Tensor y = features_->forward(x);
-    return {y.mean({2, 3}), {}};
+    if (pool_ == "avg") return {y.mean({2, 3}), {}};
+    y = torch::adaptive_avg_pool2d(y, {3, 3}).flatten(1);
+    return {torch::relu(project_bn_->forward(project_->forward(y))), {}};
   }
   int64_t feature_dim() const override { return dim_; }
 
  private:
   torch::nn::Sequential features_{nullptr};
+  torch::nn::Linear project_{nullptr};
+  torch::nn::BatchNorm1d project_bn_{nullptr};
+  std::string pool_;
   int64_t dim_ = 0;
 };
 
 }  // namespace
 
 void register_small_cnn() {
-  register_backbone(
-      "small_cnn", [](const Config& c) { return std::make_shared<SmallCnnImpl>(c); },
-      "VGG-style 6-conv CNN, 48x48 gray (options: channels, input_size, width, norm=batch|none)");
+  register_backbone_type<SmallCnnImpl>(
+      "small_cnn",
+      "VGG-style 6-conv CNN, 48x48 gray (options: channels, input_size, width, norm=batch|none, pool=avg|grid)");
 }
 
 }  // namespace fer::detail

@@ -4,6 +4,8 @@
 
 #include <fer/error.hpp>
 
+#include <ATen/autocast_mode.h>
+
 #include <cstring>
 
 namespace fer::detail {
@@ -19,6 +21,11 @@ class TorchExtractor final : public FeatureExtractor {
   std::string architecture() const override { return name_; }
   const Config& config() const override { return config_; }
   int feature_dim() const override { return int(module_->feature_dim()); }
+  void set_precision(Precision p) override {
+    if (p == Precision::BFloat16) to_channels_last(*module_);
+    precision_ = p;
+  }
+  Precision precision() const override { return precision_; }
 
   FeatureBatch extract(const std::vector<cv::Mat>& crops) const override {
     FeatureBatch out;
@@ -31,6 +38,9 @@ class TorchExtractor final : public FeatureExtractor {
                                              std::to_string(x.size(1)) + " channel(s) at " +
                                              std::to_string(x.size(3)) + "x" + std::to_string(x.size(2)));
     c10::InferenceMode guard;
+    bool bf16 = precision_ == Precision::BFloat16;
+    AutocastGuard autocast(bf16);
+    if (bf16 && x.size(1) > 1) x = x.contiguous(at::MemoryFormat::ChannelsLast);
     BackboneOutput y = module_->forward_features(x);
     out.features = tensor_to_mat(y.features.to(torch::kFloat32));
     if (y.attention.defined()) {
@@ -56,6 +66,7 @@ class TorchExtractor final : public FeatureExtractor {
   std::string name_;
   Config config_;
   std::shared_ptr<BackboneImpl> module_;
+  Precision precision_ = Precision::Float32;
 };
 
 class TorchClassifier final : public Classifier {
@@ -210,6 +221,26 @@ cv::Mat tensor_to_mat(const torch::Tensor& t) {
   cv::Mat m(int(c.size(0)), int(c.size(1)), CV_32F);
   std::memcpy(m.data, c.data_ptr<float>(), sizeof(float) * size_t(c.numel()));
   return m;
+}
+
+AutocastGuard::AutocastGuard(bool enabled) : enabled_(enabled), previous_(at::autocast::is_cpu_enabled()) {
+  if (enabled_) {
+    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
+    at::autocast::set_cpu_enabled(true);
+  }
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (enabled_) {
+    at::autocast::set_cpu_enabled(previous_);
+    at::autocast::clear_cache();
+  }
+}
+
+void to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
 }
 
 int64_t config_channels(const Config& config) {

@@ -36,6 +36,12 @@ using HeadFactory = std::function<std::shared_ptr<HeadImpl>(const Config&)>;
 
 /// Registers a torch backbone as a FeatureExtractor under `name`.
 void register_backbone(const std::string& name, BackboneFactory factory, const std::string& description);
+/// Registers backbone class `Impl` (constructible from a Config) under `name`.
+template <class Impl>
+void register_backbone_type(const std::string& name, const std::string& description) {
+  register_backbone(name, [](const Config& c) { return std::make_shared<Impl>(c); }, description);
+}
+
 /// Registers a torch head as a Classifier under `name`.
 void register_head(const std::string& name, HeadFactory factory, const std::string& description);
 
@@ -54,6 +60,21 @@ torch::Tensor images_to_tensor(const std::vector<cv::Mat>& images);
 torch::Tensor standard_strides(const torch::Tensor& x);
 /// 2-D float tensor -> CV_32F cv::Mat (copy).
 cv::Mat tensor_to_mat(const torch::Tensor& t);
+
+/// RAII: enables CPU bf16 autocast (thread-local) for its lifetime when `enabled`.
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(bool enabled);
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  bool enabled_, previous_;
+};
+
+/// Stores 4-D weights channels-last, so bf16 convolutions run in oneDNN's fast layout.
+void to_channels_last(torch::nn::Module& module);
 
 /// Integer option "channels" / "input_size" with range checks.
 int64_t config_channels(const Config& config);

@@ -208,8 +208,8 @@ class VitAsfImpl : public BackboneImpl {
 }  // namespace
 
 void register_vit_asf() {
-  register_backbone(
-      "vit_asf", [](const Config& c) { return std::make_shared<VitAsfImpl>(c); },
+  register_backbone_type<VitAsfImpl>(
+      "vit_asf",
       "visual transformer with attentional selective fusion of image and LBP streams (VTFF); attention map "
       "(options: channels, input_size, width, depth, heads, dropout)");
 }

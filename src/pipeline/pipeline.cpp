@@ -14,7 +14,7 @@ struct Pipeline::Impl {
 };
 
 namespace {
-std::shared_ptr<const Model> load_model(const PipelineOptions& options, std::string& path) {
+std::shared_ptr<Model> load_model(const PipelineOptions& options, std::string& path) {
   path = options.model_path.empty() ? default_model_path() : options.model_path;
   if (path.empty()) return Model::create(untrained_default_info(), 0);
   return Model::load(path);
@@ -34,7 +34,14 @@ Pipeline::Pipeline(const PipelineOptions& options, std::shared_ptr<const Model> 
   d.min_face_size = options.min_face_size;
   d.max_detect_side = options.max_detect_side;
   impl_->detector = Detector::create(options.detector, d);
-  impl_->model = model ? std::move(model) : load_model(options, impl_->model_path);
+  Precision precision = parse_precision(options.precision);
+  if (model) {
+    impl_->model = std::move(model);
+  } else {
+    auto own = load_model(options, impl_->model_path);
+    own->set_precision(precision);
+    impl_->model = std::move(own);
+  }
 }
 
 Pipeline::~Pipeline() = default;

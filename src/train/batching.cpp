@@ -2,7 +2,6 @@
 
 #include <fer/error.hpp>
 
-#include <ATen/autocast_mode.h>
 
 namespace fer::detail {
 
@@ -56,20 +55,6 @@ torch::Tensor dataset_soft_labels(const Dataset& data, const std::vector<int64_t
   return out;
 }
 
-AutocastGuard::AutocastGuard(bool enabled) : enabled_(enabled), previous_(at::autocast::is_cpu_enabled()) {
-  if (enabled_) {
-    at::autocast::set_autocast_cpu_dtype(at::kBFloat16);
-    at::autocast::set_cpu_enabled(true);
-  }
-}
-
-AutocastGuard::~AutocastGuard() {
-  if (enabled_) {
-    at::autocast::set_cpu_enabled(previous_);
-    at::autocast::clear_cache();
-  }
-}
-
 void check_precision(const std::string& precision) {
   if (precision != "fp32" && precision != "bf16")
     throw Error(Status::InvalidArgument, "precision must be fp32 or bf16, got '" + precision + "'");
@@ -88,12 +73,6 @@ ForwardOutput forward_model(BackboneImpl& backbone, HeadImpl& head, const torch:
   out.attention = b.attention;
   out.logits = head.forward_logits(b.features).to(torch::kFloat32);
   return out;
-}
-
-void to_channels_last(torch::nn::Module& module) {
-  torch::NoGradGuard no_grad;
-  for (auto& p : module.parameters())
-    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
 }
 
 std::pair<std::shared_ptr<BackboneImpl>, std::shared_ptr<HeadImpl>> torch_modules(const Model& model) {

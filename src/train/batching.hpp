@@ -33,23 +33,8 @@ struct ForwardOutput {
 /// autocast to bfloat16 with channels-last inputs; outputs are float32.
 ForwardOutput forward_model(BackboneImpl& backbone, HeadImpl& head, const torch::Tensor& x, const std::string& precision);
 
-/// Stores 4-D weights channels-last, so bf16 convolutions run in oneDNN's fast layout.
-void to_channels_last(torch::nn::Module& module);
-
 /// The torch modules of a model; throws Unsupported for non-torch components.
 std::pair<std::shared_ptr<BackboneImpl>, std::shared_ptr<HeadImpl>> torch_modules(const Model& model);
-
-/// RAII: enables CPU bf16 autocast for its lifetime when `enabled`.
-class AutocastGuard {
- public:
-  explicit AutocastGuard(bool enabled);
-  ~AutocastGuard();
-  AutocastGuard(const AutocastGuard&) = delete;
-  AutocastGuard& operator=(const AutocastGuard&) = delete;
-
- private:
-  bool enabled_, previous_;
-};
 
 /// Checks a precision name ("fp32" or "bf16").
 void check_precision(const std::string& precision);
