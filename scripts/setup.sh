@@ -18,7 +18,7 @@ packages=(
   libopencv-dev opencv-data
   libeigen3-dev nlohmann-json3-dev
   doctest-dev libbenchmark-dev libgloo-dev
-  pybind11-dev python3-dev python3-numpy python3-pytest python3-torch
+  pybind11-dev python3-dev python3-numpy python3-pytest python3-torch python3-opencv
   ca-certificates
 )
 

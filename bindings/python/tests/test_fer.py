@@ -1,0 +1,82 @@
+"""Tests of the Python module (run by ctest with Debian's /usr/bin/python3)."""
+import os
+
+import numpy as np
+import pytest
+
+import fer
+
+
+def make_pipeline(**kw):
+    return fer.Pipeline(threads=1, precision="fp32", **kw)
+
+
+def test_version():
+    assert fer.__version__ == fer.version() == "0.1.0"
+
+
+def test_accepts_gray_bgr_bgra_and_strided_views():
+    p = make_pipeline()
+    for shape in [(60, 80), (60, 80, 3), (60, 80, 4)]:
+        img = np.full(shape, 128, dtype=np.uint8)
+        assert isinstance(p.process(img), list)
+    big = np.zeros((200, 300, 3), dtype=np.uint8)
+    view = big[10:150, 20:250]          # rows strided, pixels packed
+    assert not view.flags["C_CONTIGUOUS"]
+    assert isinstance(p.process(view), list)
+
+
+def test_rejects_wrong_images_with_clear_errors():
+    p = make_pipeline()
+    with pytest.raises(TypeError, match="uint8"):
+        p.process(np.zeros((10, 10), dtype=np.float32))
+    with pytest.raises(TypeError, match="uint8"):
+        p.process(np.zeros((10, 10), dtype=np.uint16))
+    with pytest.raises(ValueError, match="channels"):
+        p.process(np.zeros((10, 10, 2), dtype=np.uint8))
+    with pytest.raises(ValueError, match="dimensions"):
+        p.process(np.zeros((2, 10, 10, 3), dtype=np.uint8))
+    with pytest.raises(ValueError, match="packed"):
+        p.process(np.zeros((20, 20, 3), dtype=np.uint8)[:, ::2])
+    with pytest.raises(ValueError):
+        p.process(np.zeros((0, 10), dtype=np.uint8))
+
+
+def test_errors_are_fer_error_with_status(tmp_path):
+    with pytest.raises(fer.Error) as e:
+        fer.Model.load(str(tmp_path / "missing.fermodel"))
+    assert e.value.status == "not_found"
+    bad = tmp_path / "bad.fermodel"
+    bad.write_bytes(b"not a model")
+    with pytest.raises(fer.Error) as e:
+        fer.Model.load(str(bad))
+    assert e.value.status == "corrupt_data"
+    with pytest.raises(fer.Error):
+        fer.Pipeline(detector="no_such_detector")
+
+
+def test_results_on_a_sample_photo():
+    photo = os.path.join(os.environ.get("FER_ASSETS_DIR", ""), "face-api", "demo", "sample3.jpg")
+    if not os.path.exists(photo):
+        pytest.skip("sample photos not fetched (scripts/setup.sh)")
+    cv2 = pytest.importorskip("cv2", reason="python3-opencv is needed to decode the photo")
+    image = cv2.imread(photo)
+    faces = make_pipeline().process(image)
+    assert len(faces) >= 2          # three faces by eye; Haar finds 3 at the default settings
+    for f in faces:
+        x, y, w, h = f.box
+        assert 0 <= x < image.shape[1] and 0 <= y < image.shape[0] and w > 20 and h > 20
+        assert f.label in fer.Pipeline(threads=1).classes
+
+
+def test_model_info_and_features():
+    p = make_pipeline(return_features=True)
+    info = p.model.info
+    assert info["classes"] == p.classes
+    assert len(p.classes) >= 7
+    faces = p.process(np.full((120, 120, 3), 90, dtype=np.uint8))
+    for f in faces:
+        assert f.probabilities.shape == (len(p.classes),)
+        assert abs(float(f.probabilities.sum()) - 1.0) < 1e-4
+        assert f.features.size > 0
+        assert "FaceResult(" in repr(f)
