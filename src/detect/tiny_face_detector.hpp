@@ -1,0 +1,47 @@
+// face-api's Tiny Face Detector (a Tiny-YOLOv2 with depthwise-separable
+// convolutions) in LibTorch, from its published TF.js weights.
+#pragma once
+
+#include <fer/detector.hpp>
+
+#include <torch/torch.h>
+
+namespace fer::detail {
+
+class TfjsWeights;
+
+/// The network's tensors in LibTorch layout (OIHW), batch-norm already folded in.
+struct TinyFaceNet {
+  torch::Tensor conv0_w, conv0_b;       // 3x3 full conv, 3 -> 16
+  torch::Tensor dw[5], pw[5], pw_b[5];  // separable blocks conv1..conv5
+  torch::Tensor head_w, head_b;         // 1x1 conv 512 -> 5 anchors x 5
+
+  /// Reads and checks every tensor's shape; throws fer::Error naming the file and weight.
+  static TinyFaceNet from_weights(const TfjsWeights& weights);
+  /// N x 3 x S x S normalised RGB -> N x 25 x S/32 x S/32 raw predictions.
+  torch::Tensor forward(const torch::Tensor& x) const;
+};
+
+/// Tiny Face Detector. Not thread-safe (one per thread); its weights are read once per instance.
+class TinyFaceDetector : public Detector {
+ public:
+  static constexpr const char* kManifest = "tiny_face_detector_model-weights_manifest.json";
+
+  /// The network input side is options.max_detect_side rounded down to a multiple of 32 (>= 128).
+  explicit TinyFaceDetector(const DetectorOptions& options);
+  std::string name() const override { return "tiny_face"; }
+  std::vector<Face> detect(const cv::Mat& image) override;
+
+  int input_size() const { return input_size_; }
+  /// Decodes raw predictions (1 x 25 x G x G) of an input_size x input_size
+  /// letterbox into boxes in the letterbox's pixels, with scores above `threshold`.
+  static void decode(const torch::Tensor& raw, int input_size, float threshold, std::vector<cv::Rect2f>* boxes,
+                     std::vector<float>* scores);
+
+ private:
+  DetectorOptions options_;
+  int input_size_;
+  TinyFaceNet net_;
+};
+
+}  // namespace fer::detail
