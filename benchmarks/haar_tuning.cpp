@@ -5,6 +5,8 @@
 // src/detect/haar_detector.cpp were chosen from this table.
 //
 //   build/benchmarks/haar_tuning [--threads N]   (needs scripts/setup.sh's assets)
+#include "support.hpp"
+
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -14,8 +16,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,25 +31,16 @@ int main(int argc, char** argv) {
   cv::setNumThreads(threads);
 
   std::vector<Photo> photos;
-  std::ifstream truth(std::string(FER_TEST_DATA_DIR) + "/sample_faces.txt");
-  std::string line;
   int total = 0;
-  while (std::getline(truth, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream ls(line);
-    std::string file, xy;
-    ls >> file;
+  for (const auto& truth : fer_test::sample_truth()) {
     Photo p;
-    cv::Mat img = cv::imread(std::string(FER_ASSETS_DIR) + "/face-api/demo/" + file);
+    cv::Mat img = cv::imread(fer_test::face_api_dir() + "/demo/" + truth.file);
     if (img.empty()) {
-      std::fprintf(stderr, "missing %s: run scripts/setup.sh first\n", file.c_str());
+      std::fprintf(stderr, "missing %s: run scripts/setup.sh first\n", truth.file.c_str());
       return 1;
     }
     cv::cvtColor(img, p.gray, cv::COLOR_BGR2GRAY);
-    while (ls >> xy) {
-      auto c = xy.find(',');
-      p.centres.emplace_back(std::stof(xy.substr(0, c)), std::stof(xy.substr(c + 1)));
-    }
+    p.centres = truth.centres;
     total += int(p.centres.size());
     photos.push_back(std::move(p));
   }
@@ -76,14 +67,12 @@ int main(int argc, char** argv) {
               auto t0 = std::chrono::steady_clock::now();
               cascade.detectMultiScale(small, boxes, scale, neighbours, 0, cv::Size(24, 24));
               ms += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-              std::vector<bool> used(p.centres.size(), false);
-              for (const cv::Rect& b : boxes) {
-                cv::Rect2f r(float(b.x / s), float(b.y / s), float(b.width / s), float(b.height / s));
-                bool hit = false;
-                for (size_t j = 0; j < p.centres.size() && !hit; ++j)
-                  if (!used[j] && r.contains(p.centres[j])) used[j] = hit = true;
-                (hit ? tp : fp)++;
-              }
+              std::vector<cv::Rect2f> scaled;
+              for (const cv::Rect& b : boxes)
+                scaled.emplace_back(float(b.x / s), float(b.y / s), float(b.width / s), float(b.height / s));
+              auto m = fer_test::match_faces(p.centres, scaled);
+              tp += m.hits;
+              fp += m.false_positives;
             }
             const char* shortname = std::strrchr(name, '/') + 1;
             std::printf("%-34.34s %5d %5.2f %3d %3d %3d/%-2d %3d %9.1f\n", shortname, side, scale, neighbours, eq, tp,

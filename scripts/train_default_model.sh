@@ -15,7 +15,7 @@ mkdir -p "$data"
 [ -d "$data/fer2013_train_restored" ] || "$root/build/examples/fer_restore_fer2013" \
   --blurred "$data/fer2013/train" --sharp "$data/ferplus/FER2013Train" --out "$data/fer2013_train_restored"
 "$fer" train --data "$data/fer2013_train_restored" --val "$data/fer2013/val" \
-  --arch small_cnn --arch-opt pool=grid --head-opt dropout=0.3 --epochs 40 --batch 64 --lr 0.02 \
+  --arch small_cnn --arch-opt pool=grid --head-opt dropout=0.3 --epochs 25 --batch 64 --lr 0.02 \
   --label-smoothing 0.1 --precision bf16 --out "$out"
 for tta in none flip; do
   "$fer" eval --model "$out/best.fermodel" --data "$data/fer2013/test" --tta "$tta" --precision bf16 \

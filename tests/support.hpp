@@ -53,4 +53,22 @@ inline std::vector<SamplePhoto> sample_truth() {
   return out;
 }
 
+/// Detections that contain a not-yet-matched true face centre count as hits;
+/// the rest are false positives.
+struct Matches {
+  int hits = 0;
+  int false_positives = 0;
+};
+inline Matches match_faces(const std::vector<cv::Point2f>& centres, const std::vector<cv::Rect2f>& boxes) {
+  Matches m;
+  std::vector<bool> used(centres.size(), false);
+  for (const auto& box : boxes) {
+    bool hit = false;
+    for (size_t j = 0; j < centres.size() && !hit; ++j)
+      if (!used[j] && box.contains(centres[j])) used[j] = hit = true;
+    (hit ? m.hits : m.false_positives)++;
+  }
+  return m;
+}
+
 }  // namespace fer_test

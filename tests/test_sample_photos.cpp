@@ -20,16 +20,14 @@ TEST_CASE("Haar finds the faces of the sample photos within tolerance") {
     cv::Mat img = cv::imread(fer_test::face_api_dir() + "/demo/" + photo.file);
     REQUIRE_FALSE(img.empty());
     auto results = pipeline.process(img);
-    std::vector<bool> used(photo.centres.size(), false);
-    int hits = 0;
+    std::vector<cv::Rect2f> boxes;
     for (const auto& r : results) {
-      bool hit = false;
-      for (size_t j = 0; j < photo.centres.size() && !hit; ++j)
-        if (!used[j] && r.face.box.contains(photo.centres[j])) used[j] = hit = true;
-      hits += hit;
-      false_pos += !hit;
+      boxes.push_back(r.face.box);
       CHECK(r.probabilities.size() == 7);
     }
+    fer_test::Matches m = fer_test::match_faces(photo.centres, boxes);
+    int hits = m.hits;
+    false_pos += m.false_positives;
     MESSAGE(photo.file << ": " << results.size() << " detected, " << hits << " of " << photo.centres.size()
                        << " true faces");
     // Per photo: the count is within 2 of the truth.

@@ -12,5 +12,6 @@ struct UsageError : std::runtime_error {
 
 int run_train(int argc, char** argv);
 int run_eval(int argc, char** argv);
+int run_video(int argc, char** argv);
 
 }  // namespace fer_cli

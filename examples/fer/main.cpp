@@ -31,6 +31,7 @@ const char* kUsage =
     "  image PATH...   detect faces and recognize their expressions\n"
     "  train           train a recognizer model (fer train --help)\n"
     "  eval            evaluate a model on a labelled dataset (fer eval --help)\n"
+    "  video INPUT     track faces in a video, image sequence or camera ([--out F.mp4] [--json] [--every N] [--max-frames N] [--camera])\n"
     "  models          list the registered detectors, architectures and heads\n"
     "  version         print the library version\n"
     "\n"
@@ -199,8 +200,8 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
-  // train and eval print their own help.
-  bool own_help = !std::strcmp(argv[1], "train") || !std::strcmp(argv[1], "eval");
+  // train, eval and video print their own help.
+  bool own_help = !std::strcmp(argv[1], "train") || !std::strcmp(argv[1], "eval") || !std::strcmp(argv[1], "video");
   for (int i = 2; i < argc && !own_help; ++i)
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::fputs(kUsage, stdout);
@@ -212,6 +213,7 @@ int main(int argc, char** argv) {
     if (cmd == "models") return run_models();
     if (cmd == "train") return fer_cli::run_train(argc, argv);
     if (cmd == "eval") return fer_cli::run_eval(argc, argv);
+    if (cmd == "video") return fer_cli::run_video(argc, argv);
     if (cmd == "version") {
       std::printf("libfer %s\n", fer::version());
       return 0;

@@ -9,10 +9,13 @@
 #include <fer/expression.hpp>
 #include <fer/image.hpp>
 #include <fer/model.hpp>
+#include <fer/overlay.hpp>
 #include <fer/pipeline.hpp>
 #include <fer/recognizer.hpp>
 #include <fer/registry.hpp>
 #include <fer/render.hpp>
+#include <fer/stream.hpp>
 #include <fer/threads.hpp>
 #include <fer/types.hpp>
 #include <fer/version.hpp>
+#include <fer/video.hpp>

@@ -1,0 +1,104 @@
+#include "core/image.hpp"
+
+#include <fer/error.hpp>
+#include <fer/overlay.hpp>
+
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace fer {
+
+namespace {
+// A stable, distinct colour per track id (BGR): golden-ratio steps around the hue circle.
+cv::Scalar track_colour(int64_t id) {
+  double hue = std::fmod(double(id) * 0.618033988749895, 1.0) * 180.0;
+  cv::Mat hsv(1, 1, CV_8UC3, cv::Scalar(hue, 200, 255)), bgr;
+  cv::cvtColor(hsv, bgr, cv::COLOR_HSV2BGR);
+  cv::Vec3b c = bgr.at<cv::Vec3b>(0, 0);
+  return {double(c[0]), double(c[1]), double(c[2])};
+}
+
+cv::Scalar class_colour(size_t k) {
+  static const cv::Scalar kColours[] = {{60, 60, 230},  {60, 160, 60},  {180, 80, 160}, {40, 200, 240},
+                                        {200, 120, 40}, {240, 200, 60}, {200, 200, 200}, {120, 60, 120}};
+  return kColours[k % (sizeof(kColours) / sizeof(kColours[0]))];
+}
+
+// Text with a filled background; `org` is the top-left corner of the label.
+void label_at(cv::Mat& image, const std::string& text, cv::Point org, double font, int thick, const cv::Scalar& bg) {
+  int base = 0;
+  cv::Size ts = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font, thick, &base);
+  cv::rectangle(image, cv::Rect(org.x, org.y, ts.width + 6, ts.height + base + 6), bg, cv::FILLED);
+  cv::putText(image, text, org + cv::Point(3, ts.height + 3), cv::FONT_HERSHEY_SIMPLEX, font, {0, 0, 0}, thick,
+              cv::LINE_AA);
+}
+}  // namespace
+
+void draw_overlay(cv::Mat& image, const std::vector<TrackedFace>& faces, const OverlayOptions& options) {
+  if (image.empty() || image.depth() != CV_8U || (image.channels() != 1 && image.channels() != 3 && image.channels() != 4))
+    throw Error(Status::InvalidArgument, "draw_overlay needs a non-empty 8-bit gray, BGR or BGRA image, got " +
+                                             detail::describe(image));
+  double font = options.font_scale > 0 ? options.font_scale : std::max(0.4, std::max(image.cols, image.rows) / 1400.0);
+  int thick = std::max(1, int(font * 2));
+  for (const TrackedFace& f : faces) {
+    cv::Scalar colour = track_colour(f.track_id);
+    cv::Rect box(f.result.face.box);
+    cv::rectangle(image, box, colour, f.detected ? thick + 1 : std::max(1, thick - 1), cv::LINE_AA);
+
+    const std::vector<float>& p = f.smoothed.empty() ? f.result.probabilities : f.smoothed;
+    int label = f.smoothed.empty() ? f.result.label_index : f.smoothed_label_index;
+    const std::string& name = f.smoothed.empty() ? f.result.label : f.smoothed_label;
+    char text[160];
+    float conf = label >= 0 && size_t(label) < p.size() ? p[size_t(label)] : 0.f;
+    std::snprintf(text, sizeof text, "#%lld %s %.0f%%", (long long)f.track_id, name.c_str(), 100.0 * conf);
+    int base = 0;
+    cv::Size ts = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font, thick, &base);
+    label_at(image, text, cv::Point(box.x, std::max(0, box.y - ts.height - base - 6)), font, thick, colour);
+
+    if (!options.probability_bars || p.empty()) continue;
+    // A panel of bars (one per class) under the box, as wide as the box; beside
+    // it (right, else left) when there is no room below.
+    double bar_font = font * 0.55;
+    int bar_thick = std::max(1, thick / 2);
+    cv::Size name_size(0, 0);
+    for (size_t k = 0; k < p.size(); ++k) {
+      std::string cname = k < options.class_names.size() ? options.class_names[k] : std::to_string(k);
+      cv::Size ns = cv::getTextSize(cname, cv::FONT_HERSHEY_SIMPLEX, bar_font, bar_thick, &base);
+      name_size = cv::Size(std::max(name_size.width, ns.width), std::max(name_size.height, ns.height));
+    }
+    int line = name_size.height + base + 4;
+    int panel_h = int(p.size()) * line + 4;
+    int bar_max = std::max(40, box.width - name_size.width - 14);
+    int panel_w = name_size.width + bar_max + 12;
+    cv::Point at(box.x, box.y + box.height + 2);
+    if (at.y + panel_h > image.rows) {
+      at = cv::Point(box.x + box.width + 4, box.y);
+      if (at.x + panel_w > image.cols) at.x = std::max(0, box.x - panel_w - 4);
+    }
+    int x0 = at.x;
+    cv::Rect panel(at.x, at.y, panel_w, panel_h);
+    cv::Rect clipped = panel & cv::Rect(0, 0, image.cols, image.rows);
+    if (clipped.area() > 0) {
+      cv::Mat roi = image(clipped);
+      roi *= 0.4;  // darken behind the bars so they stay readable
+    }
+    for (size_t k = 0; k < p.size(); ++k) {
+      int y = panel.y + 2 + int(k) * line;
+      std::string cname = k < options.class_names.size() ? options.class_names[k] : std::to_string(k);
+      cv::putText(image, cname, cv::Point(x0 + 3, y + name_size.height + 1), cv::FONT_HERSHEY_SIMPLEX, bar_font,
+                  {255, 255, 255}, bar_thick, cv::LINE_AA);
+      int len = std::max(1, int(bar_max * std::clamp(p[k], 0.f, 1.f)));
+      cv::rectangle(image, cv::Rect(x0 + name_size.width + 8, y + 2, len, line - 4), class_colour(k), cv::FILLED);
+    }
+  }
+  if (options.fps >= 0) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%.1f FPS", options.fps);
+    label_at(image, text, cv::Point(4, 4), font, thick, {255, 255, 255});
+  }
+}
+
+}  // namespace fer

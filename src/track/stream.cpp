@@ -1,0 +1,167 @@
+#include "track/smoother.hpp"
+#include "track/tracker.hpp"
+
+#include <fer/detector.hpp>
+#include <fer/error.hpp>
+#include <fer/image.hpp>
+#include <fer/stream.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace fer {
+
+struct Stream::Impl {
+  Impl(Pipeline p, const StreamOptions& o) : pipeline(std::move(p)), options(o), tracker(tracker_options(o)) {
+    const PipelineOptions& po = pipeline.options();
+    DetectorOptions d;
+    d.score_threshold = po.score_threshold;
+    d.min_face_size = po.min_face_size;
+    d.max_detect_side = po.max_detect_side;
+    detector = Detector::create(po.detector, d);
+  }
+
+  static detail::TrackerOptions tracker_options(const StreamOptions& o) {
+    if (o.detect_every < 1) throw Error(Status::InvalidArgument, "detect_every must be >= 1 (1 = every frame)");
+    if (!(o.smoothing_seconds >= 0) || !std::isfinite(o.smoothing_seconds))
+      throw Error(Status::InvalidArgument, "smoothing_seconds must be >= 0 (0 = no smoothing)");
+    if (!(o.label_margin >= 0 && o.label_margin < 1))
+      throw Error(Status::InvalidArgument, "label_margin must be in [0, 1)");
+    if (!(o.min_visible_fraction >= 0 && o.min_visible_fraction <= 1))
+      throw Error(Status::InvalidArgument, "min_visible_fraction must be in [0, 1]");
+    detail::TrackerOptions t;
+    t.iou_threshold = o.iou_threshold;
+    t.max_missed_seconds = o.max_missed_seconds;
+    return t;
+  }
+
+  // Per-track state the tracker does not keep.
+  struct TrackState {
+    detail::LabelSmoother smoother;
+    int64_t frames_reported = 0;
+  };
+
+  float confidence(const detail::Track& t) const {
+    if (t.missed_detections > 0) return 0.f;  // the detector looked and did not find it
+    double since = tracker.time() - t.last_detection_time;
+    return options.max_missed_seconds > 0 ? float(std::exp(-since / options.max_missed_seconds)) : 1.f;
+  }
+
+  Pipeline pipeline;
+  StreamOptions options;
+  std::unique_ptr<Detector> detector;
+  detail::Tracker tracker;
+  std::map<int64_t, TrackState> states;
+  int64_t frames = 0;
+  int64_t last_detection_frame = -1;
+};
+
+Stream::Stream(Pipeline pipeline, const StreamOptions& options)
+    : impl_(std::make_unique<Impl>(std::move(pipeline), options)) {}
+Stream::Stream(const PipelineOptions& pipeline_options, const StreamOptions& options)
+    : Stream(Pipeline(pipeline_options), options) {}
+Stream::Stream(const PipelineOptions& pipeline_options, std::shared_ptr<const Model> model, const StreamOptions& options)
+    : Stream(Pipeline(pipeline_options, std::move(model)), options) {}
+Stream::~Stream() = default;
+Stream::Stream(Stream&&) noexcept = default;
+Stream& Stream::operator=(Stream&&) noexcept = default;
+
+namespace {
+float visible_fraction(const cv::Rect2f& box, const cv::Size& size) {
+  float area = box.area();
+  if (area <= 0) return 0.f;
+  return (box & cv::Rect2f(0.f, 0.f, float(size.width), float(size.height))).area() / area;
+}
+}  // namespace
+
+StreamFrame Stream::push(const cv::Mat& frame, double timestamp) {
+  Impl& s = *impl_;
+  validate_image(frame, s.pipeline.options().max_image_pixels);
+  s.tracker.predict(timestamp);  // validates the timestamp
+
+  StreamFrame out;
+  out.index = s.frames++;
+  out.timestamp = timestamp;
+
+  // Detect on schedule, when nothing is tracked, and when a track in view is
+  // unsure (a track predicted out of view has nothing to be found).
+  bool detect = s.last_detection_frame < 0 || out.index - s.last_detection_frame >= s.options.detect_every ||
+                s.tracker.tracks().empty();
+  for (const detail::Track& t : s.tracker.tracks())
+    if (s.confidence(t) < s.options.min_track_confidence &&
+        visible_fraction(t.filter.box(), frame.size()) >= std::max(s.options.min_visible_fraction, 1e-3f))
+      detect = true;
+  if (detect) {
+    s.tracker.update(s.detector->detect(frame));
+    s.last_detection_frame = out.index;
+    out.detection_ran = true;
+  }
+
+  // Tracks that the last detection run saw and that are in view, by id.
+  std::vector<const detail::Track*> shown;
+  for (const detail::Track& t : s.tracker.tracks())
+    if (t.missed_detections == 0 && visible_fraction(t.filter.box(), frame.size()) >= s.options.min_visible_fraction &&
+        visible_fraction(t.filter.box(), frame.size()) > 0)
+      shown.push_back(&t);
+  std::sort(shown.begin(), shown.end(), [](const auto* a, const auto* b) { return a->id < b->id; });
+
+  std::vector<Face> faces;
+  faces.reserve(shown.size());
+  for (const detail::Track* t : shown) {
+    Face f;
+    f.box = t->filter.box();
+    f.score = t->detection.score;
+    if (t->detected_now) f.landmarks = t->detection.landmarks;
+    faces.push_back(std::move(f));
+  }
+  std::vector<FaceResult> results;
+  if (!faces.empty()) results = s.pipeline.recognize(frame, faces);  // one batch for the frame
+
+  const std::vector<std::string>& classes = s.pipeline.model().info().classes;
+  out.faces.reserve(shown.size());
+  for (size_t i = 0; i < shown.size(); ++i) {
+    const detail::Track& t = *shown[i];
+    auto it = s.states.find(t.id);
+    if (it == s.states.end())
+      it = s.states.emplace(t.id, Impl::TrackState{{s.options.smoothing_seconds, s.options.label_margin}, 0}).first;
+    Impl::TrackState& st = it->second;
+    st.smoother.update(results[i].probabilities, timestamp);
+    ++st.frames_reported;
+
+    TrackedFace tf;
+    tf.result = std::move(results[i]);
+    tf.track_id = t.id;
+    tf.smoothed = st.smoother.probabilities();
+    tf.smoothed_label_index = st.smoother.label();
+    if (tf.smoothed_label_index >= 0 && size_t(tf.smoothed_label_index) < classes.size())
+      tf.smoothed_label = classes[size_t(tf.smoothed_label_index)];
+    tf.detected = t.detected_now;
+    tf.confidence = s.confidence(t);
+    tf.age_seconds = timestamp - t.start_time;
+    tf.frames_tracked = st.frames_reported;
+    tf.frames_missed = t.frames_since_detection;
+    tf.seconds_missed = timestamp - t.last_detection_time;
+    out.faces.push_back(std::move(tf));
+  }
+
+  // Forget the state of tracks that ended.
+  for (auto it = s.states.begin(); it != s.states.end();) {
+    bool alive = std::any_of(s.tracker.tracks().begin(), s.tracker.tracks().end(),
+                             [&](const detail::Track& t) { return t.id == it->first; });
+    it = alive ? std::next(it) : s.states.erase(it);
+  }
+  return out;
+}
+
+void Stream::reset() {
+  impl_->tracker.reset();
+  impl_->states.clear();
+  impl_->last_detection_frame = -1;
+}
+
+const Pipeline& Stream::pipeline() const { return impl_->pipeline; }
+const StreamOptions& Stream::options() const { return impl_->options; }
+int64_t Stream::frame_count() const { return impl_->frames; }
+
+}  // namespace fer

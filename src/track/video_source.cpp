@@ -1,0 +1,129 @@
+#include <fer/error.hpp>
+#include <fer/video.hpp>
+
+#include <opencv2/imgproc.hpp>
+#include <opencv2/videoio.hpp>
+#include <opencv2/videoio/registry.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+namespace fer {
+
+struct VideoSource::Impl {
+  cv::VideoCapture capture;
+  std::string description;
+  double fps = 0;
+  bool live = false;
+  bool sequence = false;
+  int64_t next_index = 0;
+  std::chrono::steady_clock::time_point opened = std::chrono::steady_clock::now();
+};
+
+namespace {
+// Backends this OpenCV build can decode files with, for error messages.
+std::string file_backends() {
+  std::string out;
+  for (cv::VideoCaptureAPIs api : cv::videoio_registry::getStreamBackends())
+    out += (out.empty() ? "" : ", ") + cv::videoio_registry::getBackendName(api);
+  return out.empty() ? "none" : out;
+}
+
+// First existing file of a printf-style sequence pattern (indices 0 and 1 tried), or "".
+std::string first_of_sequence(const std::string& pattern) {
+  for (int i = 0; i < 2; ++i) {
+    char name[4096];
+    std::snprintf(name, sizeof name, pattern.c_str(), i);
+    if (std::filesystem::exists(name)) return name;
+  }
+  return {};
+}
+}  // namespace
+
+VideoSource::VideoSource() : impl_(std::make_unique<Impl>()) {}
+
+VideoSource::VideoSource(const std::string& path, double fps) : VideoSource() {
+  if (path.empty()) throw Error(Status::InvalidArgument, "video input path is empty");
+  bool sequence = path.find('%') != std::string::npos;
+  if (sequence) {
+    if (first_of_sequence(path).empty())
+      throw Error(Status::NotFound, "image sequence '" + path +
+                                        "': no file for index 0 or 1 (the pattern needs a printf-style index such "
+                                        "as frames/img_%04d.png)");
+    impl_->description = "image sequence " + path;
+    impl_->sequence = true;
+  } else {
+    if (!std::filesystem::exists(path)) throw Error(Status::NotFound, "video file '" + path + "' does not exist");
+    if (std::filesystem::is_directory(path))
+      throw Error(Status::InvalidArgument, "'" + path + "' is a folder: pass a video file or an image-sequence "
+                                                        "pattern such as " + path + "/%04d.png");
+    impl_->description = "video file " + path;
+  }
+  bool opened = false;
+  try {
+    opened = impl_->capture.open(path, sequence ? cv::CAP_IMAGES : cv::CAP_ANY);
+  } catch (const cv::Exception& e) {
+    throw Error(Status::Unsupported, "cannot open " + impl_->description + ": " + e.what());
+  }
+  if (!opened)
+    throw Error(Status::Unsupported, "cannot decode " + impl_->description +
+                                         ": no OpenCV video backend could read it (backends in this build: " +
+                                         file_backends() + ")");
+  double reported = impl_->capture.get(cv::CAP_PROP_FPS);
+  impl_->fps = fps > 0 ? fps : (reported > 0 && reported < 1000 ? reported : 30.0);
+}
+
+VideoSource VideoSource::camera(int index) {
+  if (index < 0) throw Error(Status::InvalidArgument, "camera index must be >= 0, got " + std::to_string(index));
+  VideoSource s;
+  s.impl_->description = "camera " + std::to_string(index);
+  s.impl_->live = true;
+  bool opened = false;
+  try {
+    opened = s.impl_->capture.open(index);
+  } catch (const cv::Exception& e) {
+    throw Error(Status::NotFound, "cannot open camera " + std::to_string(index) + ": " + e.what());
+  }
+  if (!opened)
+    throw Error(Status::NotFound, "cannot open camera " + std::to_string(index) +
+                                      ": no such device, it is busy, or no permission (is /dev/video" +
+                                      std::to_string(index) + " present?)");
+  double reported = s.impl_->capture.get(cv::CAP_PROP_FPS);
+  s.impl_->fps = reported > 0 && reported < 1000 ? reported : 0.0;
+  s.impl_->opened = std::chrono::steady_clock::now();
+  return s;
+}
+
+VideoSource::~VideoSource() = default;
+VideoSource::VideoSource(VideoSource&&) noexcept = default;
+VideoSource& VideoSource::operator=(VideoSource&&) noexcept = default;
+
+bool VideoSource::read(VideoFrame& frame) {
+  // An image sequence knows its length; reading past it only makes OpenCV warn.
+  if (impl_->sequence && frame_count() >= 0 && impl_->next_index >= frame_count()) return false;
+  cv::Mat image;
+  if (!impl_->capture.read(image) || image.empty()) return false;
+  if (image.depth() != CV_8U) image.convertTo(image, CV_8U);
+  if (image.channels() == 1) cv::cvtColor(image, image, cv::COLOR_GRAY2BGR);
+  else if (image.channels() == 4) cv::cvtColor(image, image, cv::COLOR_BGRA2BGR);
+  frame.image = image;
+  frame.index = impl_->next_index++;
+  frame.timestamp = impl_->live ? std::chrono::duration<double>(std::chrono::steady_clock::now() - impl_->opened).count()
+                                : double(frame.index) / impl_->fps;
+  return true;
+}
+
+double VideoSource::fps() const { return impl_->fps; }
+cv::Size VideoSource::frame_size() const {
+  return {int(impl_->capture.get(cv::CAP_PROP_FRAME_WIDTH)), int(impl_->capture.get(cv::CAP_PROP_FRAME_HEIGHT))};
+}
+int64_t VideoSource::frame_count() const {
+  if (impl_->live) return -1;
+  double n = impl_->capture.get(cv::CAP_PROP_FRAME_COUNT);
+  return n > 0 ? int64_t(n) : -1;
+}
+bool VideoSource::is_live() const { return impl_->live; }
+const std::string& VideoSource::description() const { return impl_->description; }
+
+}  // namespace fer
