@@ -1,7 +1,12 @@
 // Subcommands of the fer program, one function each.
 #pragma once
 
+#include <fer/pipeline.hpp>
+
+#include <functional>
 #include <stdexcept>
+#include <string>
+#include <type_traits>
 
 namespace fer_cli {
 
@@ -9,6 +14,32 @@ namespace fer_cli {
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+/// Parses a whole-string number for `flag`, or throws UsageError.
+template <class T>
+T parse_number(const std::string& flag, const std::string& value) {
+  try {
+    size_t used = 0;
+    T v = std::is_integral<T>::value ? T(std::stoll(value, &used)) : T(std::stod(value, &used));
+    if (used != value.size()) throw std::invalid_argument("");
+    return v;
+  } catch (const std::exception&) {
+    throw UsageError(flag + " needs a number, got '" + value + "'");
+  }
+}
+
+/// The pipeline flags that fer image and fer video share (--model, --detector,
+/// --min-face, --threads, --precision). Returns false for any other flag.
+inline bool parse_pipeline_flag(const std::string& arg, const std::function<std::string()>& value,
+                                fer::PipelineOptions& o) {
+  if (arg == "--model") o.model_path = value();
+  else if (arg == "--detector") o.detector = value();
+  else if (arg == "--min-face") o.min_face_size = parse_number<int>(arg, value());
+  else if (arg == "--threads") o.threads = parse_number<int>(arg, value());
+  else if (arg == "--precision") o.precision = value();
+  else return false;
+  return true;
+}
 
 int run_train(int argc, char** argv);
 int run_eval(int argc, char** argv);

@@ -54,17 +54,6 @@ struct ImageArgs {
   fer::PipelineOptions options;
 };
 
-int parse_int(const std::string& flag, const std::string& value) {
-  try {
-    size_t used = 0;
-    int v = std::stoi(value, &used);
-    if (used != value.size()) throw std::invalid_argument("");
-    return v;
-  } catch (const std::exception&) {
-    throw UsageError(flag + " needs an integer, got '" + value + "'");
-  }
-}
-
 ImageArgs parse_image_args(int argc, char** argv) {
   ImageArgs a;
   for (int i = 2; i < argc; ++i) {
@@ -75,11 +64,7 @@ ImageArgs parse_image_args(int argc, char** argv) {
     };
     if (arg == "--json") a.json = true;
     else if (arg == "--out") a.out = value();
-    else if (arg == "--model") a.options.model_path = value();
-    else if (arg == "--detector") a.options.detector = value();
-    else if (arg == "--min-face") a.options.min_face_size = parse_int(arg, value());
-    else if (arg == "--threads") a.options.threads = parse_int(arg, value());
-    else if (arg == "--precision") a.options.precision = value();
+    else if (fer_cli::parse_pipeline_flag(arg, value, a.options)) continue;
     else if (arg.rfind("--", 0) == 0) throw UsageError("unknown option " + arg);
     else a.paths.push_back(arg);
   }

@@ -45,18 +45,6 @@ struct VideoArgs {
   fer::StreamOptions stream;
 };
 
-template <class T>
-T parse_number(const std::string& flag, const std::string& value) {
-  try {
-    size_t used = 0;
-    T v = std::is_integral<T>::value ? T(std::stoll(value, &used)) : T(std::stod(value, &used));
-    if (used != value.size()) throw std::invalid_argument("");
-    return v;
-  } catch (const std::exception&) {
-    throw UsageError(flag + " needs a number, got '" + value + "'");
-  }
-}
-
 VideoArgs parse_video_args(int argc, char** argv) {
   VideoArgs a;
   for (int i = 2; i < argc; ++i) {
@@ -72,11 +60,7 @@ VideoArgs parse_video_args(int argc, char** argv) {
     else if (arg == "--max-frames") a.max_frames = parse_number<int64_t>(arg, value());
     else if (arg == "--fps") a.fps = parse_number<double>(arg, value());
     else if (arg == "--smoothing") a.stream.smoothing_seconds = parse_number<double>(arg, value());
-    else if (arg == "--model") a.pipeline.model_path = value();
-    else if (arg == "--detector") a.pipeline.detector = value();
-    else if (arg == "--min-face") a.pipeline.min_face_size = parse_number<int>(arg, value());
-    else if (arg == "--threads") a.pipeline.threads = parse_number<int>(arg, value());
-    else if (arg == "--precision") a.pipeline.precision = value();
+    else if (parse_pipeline_flag(arg, value, a.pipeline)) continue;
     else if (arg.rfind("--", 0) == 0) throw UsageError("unknown option " + arg + "\n" + kVideoUsage);
     else if (a.input.empty()) a.input = arg;
     else throw UsageError("fer video takes one INPUT, got '" + a.input + "' and '" + arg + "'");
