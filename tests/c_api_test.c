@@ -2,9 +2,25 @@
    image views with strides, pipelines, results and model files. */
 #include <fer/fer.h>
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ABI: the layout of the public structs is pinned (LP64). A change here is an
+   ABI break and needs a new SOVERSION. C99 has no _Static_assert: a negative
+   array size fails the build instead. */
+#define FER_STATIC_ASSERT(name, cond) typedef char fer_static_assert_##name[(cond) ? 1 : -1]
+FER_STATIC_ASSERT(options_size_first, offsetof(fer_pipeline_options, struct_size) == 0);
+FER_STATIC_ASSERT(model_info_size_first, offsetof(fer_model_info, struct_size) == 0);
+FER_STATIC_ASSERT(status_values, FER_OK == 0 && FER_INVALID_ARGUMENT == 1 && FER_CORRUPT_DATA == 4 && FER_INTERNAL == 10);
+#if UINTPTR_MAX == 0xffffffffffffffffu
+FER_STATIC_ASSERT(image_view_layout, sizeof(fer_image_view) == 32 && offsetof(fer_image_view, stride) == 16);
+FER_STATIC_ASSERT(box_layout, sizeof(fer_box) == 16);
+FER_STATIC_ASSERT(face_layout, sizeof(fer_face) == 40 && offsetof(fer_face, label) == 24);
+FER_STATIC_ASSERT(options_layout, sizeof(fer_pipeline_options) == 56 && offsetof(fer_pipeline_options, score_threshold) == 32);
+FER_STATIC_ASSERT(model_info_layout, sizeof(fer_model_info) == 48);
+#endif
 
 static int failures = 0;
 
@@ -131,6 +147,28 @@ int main(int argc, char** argv) {
   CHECK(fer_pipeline_process(NULL, &view, &untouched) == FER_INVALID_ARGUMENT);
   CHECK(untouched == (fer_results*)0x2);
   free(pixels);
+
+  /* fuzz-style: random bytes as images of random sizes, strides and formats;
+     every call returns FER_OK or FER_INVALID_ARGUMENT with a message. */
+  srand(12345);
+  for (int t = 0; t < 40; ++t) {
+    int w = rand() % 160 - 8, h = rand() % 160 - 8;
+    int fmt = rand() % 6;
+    size_t bpp = fmt == 0 ? 1 : fmt == 2 ? 4 : 3;
+    size_t row = (size_t)(w > 0 ? w : 1) * bpp;
+    size_t stride = rand() % 4 == 0 ? row / 2 : row + (size_t)(rand() % 9);
+    size_t bytes = stride * (size_t)(h > 0 ? h : 1) + 1;
+    uint8_t* noise = (uint8_t*)malloc(bytes);
+    for (size_t k = 0; k < bytes; ++k) noise[k] = (uint8_t)rand();
+    fer_image_view v = {noise, w, h, stride, (fer_pixel_format)fmt};
+    fer_results* r = NULL;
+    fer_status st = fer_pipeline_process(p, &v, &r);
+    CHECK(st == FER_OK || st == FER_INVALID_ARGUMENT);
+    if (st == FER_OK) CHECK(r != NULL);
+    else CHECK(r == NULL && strlen(fer_last_error()) > 0);
+    fer_results_destroy(r);
+    free(noise);
+  }
 
   /* model files */
   fer_model* m = (fer_model*)0x3;
