@@ -78,8 +78,8 @@ int bytes_per_pixel(fer_pixel_format f) {
     case FER_PIXEL_BGR24:
     case FER_PIXEL_RGB24: return 3;
     case FER_PIXEL_BGRA32: return 4;
+    default: return 0;
   }
-  return 0;
 }
 
 std::vector<std::string> registry_names(fer_component_kind kind) {
@@ -87,6 +87,7 @@ std::vector<std::string> registry_names(fer_component_kind kind) {
     case FER_COMPONENT_DETECTOR: return fer::detector_registry().names();
     case FER_COMPONENT_EXTRACTOR: return fer::extractor_registry().names();
     case FER_COMPONENT_CLASSIFIER: return fer::classifier_registry().names();
+    default: break;
   }
   throw fer::Error(fer::Status::InvalidArgument, "unknown component kind " + std::to_string(int(kind)));
 }

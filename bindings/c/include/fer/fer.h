@@ -47,14 +47,16 @@ typedef enum fer_status {
   FER_UNKNOWN_COMPONENT = 7,
   FER_OUT_OF_MEMORY = 8,
   FER_UNSUPPORTED = 9,
-  FER_INTERNAL = 10
+  FER_INTERNAL = 10,
+  FER_STATUS_MAX_ENUM = 0x7FFFFFFF /* not a status: makes every int value representable */
 } fer_status;
 
 typedef enum fer_pixel_format {
   FER_PIXEL_GRAY8 = 0,  /* 1 byte per pixel */
   FER_PIXEL_BGR24 = 1,  /* 3 bytes per pixel, blue first */
   FER_PIXEL_BGRA32 = 2, /* 4 bytes per pixel, blue first */
-  FER_PIXEL_RGB24 = 3   /* 3 bytes per pixel, red first */
+  FER_PIXEL_RGB24 = 3,  /* 3 bytes per pixel, red first */
+  FER_PIXEL_FORMAT_MAX_ENUM = 0x7FFFFFFF /* not a format: makes every int value representable */
 } fer_pixel_format;
 
 /* A borrowed image: `height` rows of `stride` bytes each, the first
@@ -70,7 +72,8 @@ typedef struct fer_image_view {
 typedef enum fer_component_kind {
   FER_COMPONENT_DETECTOR = 0,
   FER_COMPONENT_EXTRACTOR = 1,
-  FER_COMPONENT_CLASSIFIER = 2
+  FER_COMPONENT_CLASSIFIER = 2,
+  FER_COMPONENT_KIND_MAX_ENUM = 0x7FFFFFFF /* not a kind: makes every int value representable */
 } fer_component_kind;
 
 typedef struct fer_pipeline_options {
