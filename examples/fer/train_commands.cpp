@@ -118,15 +118,7 @@ std::string str(const Args& a, const std::string& k, const std::string& def) {
 }
 double num(const Args& a, const std::string& k, double def) {
   auto it = a.find(k);
-  if (it == a.end()) return def;
-  try {
-    size_t used = 0;
-    double v = std::stod(it->second.back(), &used);
-    if (used != it->second.back().size()) throw std::invalid_argument("");
-    return v;
-  } catch (const std::exception&) {
-    throw UsageError("--" + k + " needs a number, got '" + it->second.back() + "'");
-  }
+  return it == a.end() ? def : parse_number<double>("--" + k, it->second.back());
 }
 int integer(const Args& a, const std::string& k, int def) {
   double v = num(a, k, def);
