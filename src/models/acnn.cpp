@@ -19,12 +19,6 @@ namespace fer::detail {
 
 namespace {
 
-void conv_bn_relu(torch::nn::Sequential& seq, int64_t in, int64_t out, int64_t stride = 1) {
-  seq->push_back(conv2d(in, out, 3, stride));
-  seq->push_back(torch::nn::BatchNorm2d(out));
-  seq->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
-}
-
 class AcnnImpl : public BackboneImpl {
  public:
   explicit AcnnImpl(const Config& config) {
@@ -32,11 +26,11 @@ class AcnnImpl : public BackboneImpl {
     channels_ = s.channels;
     int64_t c0 = scaled_channels(32, s.width);
     torch::nn::Sequential seq;
-    conv_bn_relu(seq, s.channels, c0, stem_stride(s.input_size));
+    push_conv_bn_relu(seq, s.channels, c0, stem_stride(s.input_size));
     int64_t in = c0;
     for (int64_t m : {2, 4, 8}) {
-      conv_bn_relu(seq, in, c0 * m);
-      conv_bn_relu(seq, c0 * m, c0 * m);
+      push_conv_bn_relu(seq, in, c0 * m);
+      push_conv_bn_relu(seq, c0 * m, c0 * m);
       seq->push_back(torch::nn::MaxPool2d(2));
       in = c0 * m;
     }

@@ -3,18 +3,13 @@
 // layers and a 2x2 max-pool, then global average pooling.
 #include "models/builtin.hpp"
 #include "models/torch_component.hpp"
+#include "models/zoo_common.hpp"
 
 #include <fer/error.hpp>
 
 namespace fer::detail {
 
 namespace {
-
-void conv_bn_relu(torch::nn::Sequential& seq, int64_t in, int64_t out, bool batch_norm) {
-  seq->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).padding(1).bias(!batch_norm)));
-  if (batch_norm) seq->push_back(torch::nn::BatchNorm2d(out));
-  seq->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
-}
 
 class SmallCnnImpl : public BackboneImpl {
  public:
@@ -34,8 +29,8 @@ class SmallCnnImpl : public BackboneImpl {
     torch::nn::Sequential seq;
     int64_t in = channels;
     for (int64_t out : {c1, c2, c3}) {
-      conv_bn_relu(seq, in, out, bn);
-      conv_bn_relu(seq, out, out, bn);
+      push_conv_bn_relu(seq, in, out, 1, bn);
+      push_conv_bn_relu(seq, out, out, 1, bn);
       seq->push_back(torch::nn::MaxPool2d(2));
       in = out;
     }

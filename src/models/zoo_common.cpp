@@ -29,6 +29,12 @@ torch::nn::Conv2d conv2d(int64_t in, int64_t out, int64_t k, int64_t stride, int
       torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(k / 2).groups(groups).bias(bias));
 }
 
+void push_conv_bn_relu(torch::nn::Sequential& seq, int64_t in, int64_t out, int64_t stride, bool batch_norm) {
+  seq->push_back(conv2d(in, out, 3, stride, 1, !batch_norm));
+  if (batch_norm) seq->push_back(torch::nn::BatchNorm2d(out));
+  seq->push_back(torch::nn::ReLU(torch::nn::ReLUOptions().inplace(true)));
+}
+
 void init_zoo_weights(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   for (auto& m : module.modules(/*include_self=*/false)) {

@@ -29,6 +29,10 @@ int64_t stem_stride(int64_t input_size);
 torch::nn::Conv2d conv2d(int64_t in, int64_t out, int64_t k, int64_t stride = 1, int64_t groups = 1,
                          bool bias = false);
 
+/// Appends conv3x3(stride) [-BN] -ReLU to `seq`; without batch norm the conv has a bias.
+void push_conv_bn_relu(torch::nn::Sequential& seq, int64_t in, int64_t out, int64_t stride = 1,
+                       bool batch_norm = true);
+
 /// He-normal (fan-out) convolutions, unit/zero batch norms, normal(0, 0.02) linears with zero bias.
 void init_zoo_weights(torch::nn::Module& module);
 
