@@ -3,6 +3,11 @@
 #include "io/crc32.hpp"
 
 #include <doctest/doctest.h>
+
+#include <sys/resource.h>
+
+#include <csignal>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -105,6 +110,40 @@ TEST_CASE("model save and load through a file") {
   } catch (const fer::Error& e) {
     CHECK(e.status() == fer::Status::NotFound);
   }
+}
+
+TEST_CASE("a failed write (file size limit, as on a full disk) leaves the previous model file intact") {
+  auto old_model = fer_test::tiny_model(5), new_model = fer_test::tiny_model(6);
+  const std::string path = std::string(FER_TEST_TMP_DIR) + "/full_disk.fermodel";
+  old_model->save(path);
+  const auto old_bytes = old_model->to_bytes();
+  REQUIRE(old_bytes.size() > 8192);
+
+  // RLIMIT_FSIZE makes write() fail with EFBIG past the limit, as ENOSPC would.
+  struct rlimit saved {};
+  REQUIRE(::getrlimit(RLIMIT_FSIZE, &saved) == 0);
+  auto previous_handler = std::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit small = saved;
+  small.rlim_cur = 4096;
+  REQUIRE(::setrlimit(RLIMIT_FSIZE, &small) == 0);
+  std::string message;
+  fer::Status status = fer::Status::Ok;
+  try {
+    new_model->save(path);
+  } catch (const fer::Error& e) {
+    status = e.status();
+    message = e.what();
+  }
+  ::setrlimit(RLIMIT_FSIZE, &saved);
+  std::signal(SIGXFSZ, previous_handler);
+
+  CHECK(status == fer::Status::IoError);
+  CHECK(message.find("disk full") != std::string::npos);
+  CHECK(fer::Model::load(path)->to_bytes() == old_bytes);
+  CHECK_FALSE(std::ifstream(path + ".tmp").good());
+  new_model->save(path);  // and with room again, the new file replaces it
+  CHECK(fer::Model::load(path)->to_bytes() == new_model->to_bytes());
+  std::remove(path.c_str());
 }
 
 TEST_CASE("a model file truncated at any byte is rejected as corrupt") {

@@ -8,8 +8,11 @@
 #include <fer/train.hpp>
 
 #include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -179,6 +182,44 @@ TEST_CASE("train: resume after an interrupt equals uninterrupted training") {
   auto b = file_bytes((fs::path(part.out_dir) / "checkpoint/model.fermodel").string());
   REQUIRE(a.size() > 1000);
   CHECK(a == b);
+}
+
+TEST_CASE("train: a stop request keeps the last complete checkpoint, and so does a kill between its renames") {
+  std::string data = make_pattern_dataset("train_patterns", 40, 1);
+  fer::TrainOptions full = tiny_options(data, "train_stop_full");
+  fer::train(full);
+
+  fer::TrainOptions part = tiny_options(data, "train_stopped");
+  std::atomic<bool> stop{false};
+  part.stop = &stop;
+  try {
+    fer::train(part, [&](const fer::EpochReport& e) {
+      if (e.epoch == 1) stop = true;  // as a SIGINT handler would
+    });
+    FAIL("training did not stop");
+  } catch (const fer::Error& e) {
+    CHECK(e.status() == fer::Status::Cancelled);
+    CHECK(std::string(e.what()).find("epoch 1") != std::string::npos);
+  }
+  const fs::path out(part.out_dir);
+  CHECK(nlohmann::json::parse(std::ifstream(out / "checkpoint/state.json")).at("epoch") == 1);
+  std::ifstream log(out / "log.jsonl");
+  CHECK(std::count(std::istreambuf_iterator<char>(log), std::istreambuf_iterator<char>(), '\n') == 1);
+  CHECK_FALSE(fs::exists(out / "checkpoint.tmp"));
+
+  // A run killed after moving checkpoint/ aside, while a new checkpoint.tmp/
+  // was half written: the resume must use checkpoint.old/.
+  fs::rename(out / "checkpoint", out / "checkpoint.old");
+  fs::create_directories(out / "checkpoint.tmp");
+  std::ofstream(out / "checkpoint.tmp/model.fermodel") << "half written";
+  part.stop = nullptr;
+  fer::train(part);
+  auto a = file_bytes((fs::path(full.out_dir) / "checkpoint/model.fermodel").string());
+  auto b = file_bytes((out / "checkpoint/model.fermodel").string());
+  REQUIRE(a.size() > 1000);
+  CHECK(a == b);
+  CHECK_FALSE(fs::exists(out / "checkpoint.old"));
+  CHECK_FALSE(fs::exists(out / "checkpoint.tmp"));
 }
 
 TEST_CASE("train: bf16 path matches fp32 within tolerance") {

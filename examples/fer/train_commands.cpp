@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -153,6 +155,13 @@ std::string joined(int argc, char** argv) {
 
 }  // namespace
 
+namespace {
+// Set by SIGINT/SIGTERM: training stops after the current step, keeping the
+// last complete checkpoint (rerun the same command to resume).
+std::atomic<bool> g_stop_training{false};
+extern "C" void request_stop(int) { g_stop_training.store(true); }
+}  // namespace
+
 int run_train(int argc, char** argv) {
   if (wants_help(argc, argv)) {
     std::fputs(kTrainUsage, stdout);
@@ -222,6 +231,9 @@ int run_train(int argc, char** argv) {
   o.master = str(a, "master", o.master);
   o.command_line = joined(argc, argv);
 
+  o.stop = &g_stop_training;
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
   fer::TrainResult r = fer::train(o);
   const fer::EpochReport& best = r.history[size_t(r.best_epoch - 1)];
   if (best.val_accuracy >= 0)

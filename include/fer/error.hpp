@@ -21,6 +21,7 @@ enum class Status : int {
   OutOfMemory = 8,         ///< an allocation failed or would be absurdly large
   Unsupported = 9,         ///< valid request that this build cannot serve
   Internal = 10,           ///< a bug or an unexpected failure in a dependency
+  Cancelled = 11,          ///< stopped on request (e.g. training interrupted by a signal)
 };
 
 /// Short stable name of a status ("invalid_argument", ...).

@@ -7,6 +7,7 @@
 #include <fer/model.hpp>
 
 #include <cstdint>
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
@@ -85,6 +86,10 @@ struct TrainOptions {
   bool progress = true;                ///< progress bar on stderr
   std::string command_line;            ///< recorded in the model file's provenance
   std::map<std::string, std::string> provenance;  ///< extra provenance (dataset name, ...)
+  /// When set and it becomes true (e.g. from a SIGINT handler), training stops
+  /// after the current step and train() throws Error(Cancelled). The last
+  /// complete checkpoint is left as it was, so rerunning resumes from it.
+  const std::atomic<bool>* stop = nullptr;
 
   // data-parallel training (c10d Gloo over a TCP store)
   int world_size = 1;

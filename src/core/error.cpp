@@ -15,6 +15,7 @@ const char* status_name(Status status) noexcept {
     case Status::OutOfMemory: return "out_of_memory";
     case Status::Unsupported: return "unsupported";
     case Status::Internal: return "internal";
+    case Status::Cancelled: return "cancelled";
   }
   return "unknown_status";
 }

@@ -1,6 +1,7 @@
 #include "io/crc32.hpp"
 
 #include <array>
+#include <atomic>
 
 namespace fer::detail {
 
@@ -22,5 +23,12 @@ uint32_t crc32(const uint8_t* data, size_t size, uint32_t crc) {
   for (size_t i = 0; i < size; ++i) crc = table[(crc ^ data[i]) & 0xFFu] ^ (crc >> 8);
   return ~crc;
 }
+
+namespace {
+std::atomic<bool> g_checksums{true};
+}
+
+bool checksums_enabled() { return g_checksums.load(std::memory_order_relaxed); }
+void set_checksums_enabled_for_fuzzing(bool enabled) { g_checksums.store(enabled, std::memory_order_relaxed); }
 
 }  // namespace fer::detail

@@ -1,5 +1,6 @@
 // fer::train: the training loop (data -> augment -> model -> losses -> optimizer),
 // checkpoints with exact resume, validation and export of the best model.
+#include "io/atomic_file.hpp"
 #include "train/augment.hpp"
 #include "train/batching.hpp"
 #include "train/distributed.hpp"
@@ -52,13 +53,7 @@ std::string cpu_name() {
 }
 
 void write_text_atomic(const fs::path& path, const std::string& text) {
-  fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << text;
-    if (!f.flush()) throw Error(Status::IoError, "cannot write " + tmp.string());
-  }
-  fs::rename(tmp, path);
+  detail::write_file_atomic(path.string(), {{text.data(), text.size()}}, "training file");
 }
 
 json report_json(const EpochReport& r) {
@@ -140,7 +135,7 @@ class Trainer {
     set_num_threads(o_.threads);
     out_ = o_.out_dir;
     ckpt_ = out_ / "checkpoint";
-    if (dp_.rank() == 0) fs::create_directories(ckpt_);
+    if (dp_.rank() == 0) fs::create_directories(out_);
     // Rank 0 builds the packed dataset caches; the others wait and then read them.
     if (dp_.rank() != 0) dp_.barrier();
     setup_data();
@@ -167,7 +162,11 @@ class Trainer {
       if (dp_.rank() == 0) {
         if (improved) export_model(eval_model(), (out_ / "best.fermodel").string(), r);
         save_checkpoint(epoch);
-        std::ofstream(out_ / "log.jsonl", std::ios::app) << report_json(r).dump() << "\n";
+        // Rewritten whole from the history, so an interrupted run never leaves
+        // a line for an epoch that its checkpoint does not have.
+        std::string log;
+        for (const auto& h : history_) log += report_json(h).dump() + "\n";
+        write_text_atomic(out_ / "log.jsonl", log);
         std::fprintf(stderr,
                      "epoch %3d/%d  loss %.4f  train acc %.2f%%  val acc %s  val F1 %s  lr %.5f  %.0f s  %.0f img/s%s\n",
                      epoch, o_.epochs, r.train_loss, 100 * r.train_accuracy,
@@ -313,6 +312,13 @@ class Trainer {
     std::future<detail::Batch> next = std::async(std::launch::async, [&] { return make_batch(perm, 0, gen); });
     for (int64_t step = 0; step < steps_per_epoch_; ++step) {
       detail::Batch b = next.get();
+      if (o_.stop && o_.stop->load()) {
+        int done = epoch - 1;
+        throw Error(Status::Cancelled, "training stopped on request during epoch " + std::to_string(epoch) +
+                                           (done > 0 ? "; the checkpoint after epoch " + std::to_string(done) +
+                                                           " in " + ckpt_.string() + " is intact: rerun to resume"
+                                                     : "; no epoch was complete, nothing to resume"));
+      }
       if (step + 1 < steps_per_epoch_)
         next = std::async(std::launch::async, [&, step] { return make_batch(perm, step + 1, gen); });
       double lr = lr_at(global_step + step);
@@ -456,15 +462,18 @@ class Trainer {
                      std::to_string(o_.batch_size) + "|" + std::to_string(o_.seed)));
   }
 
+  // A checkpoint is a folder written complete under checkpoint.tmp/ and then
+  // swapped in by renames (checkpoint/ -> checkpoint.old/, checkpoint.tmp/ ->
+  // checkpoint/), so a run killed at any moment leaves one complete checkpoint:
+  // checkpoint/, or checkpoint.old/ if it died between the two renames.
   void save_checkpoint(int epoch) {
-    model_->save((ckpt_ / "model.fermodel").string());
-    if (ema_) ema_->save((ckpt_ / "ema.fermodel").string());
-    torch::save(*optimizer_, (ckpt_ / "optimizer.pt.tmp").string());
-    fs::rename(ckpt_ / "optimizer.pt.tmp", ckpt_ / "optimizer.pt");
-    if (adapter_) {
-      torch::save(adapter_, (ckpt_ / "adapter.pt.tmp").string());
-      fs::rename(ckpt_ / "adapter.pt.tmp", ckpt_ / "adapter.pt");
-    }
+    const fs::path tmp = out_ / "checkpoint.tmp", old = out_ / "checkpoint.old";
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    model_->save((tmp / "model.fermodel").string());
+    if (ema_) ema_->save((tmp / "ema.fermodel").string());
+    torch::save(*optimizer_, (tmp / "optimizer.pt").string());
+    if (adapter_) torch::save(adapter_, (tmp / "adapter.pt").string());
     json s;
     s["epoch"] = epoch;
     s["best_accuracy"] = best_accuracy_;
@@ -472,12 +481,26 @@ class Trainer {
     s["fingerprint"] = fingerprint();
     s["history"] = json::array();
     for (const auto& h : history_) s["history"].push_back(report_json(h));
-    write_text_atomic(ckpt_ / "state.json", s.dump(1));  // written last: marks the checkpoint complete
+    write_text_atomic(tmp / "state.json", s.dump(1));  // written last: marks the checkpoint complete
+    detail::sync_directory(tmp.string());
+    fs::remove_all(old);
+    if (fs::exists(ckpt_)) fs::rename(ckpt_, old);
+    fs::rename(tmp, ckpt_);
+    detail::sync_directory(out_.string());
+    fs::remove_all(old);
+  }
+
+  // The folder holding the last complete checkpoint, or empty.
+  fs::path complete_checkpoint() const {
+    for (const fs::path& dir : {ckpt_, out_ / "checkpoint.old"})
+      if (fs::exists(dir / "state.json")) return dir;
+    return {};
   }
 
   int load_checkpoint() {
-    fs::path state = ckpt_ / "state.json";
-    if (!fs::exists(state)) return 0;
+    const fs::path dir = complete_checkpoint();
+    if (dir.empty()) return 0;
+    const fs::path state = dir / "state.json";
     json s;
     try {
       s = json::parse(std::ifstream(state));
@@ -485,18 +508,18 @@ class Trainer {
       throw Error(Status::CorruptData, "checkpoint " + state.string() + " is not valid JSON: " + e.what());
     }
     if (s.value("fingerprint", "") != fingerprint())
-      throw Error(Status::InvalidArgument, "checkpoint in " + ckpt_.string() +
+      throw Error(Status::InvalidArgument, "checkpoint in " + dir.string() +
                                                " belongs to a run with other options; use another --out or --no-resume");
-    auto saved = Model::load((ckpt_ / "model.fermodel").string());
+    auto saved = Model::load((dir / "model.fermodel").string());
     model_->extractor().load_state(saved->extractor().state());
     model_->classifier().load_state(saved->classifier().state());
     if (ema_) {
-      auto e = Model::load((ckpt_ / "ema.fermodel").string());
+      auto e = Model::load((dir / "ema.fermodel").string());
       ema_->extractor().load_state(e->extractor().state());
       ema_->classifier().load_state(e->classifier().state());
     }
-    torch::load(*optimizer_, (ckpt_ / "optimizer.pt").string());
-    if (adapter_) torch::load(adapter_, (ckpt_ / "adapter.pt").string());
+    torch::load(*optimizer_, (dir / "optimizer.pt").string());
+    if (adapter_) torch::load(adapter_, (dir / "adapter.pt").string());
     best_accuracy_ = s.at("best_accuracy");
     best_epoch_ = s.at("best_epoch");
     for (const auto& h : s.at("history")) history_.push_back(report_from_json(h));
