@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
-    fer::Pipeline pipeline;  // Haar detector + the default model
+    fer::Pipeline pipeline;  // best detector available ("auto") + the default model
     cv::Mat image = cv::imread(argv[1]);
     if (image.empty()) throw fer::Error(fer::Status::IoError, std::string("cannot read image ") + argv[1]);
     for (const fer::FaceResult& r : pipeline.process(image))

@@ -13,6 +13,7 @@ TEST_CASE("Haar finds the faces of the sample photos within tolerance") {
   auto truth = fer_test::sample_truth();
   REQUIRE(truth.size() == 6);
   fer::PipelineOptions o;
+  o.detector = "haar";  // the default is "auto"; these numbers are Haar's
   o.threads = 2;
   fer::Pipeline pipeline(o, fer_test::tiny_model());
   int total = 0, matched = 0, false_pos = 0;

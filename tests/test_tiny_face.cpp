@@ -218,7 +218,9 @@ TEST_CASE("face detectors: boxes and scores match face-api's on the same inputs"
     refs[det][photo].push_back(r);
   }
   REQUIRE(refs.size() == 2);
-  for (const auto& [det, photos] : refs) {
+  for (const auto& entry : refs) {
+    const std::string& det = entry.first;
+    const auto& photos = entry.second;
     const int side = det == "tiny_face" ? 416 : 512;
     auto detector = fer::Detector::create(det, options_for(side));
     double worst_iou = 1, worst_score = 0;

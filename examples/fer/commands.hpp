@@ -29,7 +29,7 @@ T parse_number(const std::string& flag, const std::string& value) {
 }
 
 /// The pipeline flags that fer image and fer video share (--model, --detector,
-/// --min-face, --threads, --precision). Returns false for any other flag.
+/// --min-face, --threads, --precision, --landmarks). Returns false for any other flag.
 inline bool parse_pipeline_flag(const std::string& arg, const std::function<std::string()>& value,
                                 fer::PipelineOptions& o) {
   if (arg == "--model") o.model_path = value();
@@ -37,6 +37,7 @@ inline bool parse_pipeline_flag(const std::string& arg, const std::function<std:
   else if (arg == "--min-face") o.min_face_size = parse_number<int>(arg, value());
   else if (arg == "--threads") o.threads = parse_number<int>(arg, value());
   else if (arg == "--precision") o.precision = value();
+  else if (arg == "--landmarks") o.landmarks = value();
   else return false;
   return true;
 }

@@ -1,6 +1,6 @@
 // fer: the libfer command-line program.
 //
-//   fer image PATH... [--json] [--out FILE|DIR] [--model FILE] [--detector NAME] [--threads N]
+//   fer image PATH... [--json] [--out FILE|DIR] [--model FILE] [--detector NAME] [--landmarks NAME] [--threads N]
 //   fer models
 //   fer version
 #include "commands.hpp"
@@ -32,14 +32,16 @@ const char* kUsage =
     "  train           train a recognizer model (fer train --help)\n"
     "  eval            evaluate a model on a labelled dataset (fer eval --help)\n"
     "  video INPUT     track faces in a video, image sequence or camera ([--out F.mp4] [--json] [--every N] [--max-frames N] [--camera])\n"
-    "  models          list the registered detectors, architectures and heads\n"
+    "  models          list the registered detectors, landmark models, architectures and heads\n"
     "  version         print the library version\n"
     "\n"
     "fer image options:\n"
     "  --json            print one JSON object per image instead of text\n"
     "  --out PATH        write the annotated image (a folder when several images are given)\n"
     "  --model FILE      recognizer model file (default: the shipped default model)\n"
-    "  --detector NAME   face detector (default: haar)\n"
+    "  --detector NAME   face detector (default: auto = ssd_mobilenet when face-api's weights are present, else haar)\n"
+    "  --landmarks NAME  68, 68_tiny, none or auto (default: auto = 68 when the model aligns faces);\n"
+    "                    drawn in --out, listed in --json\n"
     "  --min-face N      smallest face side in pixels (default: 24)\n"
     "  --threads N       compute threads (default: $FER_NUM_THREADS or all cores)\n"
     "  --precision P     fp32, bf16 or auto (default: auto = bf16 on CPUs with native bf16)\n"
@@ -81,10 +83,17 @@ std::string out_path(const ImageArgs& a, const std::string& image) {
 nlohmann::json face_json(const fer::FaceResult& r, const std::vector<std::string>& classes) {
   nlohmann::json probs = nlohmann::json::object();
   for (size_t k = 0; k < classes.size(); ++k) probs[classes[k]] = r.probabilities[k];
-  return {{"box", {{"x", r.face.box.x}, {"y", r.face.box.y}, {"width", r.face.box.width}, {"height", r.face.box.height}}},
-          {"score", r.face.score},
-          {"label", r.label},
-          {"probabilities", probs}};
+  const cv::Rect2f& b = r.face.box;
+  nlohmann::json j = {{"box", {{"x", b.x}, {"y", b.y}, {"width", b.width}, {"height", b.height}}},
+                      {"score", r.face.score},
+                      {"label", r.label},
+                      {"probabilities", probs}};
+  if (!r.face.landmarks.empty()) {
+    nlohmann::json pts = nlohmann::json::array();
+    for (const auto& p : r.face.landmarks) pts.push_back({p.x, p.y});
+    j["landmarks"] = pts;  // [x, y] in image pixels, iBUG 68-point order
+  }
+  return j;
 }
 
 int run_image(int argc, char** argv) {
@@ -105,15 +114,24 @@ int run_image(int argc, char** argv) {
       ++failures;
       continue;
     }
-    std::vector<fer::FaceResult> results = pipeline.process(image);
+    std::vector<fer::Face> skipped;
+    std::vector<fer::FaceResult> results = pipeline.process(image, skipped);
     if (a.json) {
       nlohmann::json j = {{"image", path}, {"detector", pipeline.detector_name()}, {"model", model_name},
-                          {"model_trained", info.trained}, {"faces", nlohmann::json::array()}};
+                          {"model_trained", info.trained}, {"faces", nlohmann::json::array()},
+                          {"skipped", nlohmann::json::array()}};
+      if (!pipeline.landmarks_name().empty()) j["landmarks"] = pipeline.landmarks_name();
       for (const auto& r : results) j["faces"].push_back(face_json(r, info.classes));
+      for (const auto& f : skipped)  // found, but smaller than --min-face: not recognized
+        j["skipped"].push_back({{"box", {{"x", f.box.x}, {"y", f.box.y}, {"width", f.box.width}, {"height", f.box.height}}},
+                                {"score", f.score},
+                                {"reason", "smaller than min_face_size"}});
       std::cout << j.dump() << "\n";
     } else {
-      std::printf("%s: %zu face(s) [detector %s, model %s]\n", path.c_str(), results.size(),
-                  pipeline.detector_name().c_str(), model_name.c_str());
+      std::string lm = pipeline.landmarks_name().empty() ? "" : ", landmarks " + pipeline.landmarks_name();
+      std::string skip = skipped.empty() ? "" : ", " + std::to_string(skipped.size()) + " smaller than --min-face skipped";
+      std::printf("%s: %zu face(s)%s [detector %s%s, model %s]\n", path.c_str(), results.size(), skip.c_str(),
+                  pipeline.detector_name().c_str(), lm.c_str(), model_name.c_str());
       for (size_t i = 0; i < results.size(); ++i) {
         const auto& r = results[i];
         std::printf("  face %zu: box x=%.0f y=%.0f w=%.0f h=%.0f score=%.2f -> %s\n    ", i, r.face.box.x,
@@ -157,6 +175,9 @@ int run_models() {
   std::printf("detectors:\n");
   for (const auto& n : fer::detector_registry().names())
     std::printf("  %-16s %s\n", n.c_str(), fer::detector_registry().description(n).c_str());
+  std::printf("landmark models (--landmarks):\n");
+  for (const auto& n : fer::landmark_registry().names())
+    std::printf("  %-16s %s\n", n.c_str(), fer::landmark_registry().description(n).c_str());
   // Latency: one face, fp32, 1 thread, median of 7 runs after 2 warm-up runs.
   // FLOPs = 2 x multiply-accumulates of convolutions and matrix products (fer::detail::count_flops).
   fer::set_num_threads(1);
@@ -209,7 +230,7 @@ int main(int argc, char** argv) {
     return 2;
   } catch (const fer::Error& e) {
     std::fprintf(stderr, "fer: error [%s]: %s\n", fer::status_name(e.status()), e.what());
-    return 1;
+    return e.status() == fer::Status::Cancelled ? 130 : 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fer: error: %s\n", e.what());
     return 1;

@@ -4,6 +4,7 @@
 
 #include <fer/config.hpp>
 #include <fer/recognizer.hpp>
+#include <fer/types.hpp>
 
 #include <opencv2/core.hpp>
 
@@ -24,11 +25,19 @@ struct InputSpec {
   std::vector<float> std{0.5f};   ///< per channel
 };
 
-/// How a face crop is cut from an image around a detector box.
+/// How a face crop is cut from an image: the convention the model was trained
+/// with, stored in the model file so training and inference crop alike.
 struct CropSpec {
-  std::string method = "box";  ///< "box": the detector box, grown by `margin`
-  float margin = 0.1f;         ///< fraction of the box side added on every side
-  bool square = true;          ///< make the box square (around its centre) before cutting
+  /// "box": the detector box (made square when `square`), grown by `margin`;
+  /// for models trained on pre-cropped faces such as FER-2013.
+  /// "aligned": the face's landmarks (68 or 5 points) mapped by a similarity
+  /// transform onto `template_points`, upright; needs a landmark model.
+  std::string method = "box";
+  float margin = 0.1f;  ///< fraction of the face side added on every side
+  bool square = true;   ///< "box": make the box square (around its centre) before cutting
+  /// "aligned": the five alignment points (see fer::alignment_points) in a unit
+  /// square spanning the face without margin; empty = fer::default_alignment_template().
+  std::vector<cv::Point2f> template_points;
 };
 
 /// Everything a model file says besides its weights.
@@ -86,7 +95,13 @@ class Model {
 
   /// Cuts the face around `box` by the model's crop convention and turns it
   /// into the normalized CV_32FC(channels) input. `image`: 8-bit gray/BGR/BGRA.
+  /// Only for the "box" method (an "aligned" model throws InvalidArgument: use the Face overload).
   cv::Mat crop(const cv::Mat& image, const cv::Rect2f& box) const;
+  /// Same by the model's crop method: "aligned" uses face.landmarks (68 or 5
+  /// points) and throws InvalidArgument when it has none.
+  cv::Mat crop(const cv::Mat& image, const Face& face) const;
+  /// Whether crop() needs landmarks (the crop method is "aligned").
+  bool needs_landmarks() const { return info_.crop.method == "aligned"; }
   /// Same for an image that already is the face (resized to the input size).
   cv::Mat prepare(const cv::Mat& face_image) const;
   /// Runs the recognizer on prepared inputs (from crop()/prepare()).

@@ -15,7 +15,9 @@
 namespace fer {
 
 struct PipelineOptions {
-  std::string detector = "haar";   ///< registered detector name
+  /// Registered detector name; "auto" = the best DNN detector whose weights
+  /// are present (ssd_mobilenet, tiny_face), else "haar". detector_name() says which.
+  std::string detector = "auto";
   std::string model_path;          ///< model file; empty = default_model_path(), else the untrained fallback
   float score_threshold = 0.5f;    ///< detector score threshold
   int min_face_size = 24;          ///< smallest face side in input pixels
@@ -23,6 +25,10 @@ struct PipelineOptions {
   int threads = 0;                 ///< compute threads (process-wide); 0 = $FER_NUM_THREADS or all cores
   std::string precision = "auto";  ///< "fp32", "bf16" or "auto" (bf16 on CPUs with native bf16); applied
                                    ///< to a model the pipeline loads itself, not to one passed in
+  /// Landmark model: "68", "68_tiny" (see landmark_registry()), "none", or
+  /// "auto": "68" when the model crops faces aligned by landmarks, else none.
+  /// With a landmark model, every result's face carries its landmarks.
+  std::string landmarks = "auto";
   bool return_features = false;    ///< fill FaceResult::features
   bool return_attention = false;   ///< fill FaceResult::attention where the model has attention
   int64_t max_image_pixels = kDefaultMaxImagePixels;  ///< larger images are rejected (InvalidArgument)
@@ -43,13 +49,22 @@ class Pipeline {
   /// BGRA (CV_8UC1/3/4) of any size up to max_image_pixels; anything else
   /// throws Error(InvalidArgument) saying what was expected.
   std::vector<FaceResult> process(const cv::Mat& image);
-  /// Recognizes the given faces (boxes in image coordinates) without detecting.
+  /// Same; faces the detector found but that are smaller than min_face_size
+  /// (not recognized) go to `skipped` (cleared first), boxes in image pixels.
+  std::vector<FaceResult> process(const cv::Mat& image, std::vector<Face>& skipped);
+  /// Recognizes the given faces (boxes in image coordinates, framed as the
+  /// pipeline's detector frames them: see Detector::framing()) without
+  /// detecting; faces without landmarks get them from the pipeline's landmark model, if any.
   std::vector<FaceResult> recognize(const cv::Mat& image, const std::vector<Face>& faces) const;
 
   const Model& model() const;
   std::shared_ptr<const Model> shared_model() const;
-  /// Name of the detector in use.
+  /// Name of the detector in use (for "auto", the detector it chose).
   std::string detector_name() const;
+  /// How the detector in use frames faces; box crops map its boxes by this.
+  BoxFraming detector_framing() const;
+  /// Name of the landmark model in use; empty when none.
+  std::string landmarks_name() const;
   /// Model file in use; empty for the untrained fallback.
   const std::string& model_path() const;
   const PipelineOptions& options() const;

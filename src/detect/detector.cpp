@@ -6,9 +6,23 @@
 #include <fer/detector.hpp>
 #include <fer/error.hpp>
 
+#include <algorithm>
 #include <mutex>
 
 namespace fer {
+
+cv::Rect2f BoxFraming::to_frame(const cv::Rect2f& box) const {
+  const float side = std::max(box.width, box.height);
+  const float cx = box.x + box.width / 2 + shift_x * side, cy = box.y + box.height / 2 + shift_y * side;
+  const float s = frame_scale * side;
+  return {cx - s / 2, cy - s / 2, s, s};
+}
+
+cv::Rect2f BoxFraming::to_reference(const cv::Rect2f& box) const {
+  const cv::Rect2f f = to_frame(box);
+  const float s = f.width / kReferenceFrameScale;
+  return {f.x + (f.width - s) / 2, f.y + (f.height - s) / 2, s, s};
+}
 
 namespace {
 

@@ -109,4 +109,20 @@ std::vector<int> non_max_suppression(const std::vector<cv::Rect2f>& boxes, const
   return kept;
 }
 
+torch::Tensor conv2d_same(const torch::Tensor& x, const torch::Tensor& filter, const torch::Tensor& bias,
+                          int64_t stride, int64_t groups) {
+  auto pads = [&](int64_t n, int64_t k) {
+    int64_t out = (n + stride - 1) / stride;
+    int64_t total = std::max<int64_t>((out - 1) * stride + k - n, 0);
+    return std::make_pair(total / 2, total - total / 2);
+  };
+  auto [top, bottom] = pads(x.size(2), filter.size(2));
+  auto [left, right] = pads(x.size(3), filter.size(3));
+  const std::vector<int64_t> strides{stride, stride}, dilation{1, 1};
+  if (top == bottom && left == right)
+    return torch::conv2d(x, filter, bias, strides, std::vector<int64_t>{top, left}, dilation, groups);
+  return torch::conv2d(torch::constant_pad_nd(x, {left, right, top, bottom}, 0.0), filter, bias, strides,
+                       std::vector<int64_t>{0, 0}, dilation, groups);
+}
+
 }  // namespace fer::detail

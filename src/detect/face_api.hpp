@@ -4,6 +4,7 @@
 #pragma once
 
 #include <opencv2/core.hpp>
+#include <torch/torch.h>
 
 #include <string>
 #include <vector>
@@ -31,5 +32,10 @@ std::vector<int> non_max_suppression(const std::vector<cv::Rect2f>& boxes, const
 
 /// Intersection over union of two boxes (0 when either is empty).
 float box_iou(const cv::Rect2f& a, const cv::Rect2f& b);
+
+/// conv2d (NCHW, OIHW filter) with TF's "same" padding: output ceil(n / stride),
+/// any odd padding at the bottom/right. `bias` may be undefined.
+torch::Tensor conv2d_same(const torch::Tensor& x, const torch::Tensor& filter, const torch::Tensor& bias,
+                          int64_t stride, int64_t groups = 1);
 
 }  // namespace fer::detail

@@ -59,8 +59,9 @@ HaarDetector::HaarDetector(const DetectorOptions& options) : options_(options) {
   if (!cascade_.load(path)) throw Error(Status::CorruptData, "cannot parse Haar cascade file " + path);
 }
 
-std::vector<Face> HaarDetector::detect(const cv::Mat& image) {
+std::vector<Face> HaarDetector::detect_with_skipped(const cv::Mat& image, std::vector<Face>& skipped) {
   validate_image(image);
+  skipped.clear();
   cv::Mat gray = to_gray(image);
   double scale = std::min(1.0, double(options_.max_detect_side) / std::max(gray.cols, gray.rows));
   cv::Mat small;
@@ -69,7 +70,10 @@ std::vector<Face> HaarDetector::detect(const cv::Mat& image) {
   else
     small = gray;
 
-  int min_side = std::max(kCascadeWindow, int(std::lround(options_.min_face_size * scale)));
+  // Searched down to the cascade's own limit so that faces below min_face_size
+  // are reported as skipped rather than never seen (costs little: the smallest
+  // scales are the cheapest).
+  const int min_side = kCascadeWindow;
   std::vector<cv::Rect> boxes;
   std::vector<int> neighbours;
   cascade_.detectMultiScale(small, boxes, neighbours, kScaleFactor, kMinNeighbors, 0, cv::Size(min_side, min_side));
@@ -84,11 +88,12 @@ std::vector<Face> HaarDetector::detect(const cv::Mat& image) {
     const cv::Rect& b = boxes[i];
     Face f;
     f.box = cv::Rect2f(float(b.x / scale), float(b.y / scale), float(b.width / scale), float(b.height / scale));
-    if (f.box.width < options_.min_face_size) continue;
     f.score = score;
-    faces.push_back(std::move(f));
+    (f.box.width < options_.min_face_size ? skipped : faces).push_back(std::move(f));
   }
-  std::sort(faces.begin(), faces.end(), [](const Face& a, const Face& b) { return a.score > b.score; });
+  auto by_score = [](const Face& a, const Face& b) { return a.score > b.score; };
+  std::sort(faces.begin(), faces.end(), by_score);
+  std::sort(skipped.begin(), skipped.end(), by_score);
   return faces;
 }
 

@@ -2,6 +2,7 @@
 target_sources(fer PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/detector.cpp
   ${CMAKE_CURRENT_LIST_DIR}/face_api.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/face_landmarks.cpp
   ${CMAKE_CURRENT_LIST_DIR}/haar_detector.cpp
   ${CMAKE_CURRENT_LIST_DIR}/ssd_mobilenet_detector.cpp
   ${CMAKE_CURRENT_LIST_DIR}/tfjs_weights.cpp

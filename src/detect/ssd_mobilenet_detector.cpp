@@ -77,22 +77,8 @@ SsdMobilenetNet::Conv head(const TfjsWeights& w, const std::string& prefix, int6
   return c;
 }
 
-// TF "same" padding: output ceil(n / stride); any odd padding goes bottom/right.
 torch::Tensor conv_same(const torch::Tensor& x, const SsdMobilenetNet::Conv& c) {
-  const int64_t k = c.w.size(2), s = c.stride;
-  auto pads = [&](int64_t n) {
-    int64_t out = (n + s - 1) / s;
-    int64_t total = std::max<int64_t>((out - 1) * s + k - n, 0);
-    return std::make_pair(total / 2, total - total / 2);
-  };
-  auto [top, bottom] = pads(x.size(2));
-  auto [left, right] = pads(x.size(3));
-  const int64_t groups = c.depthwise ? x.size(1) : 1;
-  const std::vector<int64_t> stride{s, s}, dilation{1, 1};
-  if (top == bottom && left == right)
-    return torch::conv2d(x, c.w, c.b, stride, std::vector<int64_t>{top, left}, dilation, groups);
-  return torch::conv2d(torch::constant_pad_nd(x, {left, right, top, bottom}, 0.0), c.w, c.b, stride,
-                       std::vector<int64_t>{0, 0}, dilation, groups);
+  return conv2d_same(x, c.w, c.b, c.stride, c.depthwise ? x.size(1) : 1);
 }
 
 torch::Tensor clip6(const torch::Tensor& x) { return torch::clamp(x, 0.0, 6.0); }
@@ -158,8 +144,9 @@ SsdMobilenetDetector::SsdMobilenetDetector(const DetectorOptions& options) : opt
   net_ = SsdMobilenetNet::from_weights(read_tfjs_weights(find_face_api_manifest(options_.data_path, kManifest)));
 }
 
-std::vector<Face> SsdMobilenetDetector::detect(const cv::Mat& image) {
+std::vector<Face> SsdMobilenetDetector::detect_with_skipped(const cv::Mat& image, std::vector<Face>& skipped) {
   validate_image(image);
+  skipped.clear();
   double factor = 1.0;
   cv::Mat input = letterbox_rgb(image, kInputSize, cv::Scalar(127.5, 127.5, 127.5), 1.f / 127.5f, &factor);
   torch::InferenceMode guard;
@@ -182,10 +169,14 @@ std::vector<Face> SsdMobilenetDetector::detect(const cv::Mat& image) {
   std::vector<Face> faces;
   for (int i : non_max_suppression(boxes, scores, kIouThreshold)) {
     cv::Rect2f box = boxes[i] & frame;
-    if (box.width < options_.min_face_size || box.height <= 0.f) continue;
+    if (box.width <= 0.f || box.height <= 0.f) continue;
     Face f;
     f.box = box;
     f.score = scores[i];
+    if (box.width < options_.min_face_size) {
+      skipped.push_back(std::move(f));
+      continue;
+    }
     faces.push_back(std::move(f));
     if (faces.size() == kMaxResults) break;
   }

@@ -1,6 +1,8 @@
 // face-api's SSD-MobileNetV1 face detector in LibTorch, from its published TF.js weights.
 #pragma once
 
+#include "detect/framing.hpp"
+
 #include <fer/detector.hpp>
 
 #include <torch/torch.h>
@@ -37,7 +39,13 @@ class SsdMobilenetDetector : public Detector {
 
   explicit SsdMobilenetDetector(const DetectorOptions& options);
   std::string name() const override { return "ssd_mobilenet"; }
-  std::vector<Face> detect(const cv::Mat& image) override;
+  std::vector<Face> detect(const cv::Mat& image) override {
+    std::vector<Face> skipped;
+    return detect_with_skipped(image, skipped);
+  }
+  std::vector<Face> detect_with_skipped(const cv::Mat& image, std::vector<Face>& skipped) override;
+  /// Measured on FER-2013 val (src/detect/framing.hpp).
+  BoxFraming framing() const override { return kSsdMobilenetFraming; }
 
  private:
   DetectorOptions options_;

@@ -127,8 +127,9 @@ void TinyFaceDetector::decode(const torch::Tensor& raw, int input_size, float th
       }
 }
 
-std::vector<Face> TinyFaceDetector::detect(const cv::Mat& image) {
+std::vector<Face> TinyFaceDetector::detect_with_skipped(const cv::Mat& image, std::vector<Face>& skipped) {
   validate_image(image);
+  skipped.clear();
   double factor = 1.0;
   cv::Mat input = letterbox_rgb(image, input_size_, kMeanRgb, 1.f / 255.f, &factor);
   torch::InferenceMode guard;
@@ -146,11 +147,11 @@ std::vector<Face> TinyFaceDetector::detect(const cv::Mat& image) {
     const cv::Rect2f& b = boxes[i];
     cv::Rect2f box(float(b.x / factor), float(b.y / factor), float(b.width / factor), float(b.height / factor));
     box &= frame;
-    if (box.width < options_.min_face_size || box.height <= 0.f) continue;
+    if (box.width <= 0.f || box.height <= 0.f) continue;
     Face f;
     f.box = box;
     f.score = scores[i];
-    faces.push_back(std::move(f));
+    (box.width < options_.min_face_size ? skipped : faces).push_back(std::move(f));
   }
   return faces;  // NMS order: best score first
 }

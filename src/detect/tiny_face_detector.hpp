@@ -2,6 +2,8 @@
 // convolutions) in LibTorch, from its published TF.js weights.
 #pragma once
 
+#include "detect/framing.hpp"
+
 #include <fer/detector.hpp>
 
 #include <torch/torch.h>
@@ -30,7 +32,13 @@ class TinyFaceDetector : public Detector {
   /// The network input side is options.max_detect_side rounded down to a multiple of 32 (>= 128).
   explicit TinyFaceDetector(const DetectorOptions& options);
   std::string name() const override { return "tiny_face"; }
-  std::vector<Face> detect(const cv::Mat& image) override;
+  std::vector<Face> detect(const cv::Mat& image) override {
+    std::vector<Face> skipped;
+    return detect_with_skipped(image, skipped);
+  }
+  std::vector<Face> detect_with_skipped(const cv::Mat& image, std::vector<Face>& skipped) override;
+  /// Measured on FER-2013 val (src/detect/framing.hpp).
+  BoxFraming framing() const override { return kTinyFaceFraming; }
 
   int input_size() const { return input_size_; }
   /// Decodes raw predictions (1 x 25 x G x G) of an input_size x input_size

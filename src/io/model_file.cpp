@@ -1,9 +1,11 @@
 #include "io/model_file.hpp"
 
 #include "io/byte_order.hpp"
+#include "io/atomic_file.hpp"
 #include "io/crc32.hpp"
 
 #include <fer/error.hpp>
+#include <fer/landmarks.hpp>
 #include <fer/model.hpp>
 
 #include <nlohmann/json.hpp>
@@ -214,6 +216,13 @@ ModelInfo read_info(const Reader& r, const json& h) {
   info.crop.method = r.str(crop, "method");
   info.crop.margin = float(r.num(crop, "margin"));
   info.crop.square = r.boolean(crop, "square");
+  if (crop.contains("template")) {  // absent in files written before aligned crops existed
+    for (const auto& p : r.array(crop, "template")) {
+      if (!p.is_array() || p.size() != 2 || !p[0].is_number() || !p[1].is_number())
+        r.fail(Status::CorruptData, "crop template points must be [x, y] pairs of numbers");
+      info.crop.template_points.emplace_back(p[0].get<float>(), p[1].get<float>());
+    }
+  }
   for (const auto& c : r.array(h, "classes")) {
     if (!c.is_string()) r.fail(Status::CorruptData, "class names must be strings");
     info.classes.push_back(c.get<std::string>());
@@ -249,7 +258,14 @@ void validate_info(const ModelInfo& info, const std::string& origin, Status inva
     if (!(s > 0.f) || !std::isfinite(s)) fail(Status::InvalidArgument, "normalization std must be positive");
   for (float m : info.input.mean)
     if (!std::isfinite(m)) fail(Status::InvalidArgument, "normalization mean must be finite");
-  if (info.crop.method != "box") fail(Status::Unsupported, "unknown crop method '" + info.crop.method + "'");
+  if (info.crop.method != "box" && info.crop.method != "aligned")
+    fail(Status::Unsupported, "unknown crop method '" + info.crop.method + "' (known: box, aligned)");
+  if (!info.crop.template_points.empty() && info.crop.template_points.size() != 5)
+    fail(Status::InvalidArgument, "the crop template needs 5 points (eyes, nose tip, mouth corners), got " +
+                                      std::to_string(info.crop.template_points.size()));
+  for (const auto& p : info.crop.template_points)
+    if (!std::isfinite(p.x) || !std::isfinite(p.y) || std::abs(p.x) > 10.f || std::abs(p.y) > 10.f)
+      fail(Status::InvalidArgument, "crop template points must be finite, within [-10, 10]");
   if (!(info.crop.margin >= -0.4f && info.crop.margin <= 2.0f))
     fail(Status::InvalidArgument, "crop margin must be in [-0.4, 2]");
   if (info.classes.size() < 2 || info.classes.size() > 1000)
@@ -281,6 +297,12 @@ std::vector<uint8_t> Model::to_bytes() const {
                 {"mean", info_.input.mean},
                 {"std", info_.input.std}};
   h["crop"] = {{"method", info_.crop.method}, {"margin", info_.crop.margin}, {"square", info_.crop.square}};
+  if (info_.crop.method == "aligned") {  // the template in the file, so later changes of the default do not move it
+    json pts = json::array();
+    for (const auto& p : info_.crop.template_points.empty() ? default_alignment_template() : info_.crop.template_points)
+      pts.push_back({p.x, p.y});
+    h["crop"]["template"] = pts;
+  }
   h["classes"] = info_.classes;
   h["trained"] = info_.trained;
   h["storage"] = info_.storage;
@@ -306,17 +328,7 @@ std::vector<uint8_t> Model::to_bytes() const {
 
 void Model::save(const std::string& path) const {
   std::vector<uint8_t> bytes = to_bytes();
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw Error(Status::IoError, "cannot write model file " + tmp);
-    f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-    if (!f.flush()) throw Error(Status::IoError, "writing model file " + tmp + " failed (disk full?)");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(Status::IoError, "cannot rename " + tmp + " to " + path);
-  }
+  detail::write_file_atomic(path, {{bytes.data(), bytes.size()}}, "model file");
 }
 
 std::shared_ptr<Model> Model::from_bytes(const uint8_t* data, size_t size, const std::string& origin) {
@@ -337,7 +349,7 @@ std::shared_ptr<Model> Model::from_bytes(const uint8_t* data, size_t size, const
     r.fail(Status::CorruptData, "truncated or padded: sizes in the header need " +
                                     std::to_string(data_start + data_size + 4) + " bytes, the file has " +
                                     std::to_string(size));
-  if (detail::crc32(data, size - 4) != get_u32(data + size - 4))
+  if (detail::checksums_enabled() && detail::crc32(data, size - 4) != get_u32(data + size - 4))
     r.fail(Status::CorruptData, "checksum mismatch (the file is damaged)");
 
   json h;

@@ -2,6 +2,7 @@
 
 #include <fer/error.hpp>
 #include <fer/expression.hpp>
+#include <fer/landmarks.hpp>
 #include <fer/model.hpp>
 #include <fer/pipeline.hpp>
 
@@ -85,8 +86,21 @@ cv::Mat Model::prepare(const cv::Mat& face) const {
   return out;
 }
 
+cv::Mat Model::crop(const cv::Mat& image, const Face& face) const {
+  if (!needs_landmarks()) return crop(image, face.box);
+  validate_image(image);
+  if (face.landmarks.empty())
+    throw Error(Status::InvalidArgument,
+                "this model crops faces aligned by their landmarks, and the face has none; enable a landmark model "
+                "(PipelineOptions::landmarks, fer::LandmarkDetector)");
+  return prepare(align_face(image, face.landmarks, info_.input.width, info_.crop.margin, info_.crop.template_points));
+}
+
 cv::Mat Model::crop(const cv::Mat& image, const cv::Rect2f& box) const {
   validate_image(image);
+  if (needs_landmarks())
+    throw Error(Status::InvalidArgument,
+                "this model crops faces aligned by their landmarks, not by a box; pass a fer::Face with landmarks");
   if (!(box.width > 0.f && box.height > 0.f) || !std::isfinite(box.x) || !std::isfinite(box.y) ||
       !std::isfinite(box.width) || !std::isfinite(box.height))
     throw Error(Status::InvalidArgument, "face box must have a positive, finite size");

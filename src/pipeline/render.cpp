@@ -6,6 +6,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 namespace fer {
@@ -29,6 +30,12 @@ void draw_results(cv::Mat& image, const std::vector<FaceResult>& results, const 
     cv::Scalar colour = class_colour(r.label_index);
     cv::Rect box(r.face.box);
     cv::rectangle(image, box, colour, thick + 1);
+    if (options.landmarks) {
+      const int radius = std::max(1, int(std::lround(std::min(box.width, box.height) / 90.0)));
+      for (const cv::Point2f& p : r.face.landmarks)
+        cv::circle(image, cv::Point(int(std::lround(p.x)), int(std::lround(p.y))), radius, {80, 255, 80}, cv::FILLED,
+                   cv::LINE_AA);
+    }
     char text[128];
     float p = r.label_index >= 0 && size_t(r.label_index) < r.probabilities.size() ? r.probabilities[size_t(r.label_index)] : 0.f;
     std::snprintf(text, sizeof text, "%s %.0f%%", r.label.c_str(), 100.0 * p);
