@@ -284,7 +284,8 @@ void check_ids_not_reused(const std::vector<Observation>& obs) {
   std::map<int64_t, std::set<int>> faces;
   for (const Observation& o : obs)
     if (o.face >= 0) faces[o.id].insert(o.face);
-  for (const auto& [id, set] : faces) CHECK_MESSAGE(set.size() == 1, "track " << id << " covers several faces");
+  for (const auto& entry : faces)
+    CHECK_MESSAGE(entry.second.size() == 1, "track " << entry.first << " covers several faces");
 }
 
 int label_changes(const std::vector<Observation>& obs, int face, bool smoothed) {

@@ -2,6 +2,7 @@
 // sequence or a camera; optionally writes JSON lines and an annotated video.
 #include "commands.hpp"
 
+#include <fer/async_stream.hpp>
 #include <fer/error.hpp>
 #include <fer/overlay.hpp>
 #include <fer/stream.hpp>
@@ -11,12 +12,15 @@
 #include <opencv2/videoio.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <iostream>
 #include <set>
 #include <string>
+#include <thread>
 
 namespace fer_cli {
 
@@ -29,7 +33,12 @@ const char* kVideoUsage =
     "  --json              print one JSON line per frame\n"
     "  --every N           run the detector every N frames (default 5)\n"
     "  --max-frames N      stop after N frames\n"
-    "  --camera            INPUT is a camera index\n"
+    "  --camera            INPUT is a camera index; frames are captured on their own thread and the\n"
+    "                      oldest waiting frame is dropped when recognition falls behind (no backlog)\n"
+    "  --latency-budget S  drop frames that waited more than S seconds for recognition (any INPUT;\n"
+    "                      files then also run capture and recognition on separate threads)\n"
+    "  --attention         blend the model's attention map over each face in --out (models with\n"
+    "                      attention, e.g. acnn, vit_asf)\n"
     "  --fps F             frame rate for timestamps of files and sequences (default: the file's, else 30)\n"
     "  --smoothing S       smoothing time constant in seconds (default 0.3)\n"
     "  --model FILE, --detector NAME, --min-face N, --threads N, --precision P: as for fer image\n";
@@ -39,8 +48,10 @@ struct VideoArgs {
   std::string out;
   bool json = false;
   bool camera = false;
+  bool attention = false;
   int64_t max_frames = -1;
   double fps = 0;
+  double latency_budget = 0;
   fer::PipelineOptions pipeline;
   fer::StreamOptions stream;
 };
@@ -55,6 +66,8 @@ VideoArgs parse_video_args(int argc, char** argv) {
     };
     if (arg == "--json") a.json = true;
     else if (arg == "--camera") a.camera = true;
+    else if (arg == "--attention") a.attention = a.pipeline.return_attention = true;
+    else if (arg == "--latency-budget") a.latency_budget = parse_number<double>(arg, value());
     else if (arg == "--out") a.out = value();
     else if (arg == "--every") a.stream.detect_every = parse_number<int>(arg, value());
     else if (arg == "--max-frames") a.max_frames = parse_number<int64_t>(arg, value());
@@ -67,6 +80,8 @@ VideoArgs parse_video_args(int argc, char** argv) {
   }
   if (a.input.empty()) throw UsageError(std::string("fer video needs an INPUT\n") + kVideoUsage);
   if (a.stream.detect_every < 1) throw UsageError("--every needs N >= 1");
+  if (!(a.latency_budget >= 0) || !std::isfinite(a.latency_budget))
+    throw UsageError("--latency-budget needs seconds >= 0 (0 = no budget)");
   if (a.camera && (a.input.empty() || a.input.find_first_not_of("0123456789") != std::string::npos))
     throw UsageError("--camera needs a camera index as INPUT (0 = the default camera), got '" + a.input + "'");
   return a;
@@ -89,43 +104,32 @@ int fourcc_for(const std::string& path) {
   throw UsageError("--out must end in .mp4 or .avi, got '" + path + "'");
 }
 
-}  // namespace
 
-int run_video(int argc, char** argv) {
-  for (int i = 2; i < argc; ++i)
-    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
-      std::fputs(kVideoUsage, stdout);
-      return 0;
-    }
-  VideoArgs a = parse_video_args(argc, argv);
-  int fourcc = a.out.empty() ? 0 : fourcc_for(a.out);
-  fer::VideoSource source = a.camera ? fer::VideoSource::camera(std::stoi(a.input)) : fer::VideoSource(a.input, a.fps);
-  fer::Stream stream(a.pipeline, a.stream);
-  const fer::ModelInfo& info = stream.pipeline().model().info();
-  if (!info.trained)
-    std::fprintf(stderr,
-                 "warning: the model is untrained (random weights): its labels are NOT expression recognition.\n"
-                 "         Pass --model FILE with a trained model.\n");
-
+// Everything done with a processed frame: JSON line, overlay, annotated video.
+struct FrameOutput {
+  const VideoArgs& args;
+  const fer::ModelInfo& info;
+  double source_fps;
+  int fourcc;
   cv::VideoWriter writer;
   fer::OverlayOptions overlay;
-  overlay.class_names = info.classes;
-  double fps_ema = 0;  // displayed processing rate
   std::set<int64_t> tracks;
-  fer::VideoFrame frame;
-  int64_t n = 0;
-  auto start = std::chrono::steady_clock::now();
-  while ((a.max_frames < 0 || n < a.max_frames) && source.read(frame)) {
-    auto t0 = std::chrono::steady_clock::now();
-    fer::StreamFrame result = stream.push(frame.image, frame.timestamp);
-    double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    fps_ema = fps_ema == 0 ? 1.0 / std::max(dt, 1e-6) : 0.9 * fps_ema + 0.1 / std::max(dt, 1e-6);
-    ++n;
-    for (const auto& f : result.faces) tracks.insert(f.track_id);
+  bool attention_seen = false;
 
-    if (a.json) {
-      nlohmann::ordered_json j = {{"frame", result.index}, {"time", result.timestamp}, {"detected", result.detection_ran},
-                          {"faces", nlohmann::ordered_json::array()}};
+  FrameOutput(const VideoArgs& a, const fer::ModelInfo& i, double fps, int cc)
+      : args(a), info(i), source_fps(fps), fourcc(cc) {
+    overlay.class_names = info.classes;
+    overlay.attention = a.attention;
+  }
+
+  void emit(const fer::StreamFrame& result, int64_t frame_number, const cv::Mat& image, double display_fps) {
+    for (const auto& f : result.faces) {
+      tracks.insert(f.track_id);
+      attention_seen = attention_seen || !f.result.attention.empty();
+    }
+    if (args.json) {
+      nlohmann::ordered_json j = {{"frame", frame_number}, {"time", result.timestamp}, {"detected", result.detection_ran},
+                                  {"faces", nlohmann::ordered_json::array()}};
       for (const auto& f : result.faces)
         j["faces"].push_back({{"track", f.track_id},
                               {"box", box_json(f.result.face.box)},
@@ -138,24 +142,121 @@ int run_video(int argc, char** argv) {
                               {"frames_missed", f.frames_missed}});
       std::cout << j.dump() << "\n";
     }
-    if (!a.out.empty()) {
+    if (!args.out.empty()) {
       if (!writer.isOpened()) {
-        double out_fps = source.fps() > 0 ? source.fps() : 30.0;
-        if (!writer.open(a.out, fourcc, out_fps, frame.image.size()))
-          throw fer::Error(fer::Status::IoError, "cannot write video " + a.out +
+        double out_fps = source_fps > 0 ? source_fps : 30.0;
+        if (!writer.open(args.out, fourcc, out_fps, image.size()))
+          throw fer::Error(fer::Status::IoError, "cannot write video " + args.out +
                                                      " (no OpenCV encoder for this container in this build?)");
       }
-      cv::Mat canvas = frame.image.clone();
-      overlay.fps = fps_ema;
+      cv::Mat canvas = image.clone();
+      overlay.fps = display_fps;
       fer::draw_overlay(canvas, result.faces, overlay);
       writer.write(canvas);
     }
   }
+};
+
+double ema_rate(double ema, double dt) {
+  double rate = 1.0 / std::max(dt, 1e-6);
+  return ema == 0 ? rate : 0.9 * ema + 0.1 * rate;
+}
+
+// Capture on this thread's helper, recognition on the AsyncStream's worker,
+// output here: a slow recognizer drops frames instead of queueing them.
+void run_async(const VideoArgs& a, fer::VideoSource& source, fer::Stream stream, FrameOutput& out, int64_t& read,
+               fer::AsyncStreamStats& stats) {
+  fer::AsyncStreamOptions o;
+  o.policy = source.is_live() ? fer::QueuePolicy::DropOldest : fer::QueuePolicy::Block;
+  o.latency_budget = a.latency_budget;
+  fer::AsyncStream async(std::move(stream), o);
+  std::exception_ptr capture_error;
+  std::thread capture([&] {
+    try {
+      fer::VideoFrame frame;
+      while ((a.max_frames < 0 || read < a.max_frames) && source.read(frame)) {
+        ++read;
+        if (!async.submit(frame.image, frame.timestamp)) break;
+      }
+    } catch (...) {
+      capture_error = std::current_exception();
+    }
+    async.close();
+  });
+  struct Joiner {  // on any exit: stop the worker, which unblocks submit(), then join the capture thread
+    fer::AsyncStream& s;
+    std::thread& t;
+    ~Joiner() {
+      s.stop();
+      if (t.joinable()) t.join();
+    }
+  } joiner{async, capture};
+
+  double fps_ema = 0;
+  auto last = std::chrono::steady_clock::now();
+  fer::AsyncResult r;
+  while (async.next(r) == fer::AsyncStream::Next::Ready) {
+    auto now = std::chrono::steady_clock::now();
+    fps_ema = ema_rate(fps_ema, std::chrono::duration<double>(now - last).count());
+    last = now;
+    out.emit(r.frame, r.submit_index, r.image, fps_ema);
+  }
+  async.stop();
+  capture.join();
+  stats = async.stats();
+  if (capture_error) std::rethrow_exception(capture_error);
+}
+
+}  // namespace
+
+int run_video(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::fputs(kVideoUsage, stdout);
+      return 0;
+    }
+  VideoArgs a = parse_video_args(argc, argv);
+  int fourcc = a.out.empty() ? 0 : fourcc_for(a.out);
+  fer::VideoSource source = a.camera ? fer::VideoSource::camera(std::stoi(a.input)) : fer::VideoSource(a.input, a.fps);
+  fer::Stream stream(a.pipeline, a.stream);
+  std::shared_ptr<const fer::Model> model = stream.pipeline().shared_model();  // outlives a moved stream
+  const fer::ModelInfo& info = model->info();
+  if (!info.trained)
+    std::fprintf(stderr,
+                 "warning: the model is untrained (random weights): its labels are NOT expression recognition.\n"
+                 "         Pass --model FILE with a trained model.\n");
+
+  FrameOutput out(a, info, source.fps(), fourcc);
+  int64_t n = 0;  // frames read
+  bool async = source.is_live() || a.latency_budget > 0;
+  fer::AsyncStreamStats stats;
+  auto start = std::chrono::steady_clock::now();
+  if (async) {
+    run_async(a, source, std::move(stream), out, n, stats);
+  } else {
+    double fps_ema = 0;  // displayed processing rate
+    fer::VideoFrame frame;
+    while ((a.max_frames < 0 || n < a.max_frames) && source.read(frame)) {
+      auto t0 = std::chrono::steady_clock::now();
+      fer::StreamFrame result = stream.push(frame.image, frame.timestamp);
+      fps_ema = ema_rate(fps_ema, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      ++n;
+      out.emit(result, result.index, frame.image, fps_ema);
+    }
+  }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (n == 0) throw fer::Error(fer::Status::CorruptData, "no frame could be read from " + source.description());
-  std::fprintf(a.json ? stderr : stdout, "%s: %lld frames in %.2f s (%.1f FPS incl. decoding), %zu track(s)%s%s\n",
-               source.description().c_str(), (long long)n, seconds, double(n) / std::max(seconds, 1e-9), tracks.size(),
-               a.out.empty() ? "" : ", annotated video: ", a.out.c_str());
+  FILE* report = a.json ? stderr : stdout;
+  std::fprintf(report, "%s: %lld frames in %.2f s (%.1f FPS incl. decoding), %zu track(s)%s%s\n",
+               source.description().c_str(), (long long)n, seconds, double(n) / std::max(seconds, 1e-9),
+               out.tracks.size(), a.out.empty() ? "" : ", annotated video: ", a.out.c_str());
+  if (async)
+    std::fprintf(report, "  recognized %lld, dropped %lld (queue full %lld, over the %.3g s budget %lld)\n",
+                 (long long)stats.processed, (long long)stats.dropped(), (long long)stats.dropped_full,
+                 a.latency_budget, (long long)stats.dropped_late);
+  if (a.attention && !out.attention_seen && !out.tracks.empty())
+    std::fprintf(stderr, "warning: --attention: model '%s' gives no attention map (try acnn or vit_asf)\n",
+                 info.architecture.c_str());
   return 0;
 }
 

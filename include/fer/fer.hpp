@@ -2,12 +2,14 @@
 /// @brief libfer umbrella header: include this to use the whole C++ API.
 #pragma once
 
+#include <fer/async_stream.hpp>
 #include <fer/config.hpp>
 #include <fer/dataset.hpp>
 #include <fer/detector.hpp>
 #include <fer/error.hpp>
 #include <fer/expression.hpp>
 #include <fer/image.hpp>
+#include <fer/landmarks.hpp>
 #include <fer/model.hpp>
 #include <fer/overlay.hpp>
 #include <fer/pipeline.hpp>

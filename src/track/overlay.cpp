@@ -37,10 +37,56 @@ void label_at(cv::Mat& image, const std::string& text, cv::Point org, double fon
 }
 }  // namespace
 
+void blend_attention(cv::Mat& image, const cv::Rect2f& box_f, const cv::Mat& attention, double alpha) {
+  if (image.empty() || image.depth() != CV_8U || (image.channels() != 1 && image.channels() != 3 && image.channels() != 4))
+    throw Error(Status::InvalidArgument, "blend_attention needs a non-empty 8-bit gray, BGR or BGRA image, got " +
+                                             detail::describe(image));
+  if (!(alpha >= 0 && alpha <= 1)) throw Error(Status::InvalidArgument, "attention alpha must be in [0, 1]");
+  if (attention.empty()) return;
+  if (attention.type() != CV_32FC1)
+    throw Error(Status::InvalidArgument, "an attention map must be CV_32F with one channel, got " +
+                                             detail::describe(attention));
+  if (!(box_f.width > 0 && box_f.height > 0)) return;
+  // Integer box, clipped; the map is resized to the whole box so a box partly
+  // outside the image shows the matching part of the map.
+  cv::Rect box(cv::Point(int(std::lround(box_f.x)), int(std::lround(box_f.y))),
+               cv::Point(int(std::lround(box_f.x + box_f.width)), int(std::lround(box_f.y + box_f.height))));
+  cv::Rect visible = box & cv::Rect(0, 0, image.cols, image.rows);
+  if (visible.area() <= 0 || double(box.area()) > 16.0 * double(image.total())) return;
+
+  cv::Mat map = attention.clone();
+  cv::patchNaNs(map, 0.0);
+  double lo = 0, hi = 0;
+  cv::minMaxLoc(map, &lo, &hi);
+  cv::Mat unit;  // 0..255 from the minimum to the maximum (a flat map is all 0)
+  double scale = hi - lo > 1e-12 ? 255.0 / (hi - lo) : 0.0;
+  map.convertTo(unit, CV_8U, scale, -lo * scale);
+  cv::Mat stretched;
+  cv::resize(unit, stretched, box.size(), 0, 0, cv::INTER_LINEAR);
+  cv::Mat heat;
+  cv::applyColorMap(stretched(visible - box.tl()), heat, cv::COLORMAP_JET);
+
+  cv::Mat roi = image(visible);
+  if (roi.channels() == 1) {
+    cv::cvtColor(heat, heat, cv::COLOR_BGR2GRAY);
+  } else if (roi.channels() == 4) {
+    cv::cvtColor(heat, heat, cv::COLOR_BGR2BGRA);
+  }
+  cv::Mat blended;
+  cv::addWeighted(roi, 1.0 - alpha, heat, alpha, 0.0, blended);
+  if (roi.channels() == 4) {  // keep the image's alpha channel
+    const int from_to[] = {3, 3};
+    cv::mixChannels(&roi, 1, &blended, 1, from_to, 1);
+  }
+  blended.copyTo(roi);
+}
+
 void draw_overlay(cv::Mat& image, const std::vector<TrackedFace>& faces, const OverlayOptions& options) {
   if (image.empty() || image.depth() != CV_8U || (image.channels() != 1 && image.channels() != 3 && image.channels() != 4))
     throw Error(Status::InvalidArgument, "draw_overlay needs a non-empty 8-bit gray, BGR or BGRA image, got " +
                                              detail::describe(image));
+  if (options.attention)  // under the boxes and labels
+    for (const TrackedFace& f : faces) blend_attention(image, f.result.face.box, f.result.attention, options.attention_alpha);
   double font = options.font_scale > 0 ? options.font_scale : std::max(0.4, std::max(image.cols, image.rows) / 1400.0);
   int thick = std::max(1, int(font * 2));
   for (const TrackedFace& f : faces) {
