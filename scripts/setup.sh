@@ -18,7 +18,9 @@ packages=(
   libopencv-dev opencv-data
   libeigen3-dev nlohmann-json3-dev
   doctest-dev libbenchmark-dev libgloo-dev
+  clang libclang-rt-14-dev
   pybind11-dev python3-dev python3-numpy python3-pytest python3-torch python3-opencv
+  python3-nbclient python3-ipykernel python3-matplotlib
   ca-certificates
 )
 

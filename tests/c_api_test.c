@@ -2,6 +2,7 @@
    image views with strides, pipelines, results and model files. */
 #include <fer/fer.h>
 
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +14,26 @@
 #define FER_STATIC_ASSERT(name, cond) typedef char fer_static_assert_##name[(cond) ? 1 : -1]
 FER_STATIC_ASSERT(options_size_first, offsetof(fer_pipeline_options, struct_size) == 0);
 FER_STATIC_ASSERT(model_info_size_first, offsetof(fer_model_info, struct_size) == 0);
-FER_STATIC_ASSERT(status_values, FER_OK == 0 && FER_INVALID_ARGUMENT == 1 && FER_CORRUPT_DATA == 4 && FER_INTERNAL == 10);
+FER_STATIC_ASSERT(stream_options_size_first, offsetof(fer_stream_options, struct_size) == 0);
+FER_STATIC_ASSERT(track_info_size_first, offsetof(fer_track_info, struct_size) == 0);
+FER_STATIC_ASSERT(eval_options_size_first, offsetof(fer_eval_options, struct_size) == 0);
+FER_STATIC_ASSERT(eval_report_size_first, offsetof(fer_eval_report, struct_size) == 0);
+FER_STATIC_ASSERT(train_options_size_first, offsetof(fer_train_options, struct_size) == 0);
+FER_STATIC_ASSERT(status_values, FER_OK == 0 && FER_INVALID_ARGUMENT == 1 && FER_CORRUPT_DATA == 4 && FER_INTERNAL == 10 && FER_CANCELLED == 11);
 #if UINTPTR_MAX == 0xffffffffffffffffu
 FER_STATIC_ASSERT(image_view_layout, sizeof(fer_image_view) == 32 && offsetof(fer_image_view, stride) == 16);
 FER_STATIC_ASSERT(box_layout, sizeof(fer_box) == 16);
 FER_STATIC_ASSERT(face_layout, sizeof(fer_face) == 40 && offsetof(fer_face, label) == 24);
-FER_STATIC_ASSERT(options_layout, sizeof(fer_pipeline_options) == 56 && offsetof(fer_pipeline_options, score_threshold) == 32);
+FER_STATIC_ASSERT(options_layout, sizeof(fer_pipeline_options) == 64 && offsetof(fer_pipeline_options, score_threshold) == 32 &&
+                                      offsetof(fer_pipeline_options, landmarks) == 56);
 FER_STATIC_ASSERT(model_info_layout, sizeof(fer_model_info) == 48);
+FER_STATIC_ASSERT(stream_options_layout, sizeof(fer_stream_options) == 48 && offsetof(fer_stream_options, detect_every) == 24);
+FER_STATIC_ASSERT(track_info_layout, sizeof(fer_track_info) == 64 && offsetof(fer_track_info, smoothed_label_index) == 48);
+FER_STATIC_ASSERT(eval_options_layout, sizeof(fer_eval_options) == 40 && offsetof(fer_eval_options, resize) == 32);
+FER_STATIC_ASSERT(eval_report_layout, sizeof(fer_eval_report) == 48 && offsetof(fer_eval_report, accuracy) == 16);
+FER_STATIC_ASSERT(epoch_report_layout, sizeof(fer_epoch_report) == 56 && offsetof(fer_epoch_report, train_loss) == 16);
+FER_STATIC_ASSERT(train_options_layout, sizeof(fer_train_options) == 136 && offsetof(fer_train_options, epochs) == 88 &&
+                                            offsetof(fer_train_options, on_epoch) == 120);
 #endif
 
 static int failures = 0;
@@ -39,8 +53,470 @@ static void write_file(const char* path, const char* text) {
   fclose(f);
 }
 
+/* A binary PPM (P6) or PGM (P5) with maxval 255; NULL if absent or malformed. */
+static uint8_t* read_pnm(const char* path, int* width, int* height, int* channels) {
+  FILE* f = fopen(path, "rb");
+  if (!f) return NULL;
+  char magic[3] = {0};
+  int values[3], n = 0;
+  uint8_t* data = NULL;
+  if (fread(magic, 1, 2, f) != 2 || magic[0] != 'P' || (magic[1] != '5' && magic[1] != '6')) goto done;
+  while (n < 3) {
+    int c = fgetc(f);
+    if (c == EOF) goto done;
+    if (c == '#') {
+      while (c != '\n' && c != EOF) c = fgetc(f);
+    } else if (c >= '0' && c <= '9') {
+      ungetc(c, f);
+      if (fscanf(f, "%d", &values[n++]) != 1) goto done;
+    }
+  }
+  fgetc(f); /* the one whitespace byte after maxval */
+  if (values[0] <= 0 || values[1] <= 0 || values[2] != 255) goto done;
+  *channels = magic[1] == '6' ? 3 : 1;
+  *width = values[0];
+  *height = values[1];
+  data = (uint8_t*)malloc((size_t)values[0] * (size_t)values[1] * (size_t)*channels);
+  if (data && fread(data, 1, (size_t)values[0] * (size_t)values[1] * (size_t)*channels, f) !=
+                  (size_t)values[0] * (size_t)values[1] * (size_t)*channels) {
+    free(data);
+    data = NULL;
+  }
+done:
+  fclose(f);
+  return data;
+}
+
+static int sums_to_one(const float* p, size_t n) {
+  double sum = 0;
+  size_t i;
+  for (i = 0; i < n; ++i) {
+    if (!(p[i] >= 0.f && p[i] <= 1.f)) return 0;
+    sum += p[i];
+  }
+  return sum > 0.999 && sum < 1.001;
+}
+
+/* Landmarks: the option (also absent from an older, shorter options struct),
+   unknown names, and (with the sample photo) 68 points around every face. */
+static void test_landmarks(const char* ppm_path) {
+  fer_pipeline_options o;
+  fer_pipeline_options_init(&o);
+  o.threads = 1;
+  o.landmarks = "no_such_landmarks";
+  fer_pipeline* p = (fer_pipeline*)0x7;
+  CHECK(fer_pipeline_create(&o, &p) == FER_UNKNOWN_COMPONENT);
+  CHECK(strstr(fer_last_error(), "68_tiny") != NULL);
+  CHECK(p == (fer_pipeline*)0x7);
+  /* A caller built against the first layout (no landmarks field) still works. */
+  o.struct_size = offsetof(fer_pipeline_options, return_features) + sizeof(int32_t);
+  p = NULL;
+  CHECK(fer_pipeline_create(&o, &p) == FER_OK && p != NULL);
+  fer_pipeline_destroy(p);
+  o.struct_size = offsetof(fer_pipeline_options, return_features); /* too short */
+  CHECK(fer_pipeline_create(&o, &p) == FER_INVALID_ARGUMENT);
+
+  int w = 0, h = 0, c = 0;
+  uint8_t* rgb = read_pnm(ppm_path, &w, &h, &c);
+  if (!rgb) {
+    printf("landmarks on the sample photo: skipped (no %s)\n", ppm_path);
+    return;
+  }
+  fer_pipeline_options_init(&o);
+  o.threads = 1;
+  o.landmarks = "68_tiny";
+  p = NULL;
+  if (fer_pipeline_create(&o, &p) != FER_OK) {
+    /* the landmark weights come with the face-api assets, like the photo */
+    printf("landmarks: %s\n", fer_last_error());
+    CHECK(strstr(fer_last_error(), "face_landmark_68_tiny") != NULL);
+    free(rgb);
+    return;
+  }
+  fer_image_view view = {rgb, w, h, (size_t)w * (size_t)c, c == 3 ? FER_PIXEL_RGB24 : FER_PIXEL_GRAY8};
+  fer_results* r = NULL;
+  CHECK(fer_pipeline_process(p, &view, &r) == FER_OK);
+  size_t n = 0, i, k;
+  CHECK(fer_results_count(r, &n) == FER_OK && n >= 1);
+  for (i = 0; i < n; ++i) {
+    fer_face face;
+    const float* xy = NULL;
+    size_t count = 0;
+    CHECK(fer_results_face(r, i, &face) == FER_OK);
+    CHECK(fer_results_landmarks(r, i, &xy, &count) == FER_OK && count == 68 && xy != NULL);
+    for (k = 0; xy && k < count; ++k) {
+      float margin = 0.25f * face.box.width;
+      CHECK(xy[2 * k] > face.box.x - margin && xy[2 * k] < face.box.x + face.box.width + margin);
+      CHECK(xy[2 * k + 1] > face.box.y - margin && xy[2 * k + 1] < face.box.y + face.box.height + margin);
+    }
+  }
+  const float* untouched = (const float*)0x9;
+  size_t count = 7;
+  CHECK(fer_results_landmarks(r, n, &untouched, &count) == FER_INVALID_ARGUMENT);
+  CHECK(untouched == (const float*)0x9 && count == 7);
+  CHECK(fer_results_landmarks(r, 0, NULL, &count) == FER_INVALID_ARGUMENT);
+  fer_results_destroy(r);
+  fer_pipeline_destroy(p);
+  free(rgb);
+}
+
+/* Streams: options, creation, rejection paths, and (with the sample photo)
+   tracking of a slowly panned view with stable ids. */
+static void test_streams(fer_pipeline* p, const fer_model* pm, const char* ppm_path) {
+  fer_stream_options so;
+  fer_stream_options_init(&so);
+  CHECK(so.struct_size == sizeof so && so.detect_every == 5 && so.smoothing_seconds > 0);
+  fer_stream_options_init(NULL); /* no-op */
+  fer_pipeline_options po;
+  fer_pipeline_options_init(&po);
+  po.threads = 1;
+  po.precision = "fp32";
+
+  /* rejected creation: out-parameter untouched */
+  fer_stream* s = (fer_stream*)0x5;
+  CHECK(fer_stream_create(&po, &so, NULL) == FER_INVALID_ARGUMENT);
+  fer_stream_options bad_so = so;
+  bad_so.struct_size = 0;
+  CHECK(fer_stream_create(&po, &bad_so, &s) == FER_INVALID_ARGUMENT);
+  CHECK(strstr(fer_last_error(), "fer_stream_options_init") != NULL);
+  bad_so = so;
+  bad_so.detect_every = 0;
+  CHECK(fer_stream_create(&po, &bad_so, &s) == FER_INVALID_ARGUMENT);
+  CHECK(strstr(fer_last_error(), "detect_every") != NULL);
+  bad_so = so;
+  bad_so.label_margin = 2.f;
+  CHECK(fer_stream_create(&po, &bad_so, &s) == FER_INVALID_ARGUMENT);
+  po.detector = "no_such_detector";
+  CHECK(fer_stream_create(&po, &so, &s) == FER_UNKNOWN_COMPONENT);
+  /* Haar, whose detections of the panned view the tracking checks below were written for
+     (the default detector is "auto") */
+  po.detector = "haar";
+  CHECK(fer_stream_create_with_model(&po, NULL, &so, &s) == FER_INVALID_ARGUMENT);
+  CHECK(s == (fer_stream*)0x5);
+  fer_stream_destroy(NULL);
+
+  /* a stream sharing the pipeline's model; the pipeline is not needed afterwards */
+  s = NULL;
+  CHECK(fer_stream_create_with_model(&po, pm, &so, &s) == FER_OK && s != NULL);
+  if (!s) return;
+  const fer_model* sm = NULL;
+  fer_model_info info;
+  info.struct_size = sizeof info;
+  CHECK(fer_stream_model(s, &sm) == FER_OK && fer_model_get_info(sm, &info) == FER_OK);
+  int64_t frames = -1;
+  CHECK(fer_stream_frame_count(s, &frames) == FER_OK && frames == 0);
+
+  int w = 0, h = 0, c = 0;
+  uint8_t* photo = read_pnm(ppm_path, &w, &h, &c);
+  int have_photo = photo != NULL && c == 3 && w > 200 && h > 200;
+  if (!have_photo) {
+    printf("sample photo %s not found (run scripts/setup.sh): stream tracking checks use a blank image\n", ppm_path);
+    free(photo);
+    w = 320;
+    h = 240;
+    c = 3;
+    photo = (uint8_t*)calloc((size_t)w * h * 3, 1);
+  }
+  /* A view that pans 2 pixels right and 1 down per frame: a window into the
+     photo with the photo's row stride. */
+  enum { MARGIN = 40, FRAMES = 8 };
+  fer_image_view frame = {photo, w - MARGIN, h - MARGIN, (size_t)w * 3, FER_PIXEL_BGR24};
+  int64_t first_ids[64];
+  size_t first_count = 0, k;
+  int64_t max_id = -1;
+  for (int i = 0; i < FRAMES; ++i) {
+    double t = i / 15.0;
+    fer_results* r = NULL;
+    frame.data = photo + (size_t)i * (size_t)w * 3 + (size_t)(2 * i) * 3;
+    CHECK(fer_stream_push(s, &frame, t, &r) == FER_OK && r != NULL);
+    if (!r) break;
+    int64_t index = -1;
+    double ts = -1;
+    int32_t ran = -1;
+    CHECK(fer_results_frame(r, &index, &ts, &ran) == FER_OK);
+    CHECK(index == i && ts == t);
+    if (have_photo) CHECK(ran == (i % 5 == 0)); /* detect_every = 5; the photo's faces keep a high confidence */
+    CHECK(fer_results_frame(r, NULL, NULL, NULL) == FER_OK);
+    size_t count = 0;
+    CHECK(fer_results_count(r, &count) == FER_OK);
+    if (have_photo) CHECK(count >= 2); /* three faces by eye */
+    if (i == 0) first_count = count < 64 ? count : 64;
+    for (k = 0; k < count; ++k) {
+      fer_face face;
+      fer_track_info tr;
+      memset(&tr, 0, sizeof tr);
+      tr.struct_size = sizeof tr;
+      CHECK(fer_results_face(r, k, &face) == FER_OK);
+      CHECK(fer_results_track(r, k, &tr) == FER_OK);
+      CHECK(tr.track_id >= 0 && tr.frames_tracked == i + 1);
+      CHECK(tr.detected == (i % 5 == 0));
+      CHECK(tr.smoothed_label_index >= 0 && tr.smoothed_label_index < info.num_classes);
+      CHECK(tr.smoothed_label != NULL && strlen(tr.smoothed_label) > 0);
+      CHECK(face.box.width > 20 && face.box.x >= -face.box.width && face.box.x < (float)frame.width);
+      const float *raw = NULL, *smooth = NULL;
+      size_t nraw = 0, nsmooth = 0;
+      CHECK(fer_results_probabilities(r, k, &raw, &nraw) == FER_OK && sums_to_one(raw, nraw));
+      CHECK(fer_results_smoothed_probabilities(r, k, &smooth, &nsmooth) == FER_OK && sums_to_one(smooth, nsmooth));
+      CHECK(nraw == (size_t)info.num_classes && nsmooth == nraw);
+      CHECK(tr.smoothed_confidence == smooth[tr.smoothed_label_index]);
+      if (k > 0) {
+        fer_track_info prev;
+        prev.struct_size = sizeof prev;
+        CHECK(fer_results_track(r, k - 1, &prev) == FER_OK && prev.track_id < tr.track_id); /* ordered by id */
+      }
+      if (i == 0 && k < 64) first_ids[k] = tr.track_id;
+      if (i > 0) { /* the same faces keep their ids: no new track while panning slowly */
+        int known = 0;
+        size_t j;
+        for (j = 0; j < first_count; ++j) known |= first_ids[j] == tr.track_id;
+        CHECK(known);
+      }
+      if (tr.track_id > max_id) max_id = tr.track_id;
+    }
+    if (i > 0) CHECK(count == first_count);
+    /* an out-of-range face, and a track struct without its size */
+    fer_track_info small;
+    small.struct_size = 4;
+    CHECK(fer_results_track(r, count, &small) == FER_INVALID_ARGUMENT);
+    if (count > 0) CHECK(fer_results_track(r, 0, &small) == FER_INVALID_ARGUMENT);
+    fer_results_destroy(r);
+  }
+  CHECK(fer_stream_frame_count(s, &frames) == FER_OK && frames == FRAMES);
+
+  /* rejected pushes: each fails with a message, the out-parameter untouched,
+     and the stream stays usable */
+  fer_results* untouched = (fer_results*)0x6;
+  double last_t = (FRAMES - 1) / 15.0;
+  CHECK(fer_stream_push(s, &frame, last_t - 0.5, &untouched) == FER_INVALID_ARGUMENT); /* earlier than the last */
+  CHECK(strstr(fer_last_error(), "timestamp") != NULL);
+  CHECK(fer_stream_push(s, &frame, NAN, &untouched) == FER_INVALID_ARGUMENT);    /* NaN */
+  CHECK(fer_stream_push(NULL, &frame, last_t + 1, &untouched) == FER_INVALID_ARGUMENT);
+  CHECK(fer_stream_push(s, NULL, last_t + 1, &untouched) == FER_INVALID_ARGUMENT);
+  CHECK(fer_stream_push(s, &frame, last_t + 1, NULL) == FER_INVALID_ARGUMENT);
+  fer_image_view bad = frame;
+  bad.stride = 3;
+  CHECK(fer_stream_push(s, &bad, last_t + 1, &untouched) == FER_INVALID_ARGUMENT);
+  CHECK(strstr(fer_last_error(), "stride") != NULL);
+  bad = frame;
+  bad.data = NULL;
+  CHECK(fer_stream_push(s, &bad, last_t + 1, &untouched) == FER_INVALID_ARGUMENT);
+  bad = frame;
+  bad.height = -3;
+  CHECK(fer_stream_push(s, &bad, last_t + 1, &untouched) == FER_INVALID_ARGUMENT);
+  bad = frame;
+  bad.format = (fer_pixel_format)-1;
+  CHECK(fer_stream_push(s, &bad, last_t + 1, &untouched) == FER_INVALID_ARGUMENT);
+  CHECK(untouched == (fer_results*)0x6);
+  CHECK(fer_stream_frame_count(s, &frames) == FER_OK && frames == FRAMES); /* no rejected frame counted */
+
+  /* reset: tracks are forgotten, ids keep counting up; an equal timestamp is fine */
+  CHECK(fer_stream_reset(s) == FER_OK);
+  CHECK(fer_stream_reset(NULL) == FER_INVALID_ARGUMENT);
+  fer_results* r = NULL;
+  CHECK(fer_stream_push(s, &frame, last_t, &r) == FER_OK && r != NULL);
+  size_t count = 0;
+  CHECK(fer_results_count(r, &count) == FER_OK);
+  for (k = 0; k < count; ++k) {
+    fer_track_info tr;
+    tr.struct_size = sizeof tr;
+    CHECK(fer_results_track(r, k, &tr) == FER_OK && tr.track_id > max_id && tr.frames_tracked == 1);
+  }
+  fer_results_destroy(r);
+
+  /* results of a single image carry no tracking */
+  CHECK(fer_pipeline_process(p, &frame, &r) == FER_OK);
+  fer_track_info tr;
+  tr.struct_size = sizeof tr;
+  int64_t index = -7;
+  CHECK(fer_results_frame(r, &index, NULL, NULL) == FER_INVALID_ARGUMENT && index == -7);
+  CHECK(fer_results_count(r, &count) == FER_OK);
+  if (count > 0) CHECK(fer_results_track(r, 0, &tr) == FER_INVALID_ARGUMENT);
+  fer_results_destroy(r);
+
+  /* RGB frames are accepted too, and a stream built from options loads its own model */
+  fer_stream* s2 = NULL;
+  CHECK(fer_stream_create(&po, NULL, &s2) == FER_OK && s2 != NULL);
+  frame.format = FER_PIXEL_RGB24;
+  CHECK(fer_stream_push(s2, &frame, 0.0, &r) == FER_OK);
+  fer_results_destroy(r);
+  fer_stream_destroy(s2);
+  fer_stream_destroy(s);
+  free(photo);
+}
+
+/* A 24-bit BMP (bottom-up rows padded to 4 bytes), for a folder dataset. */
+static void write_bmp(const char* path, int w, int h, unsigned seed) {
+  FILE* f = fopen(path, "wb");
+  if (!f) return;
+  size_t row = ((size_t)w * 3 + 3) & ~(size_t)3;
+  uint32_t data_size = (uint32_t)(row * (size_t)h), file_size = 54 + data_size;
+  uint8_t hdr[54];
+  memset(hdr, 0, sizeof hdr);
+  hdr[0] = 'B';
+  hdr[1] = 'M';
+#define PUT32(o, v) (hdr[o] = (uint8_t)(v), hdr[o + 1] = (uint8_t)((v) >> 8), hdr[o + 2] = (uint8_t)((v) >> 16), hdr[o + 3] = (uint8_t)((v) >> 24))
+  PUT32(2, file_size);
+  PUT32(10, 54u);
+  PUT32(14, 40u);
+  PUT32(18, (uint32_t)w);
+  PUT32(22, (uint32_t)h);
+  hdr[26] = 1;
+  hdr[28] = 24;
+  PUT32(34, data_size);
+#undef PUT32
+  fwrite(hdr, 1, sizeof hdr, f);
+  uint8_t* line = (uint8_t*)calloc(row, 1);
+  int y;
+  size_t x;
+  for (y = 0; y < h; ++y) {
+    for (x = 0; x < (size_t)w * 3; ++x) line[x] = (uint8_t)((seed * 131u + (unsigned)y * 7u + (unsigned)x * 13u) & 0xFF);
+    fwrite(line, 1, row, f);
+  }
+  free(line);
+  fclose(f);
+}
+
+static void make_dir(const char* path) {
+  char cmd[1200];
+  snprintf(cmd, sizeof cmd, "mkdir -p '%s'", path);
+  if (system(cmd) != 0) fprintf(stderr, "cannot create %s\n", path);
+}
+
+/* Evaluation on a small folder dataset of generated images. */
+static void test_evaluate(const fer_model* pm, const char* tmp) {
+  static const char* classes[2] = {"happy", "sad"};
+  char dir[1024], path[1100];
+  int k, i;
+  snprintf(dir, sizeof dir, "%s/c_eval", tmp);
+  for (k = 0; k < 2; ++k) {
+    snprintf(path, sizeof path, "%s/%s", dir, classes[k]);
+    make_dir(path);
+    for (i = 0; i < 3; ++i) {
+      snprintf(path, sizeof path, "%s/%s/img%d.bmp", dir, classes[k], i);
+      write_bmp(path, 64, 64, (unsigned)(k * 3 + i));
+    }
+  }
+  fer_eval_options eo;
+  fer_eval_options_init(&eo);
+  CHECK(eo.struct_size == sizeof eo && eo.format == NULL && eo.resize == 0);
+  eo.threads = 1;
+  fer_eval_report rep;
+  memset(&rep, 0, sizeof rep);
+  rep.struct_size = sizeof rep;
+  rep.count = -5;
+  /* 64x64 images for a 48x48 model: rejected unless resizing is asked for */
+  CHECK(fer_evaluate(pm, dir, &eo, &rep) == FER_SHAPE_MISMATCH);
+  CHECK(strstr(fer_last_error(), "img") != NULL && rep.count == -5);
+  eo.resize = 1;
+  CHECK(fer_evaluate(pm, dir, &eo, &rep) == FER_OK);
+  CHECK(rep.count == 6 && rep.accuracy >= 0 && rep.accuracy <= 1 && rep.macro_f1 >= 0 && rep.macro_f1 <= 1);
+  CHECK(rep.loss > 0 && rep.ece >= 0 && rep.ece <= 1);
+  CHECK(rep.struct_size == sizeof rep);
+  /* flip TTA evaluates the same images */
+  eo.tta = "flip";
+  rep.count = -5;
+  CHECK(fer_evaluate(pm, dir, &eo, &rep) == FER_OK && rep.count == 6);
+  eo.tta = "sideways";
+  rep.count = -5;
+  CHECK(fer_evaluate(pm, dir, &eo, &rep) == FER_INVALID_ARGUMENT && rep.count == -5);
+  eo.tta = NULL;
+  eo.format = "no_such_format";
+  CHECK(fer_evaluate(pm, dir, &eo, &rep) == FER_INVALID_ARGUMENT);
+  eo.format = NULL;
+  snprintf(path, sizeof path, "%s/missing_dataset", tmp);
+  CHECK(fer_evaluate(pm, path, &eo, &rep) == FER_NOT_FOUND && rep.count == -5);
+  CHECK(fer_evaluate(NULL, dir, &eo, &rep) == FER_INVALID_ARGUMENT);
+  CHECK(fer_evaluate(pm, NULL, &eo, &rep) == FER_INVALID_ARGUMENT);
+  CHECK(fer_evaluate(pm, dir, &eo, NULL) == FER_INVALID_ARGUMENT);
+  rep.struct_size = 0;
+  CHECK(fer_evaluate(pm, dir, &eo, &rep) == FER_INVALID_ARGUMENT && rep.count == -5);
+  rep.struct_size = sizeof rep;
+  eo.struct_size = 0;
+  CHECK(fer_evaluate(pm, dir, &eo, &rep) == FER_INVALID_ARGUMENT && rep.count == -5);
+}
+
+/* on_epoch callback: counts epochs, checks the report, stops after `stop_after` if set. */
+typedef struct epoch_counter {
+  int epochs;
+  int stop_after;
+} epoch_counter;
+
+static int count_epoch(void* user, const fer_epoch_report* r) {
+  epoch_counter* c = (epoch_counter*)user;
+  ++c->epochs;
+  CHECK(r->struct_size == sizeof *r && r->epoch == c->epochs && r->train_loss > 0 && r->val_accuracy == -1);
+  return c->stop_after > 0 && c->epochs >= c->stop_after;
+}
+
+/* A tiny training run on the evaluation folder of test_evaluate. */
+static void test_train(const char* tmp) {
+  char data[1024], out[1024], path[1100];
+  snprintf(data, sizeof data, "%s/c_eval", tmp);
+  snprintf(out, sizeof out, "%s/c_train", tmp);
+  fer_train_options to;
+  fer_train_options_init(&to);
+  CHECK(to.struct_size == sizeof to && to.epochs > 0 && to.batch_size > 0 && to.input_size == 48 && to.lr > 0);
+  fer_model* m = (fer_model*)0x9;
+  CHECK(fer_train(NULL, &m) == FER_INVALID_ARGUMENT);
+  CHECK(fer_train(&to, &m) == FER_INVALID_ARGUMENT); /* no data_path */
+  CHECK(strstr(fer_last_error(), "data_path") != NULL);
+  to.data_path = data;
+  to.out_dir = out;
+  to.epochs = 2;
+  to.batch_size = 2;
+  to.max_steps_per_epoch = 1;
+  to.threads = 1;
+  to.resize = 1; /* the images are 64x64, the model 48x48 */
+  to.resume = 0;
+  epoch_counter counter = {0, 0};
+  to.on_epoch = count_epoch;
+  to.user_data = &counter;
+  fer_train_options bad = to;
+  bad.struct_size = 8;
+  CHECK(fer_train(&bad, &m) == FER_INVALID_ARGUMENT);
+  bad = to;
+  snprintf(path, sizeof path, "%s/no_such_data", tmp);
+  bad.data_path = path;
+  CHECK(fer_train(&bad, &m) == FER_NOT_FOUND);
+  bad = to;
+  bad.architecture = "no_such_architecture";
+  CHECK(fer_train(&bad, &m) == FER_UNKNOWN_COMPONENT);
+  CHECK(m == (fer_model*)0x9);
+
+  m = NULL;
+  CHECK(fer_train(&to, &m) == FER_OK && m != NULL);
+  CHECK(counter.epochs == 2);
+  if (m) {
+    fer_model_info info;
+    info.struct_size = sizeof info;
+    CHECK(fer_model_get_info(m, &info) == FER_OK && info.trained == 1 && info.num_classes == 2 && info.input_width == 48);
+    fer_model_destroy(m);
+  }
+  snprintf(path, sizeof path, "%s/best.fermodel", out);
+  m = NULL;
+  CHECK(fer_model_load(path, &m) == FER_OK);
+  fer_model_destroy(m);
+
+  /* on_epoch returning non-zero cancels the run */
+  snprintf(out, sizeof out, "%s/c_train_cancel", tmp);
+  to.out_dir = out;
+  to.epochs = 3;
+  counter.epochs = 0;
+  counter.stop_after = 1;
+  m = (fer_model*)0x9;
+  CHECK(fer_train(&to, &m) == FER_CANCELLED && m == (fer_model*)0x9);
+  CHECK(counter.epochs == 1 && strlen(fer_last_error()) > 0);
+}
+
 int main(int argc, char** argv) {
   const char* tmp = argc > 1 ? argv[1] : ".";
+  const char* ppm = argc > 2 ? argv[2] : "sample3.ppm";
+  const char* model_file = argc > 3 ? argv[3] : NULL;
+  /* The default detector is "auto": ssd_mobilenet when its weights (argv[4]) are present, else haar. */
+  const char* ssd_manifest = argc > 4 ? argv[4] : NULL;
+  FILE* ssd_file = ssd_manifest ? fopen(ssd_manifest, "rb") : NULL;
+  const char* default_detector = ssd_file ? "ssd_mobilenet" : "haar";
+  if (ssd_file) fclose(ssd_file);
   char path[1024];
 
   /* library */
@@ -48,6 +524,7 @@ int main(int argc, char** argv) {
   CHECK(strcmp(fer_version(), "0.1.0") == 0);
   CHECK(strcmp(fer_status_string(FER_OK), "ok") == 0);
   CHECK(strcmp(fer_status_string(FER_CORRUPT_DATA), "corrupt_data") == 0);
+  CHECK(strcmp(fer_status_string(FER_CANCELLED), "cancelled") == 0);
   CHECK(strcmp(fer_status_string((fer_status)999), "unknown_status") == 0);
 
   /* destroy(NULL) is a no-op */
@@ -97,7 +574,7 @@ int main(int argc, char** argv) {
   CHECK(fer_pipeline_create(&o, &p) == FER_OK && p != NULL);
   if (!p) return 1;
   const char* detector = NULL;
-  CHECK(fer_pipeline_detector_name(p, &detector) == FER_OK && strcmp(detector, "haar") == 0);
+  CHECK(fer_pipeline_detector_name(p, &detector) == FER_OK && strcmp(detector, default_detector) == 0);
   const fer_model* pm = NULL;
   CHECK(fer_pipeline_model(p, &pm) == FER_OK && pm != NULL);
   fer_model_info info;
@@ -192,7 +669,37 @@ int main(int argc, char** argv) {
   small_info.struct_size = 3;
   CHECK(fer_model_get_info(pm, &small_info) == FER_INVALID_ARGUMENT);
 
+  test_streams(p, pm, ppm);
+  test_landmarks(ppm);
+  test_evaluate(pm, tmp);
+  test_train(tmp);
+
   fer_pipeline_destroy(p);
+
+  /* a pipeline sharing a loaded model file outlives the model handle */
+  if (model_file) {
+    fer_pipeline* shared = (fer_pipeline*)0x7;
+    CHECK(fer_pipeline_create_with_model(&o, NULL, &shared) == FER_INVALID_ARGUMENT && shared == (fer_pipeline*)0x7);
+    fer_model* loaded = NULL;
+    CHECK(fer_model_load(model_file, &loaded) == FER_OK && loaded != NULL);
+    fer_pipeline_options_init(&o);
+    o.threads = 1;
+    shared = NULL;
+    CHECK(fer_pipeline_create_with_model(&o, loaded, &shared) == FER_OK && shared != NULL);
+    fer_model_destroy(loaded);
+    if (shared) {
+      uint8_t gray[64 * 64];
+      fer_image_view g = {gray, 64, 64, 64, FER_PIXEL_GRAY8};
+      fer_results* r = NULL;
+      memset(gray, 100, sizeof gray);
+      CHECK(fer_pipeline_process(shared, &g, &r) == FER_OK && r != NULL);
+      fer_results_destroy(r);
+      CHECK(fer_pipeline_model(shared, &pm) == FER_OK && fer_model_get_info(pm, &info) == FER_OK);
+      CHECK(info.trained == 1);
+    }
+    fer_pipeline_destroy(shared);
+  }
+
   if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
   else printf("C API: all checks passed\n");
   return failures ? 1 : 0;

@@ -1,12 +1,16 @@
 // The C API shim: maps fer.h onto the C++ API. Every entry point catches
 // everything and turns it into a fer_status plus a thread-local message.
 #include <fer/fer.hpp>
+#include <fer/train.hpp>
 
 #include "fer/fer.h"
 
 #include <opencv2/imgproc.hpp>
 
+#include <atomic>
+#include <cstddef>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -27,6 +31,17 @@ struct fer_pipeline {
 struct fer_results {
   std::vector<fer::FaceResult> faces;
   std::vector<std::string> labels;
+  // Only for stream frames: tracking per face (its `result` moved into `faces`).
+  bool from_stream = false;
+  std::vector<fer::TrackedFace> tracks;
+  int64_t frame_index = 0;
+  double timestamp = 0;
+  bool detection_ran = false;
+};
+
+struct fer_stream {
+  std::unique_ptr<fer::Stream> stream;
+  fer_model model;
 };
 
 static_assert(FER_C_VERSION_NUMBER == FER_VERSION_NUMBER, "fer.h and the C++ headers disagree on the version");
@@ -39,7 +54,8 @@ static_assert(FER_OK == int(fer::Status::Ok) && FER_INVALID_ARGUMENT == int(fer:
                   FER_SHAPE_MISMATCH == int(fer::Status::ShapeMismatch) &&
                   FER_UNKNOWN_COMPONENT == int(fer::Status::UnknownComponent) &&
                   FER_OUT_OF_MEMORY == int(fer::Status::OutOfMemory) &&
-                  FER_UNSUPPORTED == int(fer::Status::Unsupported) && FER_INTERNAL == int(fer::Status::Internal),
+                  FER_UNSUPPORTED == int(fer::Status::Unsupported) && FER_INTERNAL == int(fer::Status::Internal) &&
+                  FER_CANCELLED == int(fer::Status::Cancelled),
               "fer.h status codes must equal fer::Status");
 
 namespace {
@@ -82,6 +98,73 @@ int bytes_per_pixel(fer_pixel_format f) {
   }
 }
 
+// Checks a borrowed image view and wraps it (RGB is converted to BGR, the rest is not copied).
+fer_status view_to_mat(const fer_image_view* image, int64_t max_pixels, const char* where, cv::Mat& out) {
+  const std::string w(where);
+  FER_REQUIRE(image, w + ": image is NULL");
+  int bpp = bytes_per_pixel(image->format);
+  FER_REQUIRE(bpp > 0, w + ": unknown pixel format " + std::to_string(int(image->format)));
+  FER_REQUIRE(image->data, w + ": image data is NULL");
+  FER_REQUIRE(image->width > 0 && image->height > 0, w + ": image width and height must be positive");
+  FER_REQUIRE(image->stride >= size_t(image->width) * size_t(bpp),
+              w + ": stride " + std::to_string(image->stride) + " is smaller than a row (" +
+                  std::to_string(size_t(image->width) * size_t(bpp)) + " bytes)");
+  int64_t pixels = int64_t(image->width) * int64_t(image->height);
+  FER_REQUIRE(pixels <= max_pixels, w + ": image of " + std::to_string(image->width) + "x" +
+                                        std::to_string(image->height) + " exceeds the pixel limit");
+  int type = bpp == 1 ? CV_8UC1 : bpp == 3 ? CV_8UC3 : CV_8UC4;
+  cv::Mat view(image->height, image->width, type, const_cast<uint8_t*>(image->data), image->stride);
+  out = view;
+  if (image->format == FER_PIXEL_RGB24) cv::cvtColor(view, out, cv::COLOR_RGB2BGR);
+  return FER_OK;
+}
+
+fer::PipelineOptions pipeline_options_of(const fer_pipeline_options* options, const char* where) {
+  fer::PipelineOptions o;
+  if (!options) return o;
+  // Fields were only ever appended: a struct_size that ends after return_features
+  // is a valid older layout; fields beyond it keep their defaults.
+  constexpr size_t kFirstLayout = offsetof(fer_pipeline_options, return_features) + sizeof(int32_t);
+  auto has = [&](size_t offset, size_t size) { return options->struct_size >= offset + size; };
+  if (options->struct_size < kFirstLayout || options->struct_size >= (1u << 16))
+    throw fer::Error(fer::Status::InvalidArgument, std::string(where) +
+                                                       ": options->struct_size is not set; call "
+                                                       "fer_pipeline_options_init first");
+  if (options->detector) o.detector = options->detector;
+  if (options->model_path) o.model_path = options->model_path;
+  if (options->precision) o.precision = options->precision;
+  o.score_threshold = options->score_threshold;
+  o.min_face_size = options->min_face_size;
+  o.max_detect_side = options->max_detect_side;
+  o.threads = options->threads;
+  o.return_features = options->return_features != 0;
+  if (has(offsetof(fer_pipeline_options, landmarks), sizeof(const char*)) && options->landmarks)
+    o.landmarks = options->landmarks;
+  return o;
+}
+
+fer::StreamOptions stream_options_of(const fer_stream_options* options, const char* where) {
+  fer::StreamOptions o;
+  if (!options) return o;
+  if (options->struct_size < sizeof(fer_stream_options) || options->struct_size >= (1u << 16))
+    throw fer::Error(fer::Status::InvalidArgument, std::string(where) +
+                                                       ": stream options->struct_size is not set; call "
+                                                       "fer_stream_options_init first");
+  o.detect_every = options->detect_every;
+  o.min_track_confidence = options->min_track_confidence;
+  o.smoothing_seconds = options->smoothing_seconds;
+  o.label_margin = options->label_margin;
+  o.max_missed_seconds = options->max_missed_seconds;
+  o.iou_threshold = options->iou_threshold;
+  o.min_visible_fraction = options->min_visible_fraction;
+  return o;
+}
+
+void set_model(fer_model& m, std::shared_ptr<const fer::Model> model) {
+  m.model = std::move(model);
+  m.info = m.model->info();
+}
+
 std::vector<std::string> registry_names(fer_component_kind kind) {
   switch (kind) {
     case FER_COMPONENT_DETECTOR: return fer::detector_registry().names();
@@ -100,7 +183,7 @@ const char* fer_version(void) { return fer::version(); }
 uint32_t fer_version_number(void) { return FER_VERSION_NUMBER; }
 
 const char* fer_status_string(fer_status status) {
-  if (int(status) < 0 || int(status) > int(FER_INTERNAL)) return "unknown_status";
+  if (int(status) < 0 || int(status) > int(FER_CANCELLED)) return "unknown_status";
   return fer::status_name(static_cast<fer::Status>(int(status)));
 }
 
@@ -149,23 +232,24 @@ void fer_pipeline_options_init(fer_pipeline_options* o) {
 fer_status fer_pipeline_create(const fer_pipeline_options* options, fer_pipeline** pipeline) {
   return guarded("fer_pipeline_create", [&] {
     FER_REQUIRE(pipeline, "fer_pipeline_create: pipeline is NULL");
-    fer::PipelineOptions o;
-    if (options) {
-      FER_REQUIRE(options->struct_size >= sizeof(fer_pipeline_options) && options->struct_size < (1u << 16),
-                  "fer_pipeline_create: options->struct_size is not set; call fer_pipeline_options_init first");
-      if (options->detector) o.detector = options->detector;
-      if (options->model_path) o.model_path = options->model_path;
-      if (options->precision) o.precision = options->precision;
-      o.score_threshold = options->score_threshold;
-      o.min_face_size = options->min_face_size;
-      o.max_detect_side = options->max_detect_side;
-      o.threads = options->threads;
-      o.return_features = options->return_features != 0;
-    }
+    fer::PipelineOptions o = pipeline_options_of(options, "fer_pipeline_create");
     auto p = std::make_unique<fer_pipeline>();
     p->pipeline = std::make_unique<fer::Pipeline>(o);
-    p->model.model = p->pipeline->shared_model();
-    p->model.info = p->model.model->info();
+    set_model(p->model, p->pipeline->shared_model());
+    p->detector = p->pipeline->detector_name();
+    *pipeline = p.release();
+    return FER_OK;
+  });
+}
+
+fer_status fer_pipeline_create_with_model(const fer_pipeline_options* options, const fer_model* model,
+                                          fer_pipeline** pipeline) {
+  return guarded("fer_pipeline_create_with_model", [&] {
+    FER_REQUIRE(pipeline && model, "fer_pipeline_create_with_model: model and pipeline must be non-NULL");
+    fer::PipelineOptions o = pipeline_options_of(options, "fer_pipeline_create_with_model");
+    auto p = std::make_unique<fer_pipeline>();
+    p->pipeline = std::make_unique<fer::Pipeline>(o, model->model);
+    set_model(p->model, p->pipeline->shared_model());
     p->detector = p->pipeline->detector_name();
     *pipeline = p.release();
     return FER_OK;
@@ -177,21 +261,9 @@ void fer_pipeline_destroy(fer_pipeline* pipeline) { delete pipeline; }
 fer_status fer_pipeline_process(fer_pipeline* pipeline, const fer_image_view* image, fer_results** results) {
   return guarded("fer_pipeline_process", [&] {
     FER_REQUIRE(pipeline && image && results, "fer_pipeline_process: pipeline, image and results must be non-NULL");
-    int bpp = bytes_per_pixel(image->format);
-    FER_REQUIRE(bpp > 0, "fer_pipeline_process: unknown pixel format " + std::to_string(int(image->format)));
-    FER_REQUIRE(image->data, "fer_pipeline_process: image data is NULL");
-    FER_REQUIRE(image->width > 0 && image->height > 0, "fer_pipeline_process: image width and height must be positive");
-    FER_REQUIRE(image->stride >= size_t(image->width) * size_t(bpp),
-                "fer_pipeline_process: stride " + std::to_string(image->stride) + " is smaller than a row (" +
-                    std::to_string(size_t(image->width) * size_t(bpp)) + " bytes)");
-    int64_t pixels = int64_t(image->width) * int64_t(image->height);
-    FER_REQUIRE(pixels <= pipeline->pipeline->options().max_image_pixels,
-                "fer_pipeline_process: image of " + std::to_string(image->width) + "x" + std::to_string(image->height) +
-                    " exceeds the pixel limit");
-    int type = bpp == 1 ? CV_8UC1 : bpp == 3 ? CV_8UC3 : CV_8UC4;
-    cv::Mat view(image->height, image->width, type, const_cast<uint8_t*>(image->data), image->stride);
-    cv::Mat input = view;
-    if (image->format == FER_PIXEL_RGB24) cv::cvtColor(view, input, cv::COLOR_RGB2BGR);
+    cv::Mat input;
+    if (fer_status s = view_to_mat(image, pipeline->pipeline->options().max_image_pixels, "fer_pipeline_process", input))
+      return s;
     auto r = std::make_unique<fer_results>();
     r->faces = pipeline->pipeline->process(input);
     for (const auto& f : r->faces) r->labels.push_back(f.label);
@@ -273,12 +345,168 @@ fer_status fer_results_features(const fer_results* results, size_t index, const 
   });
 }
 
+fer_status fer_results_landmarks(const fer_results* results, size_t index, const float** xy, size_t* count) {
+  return guarded("fer_results_landmarks", [&] {
+    if (fer_status s = check_face(results, index, "fer_results_landmarks")) return s;
+    FER_REQUIRE(xy && count, "fer_results_landmarks: NULL out-parameter");
+    static_assert(sizeof(cv::Point2f) == 2 * sizeof(float), "landmarks are returned as packed x, y floats");
+    const auto& points = results->faces[index].face.landmarks;
+    *xy = points.empty() ? nullptr : &points.front().x;
+    *count = points.size();
+    return FER_OK;
+  });
+}
+
+fer_status fer_results_track(const fer_results* results, size_t index, fer_track_info* track) {
+  return guarded("fer_results_track", [&] {
+    if (fer_status s = check_face(results, index, "fer_results_track")) return s;
+    FER_REQUIRE(results->from_stream, "fer_results_track: these results come from fer_pipeline_process, "
+                                      "not from a stream: they have no tracking");
+    FER_REQUIRE(track, "fer_results_track: track is NULL");
+    FER_REQUIRE(track->struct_size >= sizeof(fer_track_info) && track->struct_size < (1u << 16),
+                "fer_results_track: set track->struct_size = sizeof(fer_track_info) first");
+    const fer::TrackedFace& t = results->tracks[index];
+    fer_track_info out;
+    out.struct_size = sizeof out;
+    out.track_id = t.track_id;
+    out.smoothed_label = t.smoothed_label.c_str();
+    out.age_seconds = t.age_seconds;
+    out.frames_tracked = t.frames_tracked;
+    out.frames_missed = t.frames_missed;
+    out.smoothed_label_index = t.smoothed_label_index;
+    out.smoothed_confidence =
+        t.smoothed_label_index >= 0 && size_t(t.smoothed_label_index) < t.smoothed.size()
+            ? t.smoothed[size_t(t.smoothed_label_index)]
+            : 0.f;
+    out.detected = t.detected ? 1 : 0;
+    out.tracking_confidence = t.confidence;
+    *track = out;
+    return FER_OK;
+  });
+}
+
+fer_status fer_results_smoothed_probabilities(const fer_results* results, size_t index, const float** probabilities,
+                                              size_t* count) {
+  return guarded("fer_results_smoothed_probabilities", [&] {
+    if (fer_status s = check_face(results, index, "fer_results_smoothed_probabilities")) return s;
+    FER_REQUIRE(results->from_stream, "fer_results_smoothed_probabilities: these results come from "
+                                      "fer_pipeline_process, not from a stream: they have no smoothing");
+    FER_REQUIRE(probabilities && count, "fer_results_smoothed_probabilities: NULL out-parameter");
+    *probabilities = results->tracks[index].smoothed.data();
+    *count = results->tracks[index].smoothed.size();
+    return FER_OK;
+  });
+}
+
+fer_status fer_results_frame(const fer_results* results, int64_t* index, double* timestamp, int32_t* detection_ran) {
+  return guarded("fer_results_frame", [&] {
+    FER_REQUIRE(results, "fer_results_frame: results is NULL");
+    FER_REQUIRE(results->from_stream, "fer_results_frame: these results come from fer_pipeline_process, "
+                                      "not from a stream");
+    if (index) *index = results->frame_index;
+    if (timestamp) *timestamp = results->timestamp;
+    if (detection_ran) *detection_ran = results->detection_ran ? 1 : 0;
+    return FER_OK;
+  });
+}
+
+void fer_stream_options_init(fer_stream_options* o) {
+  if (!o) return;
+  std::memset(o, 0, sizeof *o);
+  fer::StreamOptions d;
+  o->struct_size = sizeof *o;
+  o->smoothing_seconds = d.smoothing_seconds;
+  o->max_missed_seconds = d.max_missed_seconds;
+  o->detect_every = d.detect_every;
+  o->min_track_confidence = d.min_track_confidence;
+  o->label_margin = d.label_margin;
+  o->iou_threshold = d.iou_threshold;
+  o->min_visible_fraction = d.min_visible_fraction;
+}
+
+fer_status fer_stream_create(const fer_pipeline_options* pipeline_options, const fer_stream_options* stream_options,
+                             fer_stream** stream) {
+  return guarded("fer_stream_create", [&] {
+    FER_REQUIRE(stream, "fer_stream_create: stream is NULL");
+    fer::PipelineOptions po = pipeline_options_of(pipeline_options, "fer_stream_create");
+    fer::StreamOptions so = stream_options_of(stream_options, "fer_stream_create");
+    auto s = std::make_unique<fer_stream>();
+    s->stream = std::make_unique<fer::Stream>(po, so);
+    set_model(s->model, s->stream->pipeline().shared_model());
+    *stream = s.release();
+    return FER_OK;
+  });
+}
+
+fer_status fer_stream_create_with_model(const fer_pipeline_options* pipeline_options, const fer_model* model,
+                                        const fer_stream_options* stream_options, fer_stream** stream) {
+  return guarded("fer_stream_create_with_model", [&] {
+    FER_REQUIRE(stream && model, "fer_stream_create_with_model: model and stream must be non-NULL");
+    fer::PipelineOptions po = pipeline_options_of(pipeline_options, "fer_stream_create_with_model");
+    fer::StreamOptions so = stream_options_of(stream_options, "fer_stream_create_with_model");
+    auto s = std::make_unique<fer_stream>();
+    s->stream = std::make_unique<fer::Stream>(po, model->model, so);
+    set_model(s->model, s->stream->pipeline().shared_model());
+    *stream = s.release();
+    return FER_OK;
+  });
+}
+
+void fer_stream_destroy(fer_stream* stream) { delete stream; }
+
+fer_status fer_stream_push(fer_stream* stream, const fer_image_view* image, double timestamp_seconds,
+                           fer_results** results) {
+  return guarded("fer_stream_push", [&] {
+    FER_REQUIRE(stream && image && results, "fer_stream_push: stream, image and results must be non-NULL");
+    cv::Mat input;
+    if (fer_status s = view_to_mat(image, stream->stream->pipeline().options().max_image_pixels, "fer_stream_push",
+                                   input))
+      return s;
+    fer::StreamFrame frame = stream->stream->push(input, timestamp_seconds);
+    auto r = std::make_unique<fer_results>();
+    r->from_stream = true;
+    r->frame_index = frame.index;
+    r->timestamp = frame.timestamp;
+    r->detection_ran = frame.detection_ran;
+    r->tracks = std::move(frame.faces);
+    for (auto& t : r->tracks) {
+      r->labels.push_back(t.result.label);
+      r->faces.push_back(std::move(t.result));
+    }
+    *results = r.release();
+    return FER_OK;
+  });
+}
+
+fer_status fer_stream_reset(fer_stream* stream) {
+  return guarded("fer_stream_reset", [&] {
+    FER_REQUIRE(stream, "fer_stream_reset: stream is NULL");
+    stream->stream->reset();
+    return FER_OK;
+  });
+}
+
+fer_status fer_stream_frame_count(const fer_stream* stream, int64_t* count) {
+  return guarded("fer_stream_frame_count", [&] {
+    FER_REQUIRE(stream && count, "fer_stream_frame_count: NULL argument");
+    *count = stream->stream->frame_count();
+    return FER_OK;
+  });
+}
+
+fer_status fer_stream_model(const fer_stream* stream, const fer_model** model) {
+  return guarded("fer_stream_model", [&] {
+    FER_REQUIRE(stream && model, "fer_stream_model: NULL argument");
+    *model = &stream->model;
+    return FER_OK;
+  });
+}
+
 fer_status fer_model_load(const char* path, fer_model** model) {
   return guarded("fer_model_load", [&] {
     FER_REQUIRE(path && model, "fer_model_load: path and model must be non-NULL");
     auto m = std::make_unique<fer_model>();
-    m->model = fer::Model::load(path);
-    m->info = m->model->info();
+    set_model(*m, fer::Model::load(path));
     *model = m.release();
     return FER_OK;
   });
@@ -331,6 +559,118 @@ fer_status fer_model_metric(const fer_model* model, const char* key, double* val
     auto it = model->info.metrics.find(key);
     if (it == model->info.metrics.end()) return fail(FER_NOT_FOUND, std::string("fer_model_metric: no metric '") + key + "'");
     *value = it->second;
+    return FER_OK;
+  });
+}
+
+void fer_train_options_init(fer_train_options* o) {
+  if (!o) return;
+  std::memset(o, 0, sizeof *o);
+  fer::TrainOptions d;
+  o->struct_size = sizeof *o;
+  o->lr = d.lr;
+  o->epochs = d.epochs;
+  o->batch_size = d.batch_size;
+  o->input_size = d.input_size;
+  o->channels = d.channels;
+  o->resume = d.resume ? 1 : 0;
+}
+
+fer_status fer_train(const fer_train_options* options, fer_model** model) {
+  return guarded("fer_train", [&] {
+    FER_REQUIRE(options, "fer_train: options is NULL");
+    FER_REQUIRE(options->struct_size >= sizeof(fer_train_options) && options->struct_size < (1u << 16),
+                "fer_train: options->struct_size is not set; call fer_train_options_init first");
+    FER_REQUIRE(options->data_path, "fer_train: options->data_path is NULL");
+    fer::TrainOptions o;
+    o.train_data.path = options->data_path;
+    if (options->format) o.train_data.format = o.val_data.format = options->format;
+    if (options->val_path) o.val_data.path = options->val_path;
+    o.train_data.resize = o.val_data.resize = options->resize != 0;
+    if (options->architecture) o.architecture = options->architecture;
+    if (options->head) o.head = options->head;
+    if (options->out_dir) o.out_dir = options->out_dir;
+    if (options->precision) o.precision = options->precision;
+    o.lr = options->lr;
+    o.max_steps_per_epoch = options->max_steps_per_epoch;
+    o.seed = options->seed;
+    o.epochs = options->epochs;
+    o.batch_size = options->batch_size;
+    o.input_size = options->input_size;
+    o.channels = options->channels;
+    o.threads = options->threads;
+    o.resume = options->resume != 0;
+    o.progress = options->progress != 0;
+    o.command_line = "fer_train (C API)";
+    // A non-zero return from on_epoch stops training at its next step (or, after
+    // the last epoch, turns the finished run into FER_CANCELLED too).
+    std::atomic<bool> stop{false};
+    o.stop = &stop;
+    std::function<void(const fer::EpochReport&)> cb;
+    if (options->on_epoch)
+      cb = [&](const fer::EpochReport& e) {
+        fer_epoch_report r;
+        std::memset(&r, 0, sizeof r);
+        r.struct_size = sizeof r;
+        r.epoch = e.epoch;
+        r.train_loss = e.train_loss;
+        r.train_accuracy = e.train_accuracy;
+        r.val_accuracy = e.val_accuracy;
+        r.val_macro_f1 = e.val_macro_f1;
+        r.seconds = e.seconds;
+        if (options->on_epoch(options->user_data, &r) != 0) stop = true;
+      };
+    fer::TrainResult result = fer::train(o, cb);
+    if (stop)
+      return fail(FER_CANCELLED, "fer_train: stopped by on_epoch after the last epoch; the model is in " +
+                                     result.best_path);
+    if (model) {
+      auto m = std::make_unique<fer_model>();
+      set_model(*m, result.best);
+      *model = m.release();
+    }
+    return FER_OK;
+  });
+}
+
+void fer_eval_options_init(fer_eval_options* o) {
+  if (!o) return;
+  std::memset(o, 0, sizeof *o);
+  o->struct_size = sizeof *o;
+}
+
+fer_status fer_evaluate(const fer_model* model, const char* data_path, const fer_eval_options* options,
+                        fer_eval_report* report) {
+  return guarded("fer_evaluate", [&] {
+    FER_REQUIRE(model && data_path && report, "fer_evaluate: model, data_path and report must be non-NULL");
+    FER_REQUIRE(report->struct_size >= sizeof(fer_eval_report) && report->struct_size < (1u << 16),
+                "fer_evaluate: set report->struct_size = sizeof(fer_eval_report) first");
+    FER_REQUIRE(!options || (options->struct_size >= sizeof(fer_eval_options) && options->struct_size < (1u << 16)),
+                "fer_evaluate: options->struct_size is not set; call fer_eval_options_init first");
+    const fer::ModelInfo& info = model->model->info();
+    fer::DatasetSpec spec;
+    spec.path = data_path;
+    spec.width = info.input.width;
+    spec.height = info.input.height;
+    spec.channels = info.input.channels;
+    fer::EvalOptions eo;
+    if (options) {
+      if (options->format) spec.format = options->format;
+      if (options->split) spec.split = options->split;
+      if (options->tta) eo.tta = options->tta;
+      spec.resize = options->resize != 0;
+      spec.threads = options->threads;
+      eo.threads = options->threads;
+    }
+    fer::EvalReport r = fer::evaluate(*model->model, fer::read_dataset(spec), eo);
+    fer_eval_report out;
+    out.struct_size = sizeof out;
+    out.count = r.count;
+    out.accuracy = r.accuracy;
+    out.macro_f1 = r.macro_f1;
+    out.ece = r.ece;
+    out.loss = r.loss;
+    *report = out;
     return FER_OK;
   });
 }

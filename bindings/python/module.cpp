@@ -8,6 +8,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <atomic>
+#include <csignal>
 #include <sstream>
 
 namespace py = pybind11;
@@ -33,6 +35,120 @@ cv::Mat mat_from_array(const py::array& any) {
                           "pass numpy.ascontiguousarray(image)");
   int type = c == 1 ? CV_8UC1 : c == 3 ? CV_8UC3 : CV_8UC4;
   return cv::Mat(int(h), int(w), type, const_cast<void*>(any.data()), size_t(any.strides(0)));
+}
+
+// A writable view for drawing: same rules as mat_from_array, and the array must be writeable.
+cv::Mat writable_mat_from_array(const py::array& any) {
+  cv::Mat m = mat_from_array(any);
+  if (!any.writeable()) throw py::value_error("the image is read-only; pass a writeable copy (image.copy())");
+  return m;
+}
+
+// A numpy array over a cv::Mat's pixels without copying: the array keeps the
+// Mat (and so its buffer) alive.
+py::array mat_to_numpy(const cv::Mat& mat) {
+  auto* keep = new cv::Mat(mat);
+  py::capsule owner(keep, [](void* p) { delete static_cast<cv::Mat*>(p); });
+  std::vector<py::ssize_t> shape{keep->rows, keep->cols};
+  std::vector<py::ssize_t> strides{py::ssize_t(keep->step[0]), py::ssize_t(keep->elemSize())};
+  if (keep->channels() > 1) {
+    shape.push_back(keep->channels());
+    strides.push_back(py::ssize_t(keep->elemSize1()));
+  }
+  return py::array(py::dtype::of<uint8_t>(), shape, strides, keep->data, owner);
+}
+
+// One tracked face of a stream frame, with the model's class names for the dicts.
+struct PyTrackedFace {
+  fer::TrackedFace face;
+  std::shared_ptr<const std::vector<std::string>> classes;
+};
+
+py::dict by_class(const std::vector<float>& p, const std::vector<std::string>& classes) {
+  py::dict d;
+  for (size_t k = 0; k < p.size() && k < classes.size(); ++k) d[py::str(classes[k])] = p[k];
+  return d;
+}
+
+std::string tracked_repr(const PyTrackedFace& t) {
+  const fer::TrackedFace& f = t.face;
+  std::ostringstream os;
+  os.precision(3);
+  os << "TrackedFace(track_id=" << f.track_id << ", box=(" << f.result.face.box.x << ", " << f.result.face.box.y
+     << ", " << f.result.face.box.width << ", " << f.result.face.box.height << "), smoothed_label='"
+     << f.smoothed_label << "', smoothed_confidence="
+     << (f.smoothed_label_index >= 0 && size_t(f.smoothed_label_index) < f.smoothed.size()
+             ? f.smoothed[size_t(f.smoothed_label_index)]
+             : 0.f)
+     << ", label='" << f.result.label << "', detected=" << (f.detected ? "True" : "False") << ")";
+  return os.str();
+}
+
+// TrainOptions from a dict of keyword arguments (fer.train's), rejecting unknown keys.
+fer::TrainOptions train_options_from(const py::dict& kw) {
+  fer::TrainOptions o;
+  o.progress = false;
+  for (const auto& item : kw) {
+    std::string k = py::cast<std::string>(item.first);
+    py::handle v = item.second;
+    auto str = [&] { return py::cast<std::string>(v); };
+    auto num = [&] { return py::cast<double>(v); };
+    auto integer = [&] { return py::cast<int64_t>(v); };
+    auto config = [&] {
+      fer::Config c;
+      for (const auto& kv : py::cast<py::dict>(v)) c.set(py::cast<std::string>(kv.first), py::str(kv.second));
+      return c;
+    };
+    if (k == "data") o.train_data.path = str();
+    else if (k == "format") o.train_data.format = o.val_data.format = str();
+    else if (k == "split") o.train_data.split = str();
+    else if (k == "val") o.val_data.path = str();
+    else if (k == "val_split") o.val_data.split = str();
+    else if (k == "image_root") o.train_data.image_root = o.val_data.image_root = str();
+    else if (k == "cache_dir") o.cache_dir = str();
+    else if (k == "soft_targets") o.soft_targets = py::cast<bool>(v);
+    else if (k == "architecture") o.architecture = str();
+    else if (k == "architecture_options") o.architecture_config = config();
+    else if (k == "head") o.head = str();
+    else if (k == "head_options") o.head_config = config();
+    else if (k == "input_size") o.input_size = int(integer());
+    else if (k == "channels") o.channels = int(integer());
+    else if (k == "init_model") o.init_model = str();
+    else if (k == "epochs") o.epochs = int(integer());
+    else if (k == "batch_size") o.batch_size = int(integer());
+    else if (k == "optimizer") o.optimizer = str();
+    else if (k == "lr") o.lr = num();
+    else if (k == "weight_decay") o.weight_decay = num();
+    else if (k == "label_smoothing") o.label_smoothing = num();
+    else if (k == "augment") o.augment.enabled = py::cast<bool>(v);
+    else if (k == "teacher_model") o.teacher_model = str();
+    else if (k == "kd_weight") o.kd_weight = num();
+    else if (k == "precision") o.precision = str();
+    else if (k == "threads") o.threads = int(integer());
+    else if (k == "out_dir") o.out_dir = str();
+    else if (k == "resume") o.resume = py::cast<bool>(v);
+    else if (k == "seed") o.seed = uint64_t(integer());
+    else if (k == "max_steps_per_epoch") o.max_steps_per_epoch = integer();
+    else if (k == "progress") o.progress = py::cast<bool>(v);
+    else throw py::type_error("fer.train() got an unexpected keyword argument '" + k + "'");
+  }
+  if (o.train_data.path.empty()) throw py::value_error("fer.train() needs data=PATH (a labelled dataset)");
+  o.command_line = "fer.train (Python)";
+  return o;
+}
+
+py::dict epoch_dict(const fer::EpochReport& e) {
+  py::dict d;
+  d["epoch"] = e.epoch;
+  d["train_loss"] = e.train_loss;
+  d["train_accuracy"] = e.train_accuracy;
+  d["val_accuracy"] = e.val_accuracy;
+  d["val_macro_f1"] = e.val_macro_f1;
+  d["val_loss"] = e.val_loss;
+  d["lr"] = e.lr;
+  d["seconds"] = e.seconds;
+  d["images_per_second"] = e.images_per_second;
+  return d;
 }
 
 py::array_t<float> to_numpy(const std::vector<float>& v) {
@@ -91,6 +207,15 @@ PYBIND11_MODULE(_fer, m) {
       .def_readonly("label_index", &fer::FaceResult::label_index)
       .def_property_readonly("probabilities", [](const fer::FaceResult& r) { return to_numpy(r.probabilities); })
       .def_property_readonly("features", [](const fer::FaceResult& r) { return to_numpy(r.features); })
+      .def_property_readonly("landmarks", [](const fer::FaceResult& r) {
+        const auto& points = r.face.landmarks;
+        py::array_t<float> a({py::ssize_t(points.size()), py::ssize_t(2)});
+        for (size_t i = 0; i < points.size(); ++i) {
+          a.mutable_at(py::ssize_t(i), 0) = points[i].x;
+          a.mutable_at(py::ssize_t(i), 1) = points[i].y;
+        }
+        return a;
+      }, "N x 2 float32 array of landmark points (x, y) in image pixels; 0 x 2 without a landmark model")
       .def("__repr__", &face_repr);
 
   py::class_<fer::Model, std::shared_ptr<fer::Model>>(m, "Model")
@@ -106,8 +231,9 @@ PYBIND11_MODULE(_fer, m) {
 
   py::class_<fer::Pipeline>(m, "Pipeline")
       .def(py::init([](const std::string& detector, const std::string& model, int threads, const std::string& precision,
-                       float score_threshold, int min_face_size, bool return_features) {
+                       float score_threshold, int min_face_size, bool return_features, const std::string& landmarks) {
              fer::PipelineOptions o;
+             o.landmarks = landmarks;
              o.detector = detector;
              o.model_path = model;
              o.threads = threads;
@@ -118,13 +244,29 @@ PYBIND11_MODULE(_fer, m) {
              py::gil_scoped_release release;
              return std::make_unique<fer::Pipeline>(o);
            }),
-           py::arg("detector") = "haar", py::arg("model") = "", py::arg("threads") = 0, py::arg("precision") = "auto",
-           py::arg("score_threshold") = 0.5f, py::arg("min_face_size") = 24, py::arg("return_features") = false)
+           py::arg("detector") = "auto", py::arg("model") = "", py::arg("threads") = 0, py::arg("precision") = "auto",
+           py::arg("score_threshold") = 0.5f, py::arg("min_face_size") = 24, py::arg("return_features") = false,
+           py::arg("landmarks") = "auto")
       .def("process", [](fer::Pipeline& p, const py::array& image) {
              cv::Mat mat = mat_from_array(image);
              py::gil_scoped_release release;
              return p.process(mat);
            }, py::arg("image"), "Detects and recognizes every face of a uint8 HxW / HxWx3 (BGR) / HxWx4 (BGRA) image")
+      .def("process_with_skipped", [](fer::Pipeline& p, const py::array& image) {
+             cv::Mat mat = mat_from_array(image);
+             std::vector<fer::Face> skipped;
+             std::vector<fer::FaceResult> results;
+             {
+               py::gil_scoped_release release;
+               results = p.process(mat, skipped);
+             }
+             py::list boxes;
+             for (const fer::Face& f : skipped)
+               boxes.append(py::make_tuple(py::make_tuple(f.box.x, f.box.y, f.box.width, f.box.height), f.score));
+             return py::make_tuple(results, boxes);
+           }, py::arg("image"),
+           "Like process(); returns (faces, skipped): skipped lists ((x, y, w, h), score) of the faces found but "
+           "smaller than min_face_size, which are not recognized")
       .def_property_readonly("detector", &fer::Pipeline::detector_name)
       .def_property_readonly("model", [](const fer::Pipeline& p) {
         return std::const_pointer_cast<fer::Model>(p.shared_model());
@@ -146,6 +288,240 @@ PYBIND11_MODULE(_fer, m) {
         return fer::evaluate(*model, fer::read_dataset(spec), eo).to_json();
       }, py::arg("model"), py::arg("data"), py::arg("format") = "folder", py::arg("tta") = "none",
       "Evaluates a model file on a labelled dataset; returns the report as a JSON string");
+
+  py::class_<PyTrackedFace>(m, "TrackedFace", "One face on one frame of a Stream")
+      .def_property_readonly("track_id", [](const PyTrackedFace& t) { return t.face.track_id; },
+                             "stable while the face is tracked; never reused within a stream")
+      .def_property_readonly("box", [](const PyTrackedFace& t) {
+        const cv::Rect2f& b = t.face.result.face.box;
+        return py::make_tuple(b.x, b.y, b.width, b.height);
+      }, "(x, y, width, height) in image pixels (tracked box)")
+      .def_property_readonly("score", [](const PyTrackedFace& t) { return t.face.result.face.score; })
+      .def_property_readonly("label", [](const PyTrackedFace& t) { return t.face.result.label; },
+                             "this frame's raw label")
+      .def_property_readonly("label_index", [](const PyTrackedFace& t) { return t.face.result.label_index; })
+      .def_property_readonly("smoothed_label", [](const PyTrackedFace& t) { return t.face.smoothed_label; },
+                             "label to show: smoothed over time, with hysteresis")
+      .def_property_readonly("smoothed_label_index", [](const PyTrackedFace& t) { return t.face.smoothed_label_index; })
+      .def_property_readonly("probabilities", [](const PyTrackedFace& t) { return by_class(t.face.smoothed, *t.classes); },
+                             "{class name: smoothed probability}")
+      .def_property_readonly("raw_probabilities", [](const PyTrackedFace& t) {
+        return by_class(t.face.result.probabilities, *t.classes);
+      }, "{class name: this frame's probability}")
+      .def_property_readonly("smoothed_array", [](const PyTrackedFace& t) { return to_numpy(t.face.smoothed); },
+                             "smoothed probabilities as a numpy array in the model's class order")
+      .def_property_readonly("raw_array", [](const PyTrackedFace& t) { return to_numpy(t.face.result.probabilities); },
+                             "this frame's probabilities as a numpy array in the model's class order")
+      .def_property_readonly("features", [](const PyTrackedFace& t) { return to_numpy(t.face.result.features); })
+      .def_property_readonly("detected", [](const PyTrackedFace& t) { return t.face.detected; },
+                             "the box comes from a detection on this frame (else predicted)")
+      .def_property_readonly("confidence", [](const PyTrackedFace& t) { return t.face.confidence; },
+                             "tracking confidence in [0, 1]")
+      .def_property_readonly("age_seconds", [](const PyTrackedFace& t) { return t.face.age_seconds; })
+      .def_property_readonly("frames_tracked", [](const PyTrackedFace& t) { return t.face.frames_tracked; })
+      .def_property_readonly("frames_missed", [](const PyTrackedFace& t) { return t.face.frames_missed; })
+      .def("__repr__", &tracked_repr);
+
+  py::class_<fer::Stream>(m, "Stream", "Tracks and recognizes faces across the frames of one video (one thread at a time)")
+      .def(py::init([](const std::string& detector, py::object model, int threads, const std::string& precision,
+                       float score_threshold, int min_face_size, bool return_features, int detect_every,
+                       double smoothing_seconds, float label_margin, double max_missed_seconds, float iou_threshold,
+                       float min_track_confidence, float min_visible_fraction) {
+             fer::PipelineOptions o;
+             o.detector = detector;
+             o.threads = threads;
+             o.precision = precision;
+             o.score_threshold = score_threshold;
+             o.min_face_size = min_face_size;
+             o.return_features = return_features;
+             fer::StreamOptions so;
+             so.detect_every = detect_every;
+             so.smoothing_seconds = smoothing_seconds;
+             so.label_margin = label_margin;
+             so.max_missed_seconds = max_missed_seconds;
+             so.iou_threshold = iou_threshold;
+             so.min_track_confidence = min_track_confidence;
+             so.min_visible_fraction = min_visible_fraction;
+             std::shared_ptr<const fer::Model> shared;
+             if (py::isinstance<fer::Model>(model)) shared = py::cast<std::shared_ptr<fer::Model>>(model);
+             else if (!model.is_none()) o.model_path = py::cast<std::string>(model);
+             py::gil_scoped_release release;
+             return shared ? std::make_unique<fer::Stream>(o, shared, so) : std::make_unique<fer::Stream>(o, so);
+           }),
+           py::arg("detector") = "auto", py::arg("model") = py::none(), py::arg("threads") = 0,
+           py::arg("precision") = "auto", py::arg("score_threshold") = 0.5f, py::arg("min_face_size") = 24,
+           py::arg("return_features") = false, py::arg("detect_every") = 5, py::arg("smoothing_seconds") = 0.3,
+           py::arg("label_margin") = 0.1f, py::arg("max_missed_seconds") = 1.0, py::arg("iou_threshold") = 0.3f,
+           py::arg("min_track_confidence") = 0.5f, py::arg("min_visible_fraction") = 0.5f,
+           "model: a model file path, a loaded fer.Model (shared read-only), or None for the default model")
+      .def("push", [](fer::Stream& s, const py::array& image, double timestamp) {
+             cv::Mat mat = mat_from_array(image);
+             fer::StreamFrame frame;
+             {
+               py::gil_scoped_release release;
+               frame = s.push(mat, timestamp);
+             }
+             auto classes = std::make_shared<const std::vector<std::string>>(s.pipeline().model().info().classes);
+             py::list out;
+             for (auto& f : frame.faces) out.append(PyTrackedFace{std::move(f), classes});
+             return out;
+           }, py::arg("image"), py::arg("timestamp"),
+           "Processes the next frame (uint8 HxW / HxWx3 BGR / HxWx4 BGRA) at `timestamp` seconds (never "
+           "earlier than the previous frame's); returns the tracked faces ordered by track id")
+      .def("reset", &fer::Stream::reset, "Forgets every track (e.g. after a scene cut); ids keep counting up")
+      .def_property_readonly("frame_count", &fer::Stream::frame_count)
+      .def_property_readonly("classes", [](const fer::Stream& s) { return s.pipeline().model().info().classes; })
+      .def_property_readonly("detector", [](const fer::Stream& s) { return s.pipeline().detector_name(); })
+      .def_property_readonly("model", [](const fer::Stream& s) {
+        return std::const_pointer_cast<fer::Model>(s.pipeline().shared_model());
+      })
+      .def("__repr__", [](const fer::Stream& s) {
+        return "Stream(detector='" + s.pipeline().detector_name() + "', frames=" + std::to_string(s.frame_count()) + ")";
+      });
+
+  py::class_<fer::VideoFrame>(m, "VideoFrame")
+      .def_property_readonly("image", [](const fer::VideoFrame& f) { return mat_to_numpy(f.image); },
+                             "uint8 HxWx3 BGR (no copy)")
+      .def_readonly("timestamp", &fer::VideoFrame::timestamp)
+      .def_readonly("index", &fer::VideoFrame::index)
+      .def("__repr__", [](const fer::VideoFrame& f) {
+        std::ostringstream os;
+        os << "VideoFrame(index=" << f.index << ", timestamp=" << f.timestamp << ", size=" << f.image.cols << "x"
+           << f.image.rows << ")";
+        return os.str();
+      });
+
+  py::class_<fer::VideoSource>(m, "VideoSource", "Frames of a video file, an image sequence or a camera; iterable")
+      .def(py::init([](const std::string& path, double fps) {
+             py::gil_scoped_release release;
+             return std::make_unique<fer::VideoSource>(path, fps);
+           }), py::arg("path"), py::arg("fps") = 0.0,
+           "Opens a video file or an image-sequence pattern ('frames/img_%04d.png'); fps > 0 overrides the "
+           "frame rate used for timestamps")
+      .def_static("camera", [](int index) {
+        py::gil_scoped_release release;
+        return std::make_unique<fer::VideoSource>(fer::VideoSource::camera(index));
+      }, py::arg("index") = 0)
+      .def("read", [](fer::VideoSource& v) -> py::object {
+        auto f = std::make_unique<fer::VideoFrame>();
+        bool ok;
+        {
+          py::gil_scoped_release release;
+          ok = v.read(*f);
+        }
+        if (!ok) return py::none();
+        return py::cast(std::move(f));
+      }, "The next VideoFrame, or None at the end")
+      .def("__iter__", [](py::object self) { return self; })
+      .def("__next__", [](fer::VideoSource& v) {
+        auto f = std::make_unique<fer::VideoFrame>();
+        bool ok;
+        {
+          py::gil_scoped_release release;
+          ok = v.read(*f);
+        }
+        if (!ok) throw py::stop_iteration();
+        return f;
+      })
+      .def_property_readonly("fps", &fer::VideoSource::fps)
+      .def_property_readonly("frame_size", [](const fer::VideoSource& v) {
+        cv::Size s = v.frame_size();
+        return py::make_tuple(s.width, s.height);
+      }, "(width, height)")
+      .def_property_readonly("frame_count", &fer::VideoSource::frame_count, "-1 when unknown")
+      .def_property_readonly("is_live", &fer::VideoSource::is_live)
+      .def_property_readonly("description", &fer::VideoSource::description)
+      .def("__repr__", [](const fer::VideoSource& v) { return "VideoSource('" + v.description() + "')"; });
+
+  m.def("draw", [](py::array image, py::list faces, std::vector<std::string> classes, bool probability_bars,
+                   double font_scale) {
+        cv::Mat mat = writable_mat_from_array(image);
+        std::vector<fer::FaceResult> plain;
+        std::vector<fer::TrackedFace> tracked;
+        for (py::handle h : faces) {
+          if (py::isinstance<fer::FaceResult>(h)) plain.push_back(py::cast<fer::FaceResult>(h));
+          else if (py::isinstance<PyTrackedFace>(h)) {
+            const auto& t = py::cast<const PyTrackedFace&>(h);
+            tracked.push_back(t.face);
+            if (classes.empty()) classes = *t.classes;
+          } else {
+            throw py::type_error("fer.draw: faces must be FaceResult or TrackedFace objects, got " +
+                                 std::string(py::str(py::type::of(h))));
+          }
+        }
+        if (!plain.empty() && !tracked.empty())
+          throw py::value_error("fer.draw: pass either FaceResult objects (Pipeline) or TrackedFace objects "
+                                "(Stream), not both");
+        {
+          py::gil_scoped_release release;
+          if (!tracked.empty()) {
+            fer::OverlayOptions o;
+            o.class_names = classes;
+            o.probability_bars = probability_bars;
+            o.font_scale = font_scale;
+            fer::draw_overlay(mat, tracked, o);
+          } else {
+            fer::DrawOptions o;
+            o.class_names = classes;
+            o.probability_bars = probability_bars;
+            o.font_scale = font_scale;
+            fer::draw_results(mat, plain, o);
+          }
+        }
+        return image;
+      }, py::arg("image"), py::arg("faces"), py::arg("classes") = std::vector<std::string>{},
+      py::arg("probability_bars") = true, py::arg("font_scale") = 0.0,
+      "Draws faces (from Pipeline.process or Stream.push) on a writeable uint8 image, in place; returns the image");
+
+  m.def("_train", [](py::dict kw, py::object on_epoch) {
+        fer::TrainOptions o = train_options_from(kw);
+        // Ctrl-C (or an exception from on_epoch) stops training after the current step.
+        std::atomic<bool> stop{false};
+        o.stop = &stop;
+        std::exception_ptr callback_error;
+        std::function<void(const fer::EpochReport&)> cb = [&](const fer::EpochReport& e) {
+          py::gil_scoped_acquire acquire;
+          if (PyErr_CheckSignals() != 0) {
+            callback_error = std::make_exception_ptr(py::error_already_set());
+            stop = true;
+            return;
+          }
+          if (on_epoch.is_none() || callback_error) return;
+          try {
+            on_epoch(epoch_dict(e));
+          } catch (py::error_already_set&) {
+            callback_error = std::current_exception();
+            stop = true;
+          }
+        };
+        fer::TrainResult r;
+        try {
+          py::gil_scoped_release release;
+          r = fer::train(o, cb);
+        } catch (const fer::Error& e) {
+          if (callback_error && e.status() == fer::Status::Cancelled) std::rethrow_exception(callback_error);
+          throw;
+        }
+        if (callback_error) std::rethrow_exception(callback_error);
+        py::dict out;
+        out["model"] = r.best;
+        out["best_epoch"] = r.best_epoch;
+        out["best_path"] = r.best_path;
+        py::list history;
+        for (const auto& e : r.history) history.append(epoch_dict(e));
+        out["history"] = history;
+        return out;
+      }, py::arg("options"), py::arg("on_epoch") = py::none());
+
+  m.def("models", [] {
+        py::dict d;
+        d["detectors"] = fer::detector_registry().names();
+        d["extractors"] = fer::extractor_registry().names();
+        d["classifiers"] = fer::classifier_registry().names();
+        d["landmarks"] = fer::landmark_registry().names();
+        d["default_model"] = fer::default_model_path();
+        return d;
+      }, "Registered components by kind, and the default model file ('' when none)");
 
   m.def("set_num_threads", &fer::set_num_threads, py::arg("n"));
   m.def("version", &fer::version);

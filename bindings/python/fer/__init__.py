@@ -1,9 +1,14 @@
 """libfer: real-time facial expression recognition.
 
     import fer, cv2
-    pipeline = fer.Pipeline()                 # Haar detector + the default model
+    pipeline = fer.Pipeline()                 # best detector available ("auto") + the default model
     for face in pipeline.process(cv2.imread("photo.jpg")):
         print(face.box, face.label, face.probabilities)
+
+    stream = fer.Stream()                     # video: tracked faces, smoothed labels
+    for frame in fer.VideoSource("clip.mp4"):
+        for face in stream.push(frame.image, frame.timestamp):
+            print(face.track_id, face.smoothed_label, face.probabilities)
 
 Images are numpy uint8 arrays: HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA); they
 are read in place (no copy). Errors raise fer.Error (with a .status), and
@@ -11,8 +16,10 @@ TypeError/ValueError for images of the wrong kind.
 """
 import json as _json
 
-from ._fer import Error, FaceResult, Model, Pipeline, set_num_threads, version, __version__
+from ._fer import (Error, FaceResult, Model, Pipeline, Stream, TrackedFace, VideoFrame, VideoSource, draw, models,
+                   set_num_threads, version, __version__)
 from ._fer import evaluate as _evaluate
+from ._fer import _train
 
 
 def evaluate(model, data, format="folder", tta="none"):
@@ -20,4 +27,29 @@ def evaluate(model, data, format="folder", tta="none"):
     return _json.loads(_evaluate(model, data, format, tta))
 
 
-__all__ = ["Error", "FaceResult", "Model", "Pipeline", "evaluate", "set_num_threads", "version", "__version__"]
+def annotate(image, faces, classes=None, probability_bars=True, font_scale=0.0):
+    """Returns a copy of `image` with `faces` (from Pipeline.process or Stream.push) drawn on it."""
+    out = image.copy()
+    draw(out, list(faces), classes or [], probability_bars, font_scale)
+    return out
+
+
+def train(data, on_epoch=None, **options):
+    """Trains a model on the labelled dataset `data` (the GIL is released while it runs).
+
+    Options (all keyword, as in `fer train --help`): format, split, val, val_split,
+    image_root, cache_dir, soft_targets, architecture, architecture_options (dict),
+    head, head_options (dict), input_size, channels, init_model, epochs, batch_size,
+    optimizer, lr, weight_decay, label_smoothing, augment, teacher_model, kd_weight,
+    precision, threads, out_dir, resume, seed, max_steps_per_epoch, progress.
+    `on_epoch(report_dict)` is called after every epoch; an exception raised in it
+    (or Ctrl-C) stops training and is re-raised.
+
+    Returns a dict: model (fer.Model), best_epoch, best_path, history (list of dicts).
+    """
+    options["data"] = data
+    return _train(options, on_epoch)
+
+
+__all__ = ["Error", "FaceResult", "Model", "Pipeline", "Stream", "TrackedFace", "VideoFrame", "VideoSource",
+           "annotate", "draw", "evaluate", "models", "set_num_threads", "train", "version", "__version__"]

@@ -69,6 +69,45 @@ def test_results_on_a_sample_photo():
         assert f.label in fer.Pipeline(threads=1).classes
 
 
+def test_landmarks_on_a_sample_photo():
+    photo = os.path.join(os.environ.get("FER_ASSETS_DIR", ""), "face-api", "demo", "sample3.jpg")
+    if not os.path.exists(photo):
+        pytest.skip("sample photos not fetched (scripts/setup.sh)")
+    cv2 = pytest.importorskip("cv2", reason="python3-opencv is needed to decode the photo")
+    image = cv2.imread(photo)
+    without = make_pipeline(landmarks="none").process(image)
+    assert without and all(f.landmarks.shape == (0, 2) for f in without)
+    faces = make_pipeline(landmarks="68_tiny").process(image)
+    assert faces
+    for f in faces:
+        x, y, w, h = f.box
+        points = f.landmarks
+        assert points.shape == (68, 2) and points.dtype == np.float32
+        assert np.all(points[:, 0] > x - 0.25 * w) and np.all(points[:, 0] < x + 1.25 * w)
+        assert np.all(points[:, 1] > y - 0.25 * h) and np.all(points[:, 1] < y + 1.25 * h)
+        eyes, mouth = points[36:48, 1].mean(), points[48:68, 1].mean()
+        assert eyes < mouth
+    with pytest.raises(fer.Error, match="68_tiny"):
+        make_pipeline(landmarks="no_such_landmarks")
+
+
+def test_faces_below_min_face_size_are_reported_as_skipped():
+    photo = os.path.join(os.environ.get("FER_ASSETS_DIR", ""), "face-api", "demo", "sample3.jpg")
+    if not os.path.exists(photo):
+        pytest.skip("sample photos not fetched (scripts/setup.sh)")
+    cv2 = pytest.importorskip("cv2", reason="python3-opencv is needed to decode the photo")
+    image = cv2.imread(photo)
+    faces, skipped = make_pipeline().process_with_skipped(image)
+    assert len(faces) >= 2 and skipped == []
+    sides = sorted(f.box[2] for f in faces)  # min_face_size applies to the box width
+    # A minimum between the smallest and the largest face: the small ones are skipped, not lost.
+    limit = int(sides[0] + sides[-1]) // 2 if sides[0] < sides[-1] else int(sides[0]) + 1
+    big, small = make_pipeline(min_face_size=limit).process_with_skipped(image)
+    assert len(big) + len(small) == len(faces) and len(small) >= 1
+    assert all(w < limit for (x, y, w, h), score in small)
+    assert all(f.box[2] >= limit for f in big)
+
+
 def test_model_info_and_features():
     p = make_pipeline(return_features=True)
     info = p.model.info

@@ -11,8 +11,9 @@
  *    they can grow without breaking old callers.
  *  - Strings returned by the API are owned by the object they come from and
  *    stay valid until it is destroyed.
- * Thread safety: a fer_pipeline is used by one thread at a time; fer_model
- * and fer_results are read-only after creation and may be read from any thread.
+ * Thread safety: a fer_pipeline or fer_stream is used by one thread at a
+ * time; fer_model and fer_results are read-only after creation and may be
+ * read from any thread.
  */
 #ifndef FER_FER_H
 #define FER_FER_H
@@ -48,6 +49,7 @@ typedef enum fer_status {
   FER_OUT_OF_MEMORY = 8,
   FER_UNSUPPORTED = 9,
   FER_INTERNAL = 10,
+  FER_CANCELLED = 11,
   FER_STATUS_MAX_ENUM = 0x7FFFFFFF /* not a status: makes every int value representable */
 } fer_status;
 
@@ -78,7 +80,8 @@ typedef enum fer_component_kind {
 
 typedef struct fer_pipeline_options {
   size_t struct_size;       /* sizeof(fer_pipeline_options), set by fer_pipeline_options_init */
-  const char* detector;     /* registered detector name; NULL = "haar" */
+  const char* detector;     /* registered detector name; NULL = "auto" (ssd_mobilenet when face-api's
+                               weights are found, else tiny_face, else haar: fer_pipeline_detector_name says) */
   const char* model_path;   /* model file; NULL = the default model */
   const char* precision;    /* "fp32", "bf16" or "auto"; NULL = "auto" */
   float score_threshold;    /* detector score threshold (0.5) */
@@ -86,6 +89,9 @@ typedef struct fer_pipeline_options {
   int32_t max_detect_side;  /* detection runs on the image downscaled to this side (480) */
   int32_t threads;          /* compute threads, process-wide; 0 = all cores */
   int32_t return_features;  /* non-zero: results carry feature vectors */
+  /* Appended in 0.1 (callers with an older, shorter struct_size get the defaults): */
+  const char* landmarks;    /* landmark model: "68", "68_tiny", "none" or "auto" (NULL): "auto" runs
+                               "68" only when the model crops faces aligned by landmarks */
 } fer_pipeline_options;
 
 typedef struct fer_box {
@@ -112,9 +118,95 @@ typedef struct fer_model_info {
   int32_t trained;           /* 0: random weights, output is not recognition */
 } fer_model_info;
 
+/* How a stream tracks and smooths (see fer::StreamOptions). */
+typedef struct fer_stream_options {
+  size_t struct_size;          /* sizeof(fer_stream_options), set by fer_stream_options_init */
+  double smoothing_seconds;    /* EMA time constant of the probabilities; 0 = no smoothing (0.3) */
+  double max_missed_seconds;   /* a track ends after being missing this long (1.0) */
+  int32_t detect_every;        /* run the detector every N frames; 1 = every frame (5) */
+  float min_track_confidence;  /* also detect when a track's confidence falls below this (0.5) */
+  float label_margin;          /* hysteresis of the smoothed label, in [0, 1) (0.1) */
+  float iou_threshold;         /* least IoU to join a predicted box and a detection (0.3) */
+  float min_visible_fraction;  /* boxes less visible than this are not reported (0.5) */
+} fer_stream_options;
+
+/* Tracking of face `index` of a stream frame's results. Strings belong to the results. */
+typedef struct fer_track_info {
+  size_t struct_size;            /* sizeof(fer_track_info), set by the caller */
+  int64_t track_id;              /* stable while the face is tracked; never reused within a stream */
+  const char* smoothed_label;    /* class name of smoothed_label_index */
+  double age_seconds;            /* time since the track started */
+  int64_t frames_tracked;        /* frames this track was reported on, this one included */
+  int64_t frames_missed;         /* frames since the track's last matched detection */
+  int32_t smoothed_label_index;  /* label to show (smoothed, with hysteresis) */
+  float smoothed_confidence;     /* smoothed probability of smoothed_label_index */
+  int32_t detected;              /* non-zero: the box comes from a detection on this frame, else predicted */
+  float tracking_confidence;     /* in [0, 1] */
+} fer_track_info;
+
+/* Options of fer_evaluate. */
+typedef struct fer_eval_options {
+  size_t struct_size;  /* sizeof(fer_eval_options), set by fer_eval_options_init */
+  const char* format;  /* dataset format: "folder", "fer2013csv", "ferplus", "rafdb", "affectnet"; NULL = "folder" */
+  const char* split;   /* format-specific subset ("PrivateTest", "test", ...); NULL = none */
+  const char* tta;     /* test-time augmentation: "none" or "flip"; NULL = "none" */
+  int32_t resize;      /* non-zero: resize images of another size to the model input (else rejected) */
+  int32_t threads;     /* compute and decoding threads; 0 = default */
+} fer_eval_options;
+
+/* Summary of an evaluation (the full report is fer::EvalReport in C++). */
+typedef struct fer_eval_report {
+  size_t struct_size;  /* sizeof(fer_eval_report), set by the caller */
+  int64_t count;       /* images evaluated */
+  double accuracy;     /* in [0, 1] */
+  double macro_f1;     /* in [0, 1] */
+  double ece;          /* expected calibration error, 15 bins */
+  double loss;         /* mean cross-entropy */
+} fer_eval_report;
+
+/* One epoch of a training run, passed to fer_train_options.on_epoch. */
+typedef struct fer_epoch_report {
+  size_t struct_size;      /* sizeof(fer_epoch_report) of the library */
+  int32_t epoch;           /* 1-based */
+  int32_t reserved;
+  double train_loss;
+  double train_accuracy;
+  double val_accuracy;     /* -1 without validation data */
+  double val_macro_f1;     /* -1 without validation data */
+  double seconds;
+} fer_epoch_report;
+
+/* The common training options (the C++ fer::TrainOptions and `fer train` have all of them). */
+typedef struct fer_train_options {
+  size_t struct_size;        /* sizeof(fer_train_options), set by fer_train_options_init */
+  const char* data_path;     /* labelled training data (required) */
+  const char* format;        /* dataset format; NULL = "folder" */
+  const char* val_path;      /* validation data in the same format; NULL = none (the last epoch is kept) */
+  const char* architecture;  /* registered feature extractor; NULL = "small_cnn" */
+  const char* head;          /* registered classifier head; NULL = "linear" */
+  const char* out_dir;       /* checkpoints, log and best.fermodel; NULL = "runs/train" */
+  const char* precision;     /* "fp32" or "bf16"; NULL = "fp32" */
+  double lr;                 /* peak learning rate (0.01) */
+  int64_t max_steps_per_epoch; /* 0 = full epochs */
+  uint64_t seed;             /* (0) */
+  int32_t epochs;            /* (30) */
+  int32_t batch_size;        /* (64) */
+  int32_t input_size;        /* square input side (48) */
+  int32_t channels;          /* 1 = gray, 3 = BGR (1) */
+  int32_t threads;           /* 0 = default */
+  int32_t resize;            /* non-zero: resize images of another size (else rejected) */
+  int32_t resume;            /* non-zero: continue from out_dir's checkpoint if present (1) */
+  int32_t progress;          /* non-zero: progress bar on stderr (0) */
+  /* Called after every epoch on the calling thread (may be NULL); a non-zero
+     return stops training, and fer_train returns FER_CANCELLED. */
+  int (*on_epoch)(void* user_data, const fer_epoch_report* report);
+  void* user_data;
+} fer_train_options;
+
 typedef struct fer_pipeline fer_pipeline;
 typedef struct fer_results fer_results;
 typedef struct fer_model fer_model;
+typedef struct fer_stream fer_stream;
 
 /* --- library ------------------------------------------------------------ */
 FER_C_API const char* fer_version(void);
@@ -131,6 +223,10 @@ FER_C_API fer_status fer_registry_name(fer_component_kind kind, size_t index, co
 /* --- pipeline ----------------------------------------------------------- */
 FER_C_API void fer_pipeline_options_init(fer_pipeline_options* options);
 FER_C_API fer_status fer_pipeline_create(const fer_pipeline_options* options, fer_pipeline** pipeline);
+/* A pipeline around an already loaded model (shared read-only; `model` may be
+   destroyed afterwards). options->model_path and options->precision are ignored. */
+FER_C_API fer_status fer_pipeline_create_with_model(const fer_pipeline_options* options, const fer_model* model,
+                                                    fer_pipeline** pipeline);
 FER_C_API void fer_pipeline_destroy(fer_pipeline* pipeline);
 FER_C_API fer_status fer_pipeline_process(fer_pipeline* pipeline, const fer_image_view* image, fer_results** results);
 /* The pipeline's model (owned by the pipeline; do not destroy). */
@@ -147,6 +243,43 @@ FER_C_API fer_status fer_results_probabilities(const fer_results* results, size_
 /* Feature vector of face `index` (count 0 unless return_features was set). */
 FER_C_API fer_status fer_results_features(const fer_results* results, size_t index, const float** features,
                                           size_t* count);
+/* Landmarks of face `index`: `count` points as x, y pairs (2 * count floats) in
+   image pixels, 68 in iBUG order with a landmark model; count 0 without one. */
+FER_C_API fer_status fer_results_landmarks(const fer_results* results, size_t index, const float** xy,
+                                           size_t* count);
+
+/* Only for results of fer_stream_push (else FER_INVALID_ARGUMENT): */
+/* Tracking of face `index`. */
+FER_C_API fer_status fer_results_track(const fer_results* results, size_t index, fer_track_info* track);
+/* Smoothed probabilities of face `index`, one per class, in the model's class order. */
+FER_C_API fer_status fer_results_smoothed_probabilities(const fer_results* results, size_t index,
+                                                        const float** probabilities, size_t* count);
+/* The frame the results belong to: 0-based index, timestamp as pushed, whether
+   the detector ran on it. Any out-parameter may be NULL. */
+FER_C_API fer_status fer_results_frame(const fer_results* results, int64_t* index, double* timestamp,
+                                       int32_t* detection_ran);
+
+/* --- streams (video: tracking with stable ids and smoothing) ------------- */
+/* A stream is used by one thread at a time; streams may share one fer_model. */
+FER_C_API void fer_stream_options_init(fer_stream_options* options);
+/* pipeline_options and stream_options may be NULL (defaults). */
+FER_C_API fer_status fer_stream_create(const fer_pipeline_options* pipeline_options,
+                                       const fer_stream_options* stream_options, fer_stream** stream);
+/* A stream around an already loaded model (shared read-only; `model` may be destroyed afterwards). */
+FER_C_API fer_status fer_stream_create_with_model(const fer_pipeline_options* pipeline_options, const fer_model* model,
+                                                  const fer_stream_options* stream_options, fer_stream** stream);
+FER_C_API void fer_stream_destroy(fer_stream* stream);
+/* Processes the next frame. `timestamp_seconds`: finite and never earlier than
+   the previous frame's. The results (faces ordered by track id) are read with
+   the fer_results_* functions, fer_results_track included. */
+FER_C_API fer_status fer_stream_push(fer_stream* stream, const fer_image_view* image, double timestamp_seconds,
+                                     fer_results** results);
+/* Forgets every track (e.g. after a scene cut); track ids keep counting up. */
+FER_C_API fer_status fer_stream_reset(fer_stream* stream);
+/* Frames pushed so far. */
+FER_C_API fer_status fer_stream_frame_count(const fer_stream* stream, int64_t* count);
+/* The stream's model (owned by the stream; do not destroy). */
+FER_C_API fer_status fer_stream_model(const fer_stream* stream, const fer_model** model);
 
 /* --- model files -------------------------------------------------------- */
 FER_C_API fer_status fer_model_load(const char* path, fer_model** model);
@@ -157,6 +290,20 @@ FER_C_API fer_status fer_model_class_name(const fer_model* model, size_t index, 
 FER_C_API fer_status fer_model_provenance(const fer_model* model, const char* key, const char** value);
 /* A metric ("val_accuracy", ...); FER_NOT_FOUND if absent. */
 FER_C_API fer_status fer_model_metric(const fer_model* model, const char* key, double* value);
+
+/* --- evaluation --------------------------------------------------------- */
+FER_C_API void fer_eval_options_init(fer_eval_options* options);
+/* Evaluates `model` on the labelled dataset at `data_path` (options may be NULL:
+   a "folder" dataset, root/<class>/<image>). Classes are matched by name. */
+/* --- training ----------------------------------------------------------- */
+FER_C_API void fer_train_options_init(fer_train_options* options);
+/* Trains a model and writes out_dir/best.fermodel; *model (optional, may be
+   NULL) receives the best model, to destroy with fer_model_destroy. Runs for
+   as long as training takes, on the calling thread. */
+FER_C_API fer_status fer_train(const fer_train_options* options, fer_model** model);
+
+FER_C_API fer_status fer_evaluate(const fer_model* model, const char* data_path, const fer_eval_options* options,
+                                  fer_eval_report* report);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,244 @@
+"""Tests of fer.Stream, fer.VideoSource, fer.draw/annotate, fer.train and fer.models."""
+import math
+import os
+
+import numpy as np
+import pytest
+
+import fer
+
+
+def sample_photo():
+    """sample3.jpg (three faces) as BGR, or skip."""
+    photo = os.path.join(os.environ.get("FER_ASSETS_DIR", ""), "face-api", "demo", "sample3.jpg")
+    if not os.path.exists(photo):
+        pytest.skip("sample photos not fetched (scripts/setup.sh)")
+    cv2 = pytest.importorskip("cv2", reason="python3-opencv is needed to decode the photo")
+    image = cv2.imread(photo)
+    scale = 640.0 / image.shape[1]
+    return cv2.resize(image, (640, int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+
+
+def make_stream(**kw):
+    kw.setdefault("threads", 1)
+    kw.setdefault("precision", "fp32")
+    return fer.Stream(**kw)
+
+
+def test_models_lists_registered_components():
+    m = fer.models()
+    assert "haar" in m["detectors"]
+    assert "small_cnn" in m["extractors"] and len(m["extractors"]) >= 2
+    assert "linear" in m["classifiers"]
+    assert isinstance(m["default_model"], str)
+    if m["default_model"]:
+        assert os.path.exists(m["default_model"])
+
+
+def test_stream_tracks_faces_with_stable_ids_on_a_panned_photo():
+    photo = sample_photo()
+    # Haar, whose detections of this view the counts below were written for (the default is "auto").
+    stream = make_stream(detect_every=5, detector="haar")
+    classes = stream.classes
+    first_ids = None
+    for i in range(8):
+        view = photo[i:i + 400, 2 * i:2 * i + 600]     # pans 2 px right, 1 px down per frame; strided rows
+        assert not view.flags["C_CONTIGUOUS"]
+        faces = stream.push(view, i / 15.0)
+        assert len(faces) >= 2                          # three faces by eye
+        ids = [f.track_id for f in faces]
+        assert ids == sorted(ids)
+        if first_ids is None:
+            first_ids = ids
+        assert ids == first_ids                         # no id changes while panning slowly
+        for f in faces:
+            assert f.detected == (i % 5 == 0)
+            assert f.frames_tracked == i + 1
+            assert set(f.probabilities) == set(classes) == set(f.raw_probabilities)
+            assert abs(sum(f.probabilities.values()) - 1.0) < 1e-4
+            assert f.smoothed_array.shape == f.raw_array.shape == (len(classes),)
+            assert f.smoothed_array.dtype == np.float32
+            assert abs(float(f.raw_array.sum()) - 1.0) < 1e-4
+            assert f.smoothed_label in classes and f.label in classes
+            assert f.smoothed_label == classes[f.smoothed_label_index]
+            assert math.isclose(f.raw_probabilities[f.label], float(f.raw_array[f.label_index]), rel_tol=1e-6)
+            assert math.isclose(f.probabilities[f.smoothed_label], float(f.smoothed_array[f.smoothed_label_index]),
+                                rel_tol=1e-6)
+            x, y, w, h = f.box
+            assert w > 20 and h > 20 and 0 <= f.confidence <= 1
+            r = repr(f)
+            assert r.startswith("TrackedFace(track_id=%d" % f.track_id) and f.smoothed_label in r
+    assert stream.frame_count == 8
+    stream.reset()
+    after = stream.push(photo[:400, :600], 8 / 15.0)
+    assert after and min(f.track_id for f in after) > max(first_ids)
+
+
+def test_stream_shares_a_loaded_model():
+    model = fer.Model.load(fer.models()["default_model"]) if fer.models()["default_model"] else None
+    if model is None:
+        pytest.skip("no default model file")
+    a = make_stream(model=model)
+    b = make_stream(model=model)
+    assert a.classes == b.classes == model.classes
+    img = np.full((120, 160, 3), 90, dtype=np.uint8)
+    assert a.push(img, 0.0) == [] and b.push(img, 0.0) == []
+    # The default detector is "auto": the best one whose weights are present, else haar.
+    assert a.detector in ("ssd_mobilenet", "tiny_face", "haar")
+    assert f"Stream(detector='{a.detector}'" in repr(a)
+
+
+def test_stream_accepts_strided_views_with_the_same_results_as_a_copy():
+    big = np.zeros((300, 400, 3), dtype=np.uint8)
+    big[:] = (np.arange(400, dtype=np.uint32) % 251).astype(np.uint8)[None, :, None]
+    view = big[20:260, 30:350]
+    assert not view.flags["C_CONTIGUOUS"] and view.strides[0] == 400 * 3
+    s1, s2 = make_stream(), make_stream()
+    r1 = s1.push(view, 0.0)
+    r2 = s2.push(np.ascontiguousarray(view), 0.0)
+    assert [f.box for f in r1] == [f.box for f in r2]
+    for shape in [(60, 80), (60, 80, 3), (60, 80, 4)]:      # gray, BGR, BGRA
+        assert isinstance(make_stream().push(np.full(shape, 128, dtype=np.uint8), 0.0), list)
+
+
+def test_stream_rejects_bad_images_and_timestamps():
+    s = make_stream()
+    img = np.zeros((64, 64, 3), dtype=np.uint8)
+    s.push(img, 1.0)
+    with pytest.raises(fer.Error, match="timestamp") as e:
+        s.push(img, 0.5)                                 # earlier than the previous frame
+    assert e.value.status == "invalid_argument"
+    with pytest.raises(fer.Error):
+        s.push(img, float("nan"))
+    with pytest.raises(fer.Error):
+        s.push(img, float("inf"))
+    with pytest.raises(TypeError, match="uint8"):
+        s.push(img.astype(np.float32), 2.0)
+    with pytest.raises(TypeError, match="uint8"):
+        s.push(img.astype(np.int8), 2.0)
+    with pytest.raises(ValueError, match="dimensions"):
+        s.push(np.zeros((64,), dtype=np.uint8), 2.0)
+    with pytest.raises(ValueError, match="dimensions"):
+        s.push(np.zeros((1, 64, 64, 3), dtype=np.uint8), 2.0)
+    with pytest.raises(ValueError, match="channels"):
+        s.push(np.zeros((64, 64, 2), dtype=np.uint8), 2.0)
+    with pytest.raises(ValueError, match="packed"):
+        s.push(img[:, ::2], 2.0)                         # pixels not packed within rows
+    with pytest.raises(ValueError, match="packed"):
+        s.push(np.asfortranarray(np.zeros((64, 64), dtype=np.uint8)), 2.0)
+    with pytest.raises(ValueError):
+        s.push(np.zeros((0, 64, 3), dtype=np.uint8), 2.0)
+    with pytest.raises(TypeError):
+        s.push("not an image", 2.0)
+    assert s.frame_count == 1                            # rejected frames are not counted
+    s.push(img, 1.0)                                     # an equal timestamp is accepted
+    with pytest.raises(fer.Error, match="detect_every"):
+        fer.Stream(detect_every=0)
+    with pytest.raises(fer.Error) as e:
+        fer.Stream(detector="no_such_detector")
+    assert e.value.status == "unknown_component"
+    with pytest.raises(fer.Error) as e:
+        fer.Stream(model="/nonexistent/model.fermodel")
+    assert e.value.status == "not_found"
+
+
+def test_video_source_iterates_an_image_sequence(tmp_path):
+    cv2 = pytest.importorskip("cv2", reason="python3-opencv is needed to write the frames")
+    for i in range(5):
+        frame = np.zeros((48, 64, 3), dtype=np.uint8)
+        frame[:, :, 1] = 40 * i
+        cv2.imwrite(str(tmp_path / ("img_%04d.png" % i)), frame)
+    src = fer.VideoSource(str(tmp_path / "img_%04d.png"), fps=10)
+    assert src.fps == 10 and not src.is_live
+    frames = list(src)
+    assert [f.index for f in frames] == list(range(5))
+    assert [f.timestamp for f in frames] == pytest.approx([i / 10 for i in range(5)])
+    for i, f in enumerate(frames):
+        assert f.image.shape == (48, 64, 3) and f.image.dtype == np.uint8
+        assert int(f.image[10, 10, 1]) == 40 * i           # each frame keeps its own pixels
+    assert "VideoFrame(index=4" in repr(frames[4])
+    assert src.read() is None                               # at the end
+    # frames of a video source run through a stream
+    stream = make_stream()
+    for f in fer.VideoSource(str(tmp_path / "img_%04d.png"), fps=10):
+        assert stream.push(f.image, f.timestamp) == []
+    assert stream.frame_count == 5
+    with pytest.raises(fer.Error) as e:
+        fer.VideoSource(str(tmp_path / "missing_%04d.png"))
+    assert e.value.status == "not_found"
+
+
+def test_draw_and_annotate():
+    photo = sample_photo()
+    pipeline = fer.Pipeline(threads=1, precision="fp32")
+    faces = pipeline.process(photo)
+    assert faces
+    out = fer.annotate(photo, faces, pipeline.classes)
+    assert out.shape == photo.shape and out is not photo
+    changed = np.any(out != photo, axis=2)
+    x, y, w, h = (int(v) for v in faces[0].box)
+    assert changed[y:y + h + 3, x:x + 3].mean() > 0.5      # the box's left edge is drawn
+    assert changed.mean() < 0.5                            # and not the whole image
+    # in place on a writeable image, and tracked faces from a stream
+    canvas = photo.copy()
+    assert fer.draw(canvas, faces) is canvas and np.any(canvas != photo)
+    tracked = make_stream().push(photo, 0.0)
+    drawn = fer.annotate(photo, tracked)
+    assert np.any(drawn != photo)
+    gray = np.ascontiguousarray(photo[:, :, 1])
+    assert np.any(fer.annotate(gray, faces) != gray)
+    # rejections
+    ro = photo.copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        fer.draw(ro, faces)
+    with pytest.raises(TypeError, match="FaceResult"):
+        fer.draw(photo.copy(), ["not a face"])
+    with pytest.raises(ValueError, match="not both"):
+        fer.draw(photo.copy(), faces + tracked)
+    with pytest.raises(TypeError, match="uint8"):
+        fer.draw(photo.astype(np.float32), faces)
+
+
+def write_tiny_dataset(root, per_class=8):
+    """Two classes told apart by brightness: dark 'sad' and bright 'happy' faces."""
+    cv2 = pytest.importorskip("cv2", reason="python3-opencv is needed to write the images")
+    rng = np.random.default_rng(0)
+    for name, level in [("sad", 40), ("happy", 200)]:
+        os.makedirs(root / name)
+        for i in range(per_class):
+            img = np.clip(rng.normal(level, 20, (48, 48)), 0, 255).astype(np.uint8)
+            cv2.imwrite(str(root / name / ("%d.png" % i)), img)
+
+
+def test_train_and_evaluate_a_tiny_model(tmp_path):
+    write_tiny_dataset(tmp_path / "data")
+    reports = []
+    r = fer.train(str(tmp_path / "data"), on_epoch=reports.append, epochs=2, batch_size=8, max_steps_per_epoch=2,
+                  threads=1, out_dir=str(tmp_path / "run"), seed=3, lr=0.01)
+    assert r["best_epoch"] in (1, 2)
+    assert [e["epoch"] for e in reports] == [1, 2] and len(r["history"]) == 2
+    assert all(e["train_loss"] > 0 for e in reports)
+    assert os.path.exists(r["best_path"])
+    model = r["model"]
+    assert isinstance(model, fer.Model) and model.info["trained"]
+    assert sorted(model.classes) == ["happiness", "sadness"]
+    assert fer.Model.load(r["best_path"]).classes == model.classes
+    report = fer.evaluate(r["best_path"], str(tmp_path / "data"))
+    assert report["count"] == 16 and 0 <= report["accuracy"] <= 1
+
+
+def test_train_rejections(tmp_path):
+    with pytest.raises(TypeError, match="no_such_option"):
+        fer.train(str(tmp_path), no_such_option=1)
+    with pytest.raises(fer.Error) as e:
+        fer.train(str(tmp_path / "missing"), out_dir=str(tmp_path / "run"), threads=1)
+    assert e.value.status == "not_found"
+    write_tiny_dataset(tmp_path / "data")
+
+    def stop(report):
+        raise RuntimeError("stop after epoch %d" % report["epoch"])
+
+    with pytest.raises(RuntimeError, match="stop after epoch 1"):
+        fer.train(str(tmp_path / "data"), on_epoch=stop, epochs=3, batch_size=8, max_steps_per_epoch=1, threads=1,
+                  out_dir=str(tmp_path / "run2"))
