@@ -1,6 +1,4 @@
 """Tests of the Python module (run by ctest with Debian's /usr/bin/python3)."""
-import os
-
 import numpy as np
 import pytest
 
@@ -55,12 +53,8 @@ def test_errors_are_fer_error_with_status(tmp_path):
         fer.Pipeline(detector="no_such_detector")
 
 
-def test_results_on_a_sample_photo():
-    photo = os.path.join(os.environ.get("FER_ASSETS_DIR", ""), "face-api", "demo", "sample3.jpg")
-    if not os.path.exists(photo):
-        pytest.skip("sample photos not fetched (scripts/setup.sh)")
-    cv2 = pytest.importorskip("cv2", reason="python3-opencv is needed to decode the photo")
-    image = cv2.imread(photo)
+def test_results_on_a_sample_photo(sample3):
+    image = sample3
     faces = make_pipeline().process(image)
     assert len(faces) >= 2          # three faces by eye; Haar finds 3 at the default settings
     for f in faces:
@@ -69,12 +63,8 @@ def test_results_on_a_sample_photo():
         assert f.label in fer.Pipeline(threads=1).classes
 
 
-def test_landmarks_on_a_sample_photo():
-    photo = os.path.join(os.environ.get("FER_ASSETS_DIR", ""), "face-api", "demo", "sample3.jpg")
-    if not os.path.exists(photo):
-        pytest.skip("sample photos not fetched (scripts/setup.sh)")
-    cv2 = pytest.importorskip("cv2", reason="python3-opencv is needed to decode the photo")
-    image = cv2.imread(photo)
+def test_landmarks_on_a_sample_photo(sample3):
+    image = sample3
     without = make_pipeline(landmarks="none").process(image)
     assert without and all(f.landmarks.shape == (0, 2) for f in without)
     faces = make_pipeline(landmarks="68_tiny").process(image)
@@ -91,12 +81,8 @@ def test_landmarks_on_a_sample_photo():
         make_pipeline(landmarks="no_such_landmarks")
 
 
-def test_faces_below_min_face_size_are_reported_as_skipped():
-    photo = os.path.join(os.environ.get("FER_ASSETS_DIR", ""), "face-api", "demo", "sample3.jpg")
-    if not os.path.exists(photo):
-        pytest.skip("sample photos not fetched (scripts/setup.sh)")
-    cv2 = pytest.importorskip("cv2", reason="python3-opencv is needed to decode the photo")
-    image = cv2.imread(photo)
+def test_faces_below_min_face_size_are_reported_as_skipped(sample3):
+    image = sample3
     faces, skipped = make_pipeline().process_with_skipped(image)
     assert len(faces) >= 2 and skipped == []
     sides = sorted(f.box[2] for f in faces)  # min_face_size applies to the box width

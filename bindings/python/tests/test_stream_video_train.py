@@ -8,13 +8,9 @@ import pytest
 import fer
 
 
-def sample_photo():
-    """sample3.jpg (three faces) as BGR, or skip."""
-    photo = os.path.join(os.environ.get("FER_ASSETS_DIR", ""), "face-api", "demo", "sample3.jpg")
-    if not os.path.exists(photo):
-        pytest.skip("sample photos not fetched (scripts/setup.sh)")
-    cv2 = pytest.importorskip("cv2", reason="python3-opencv is needed to decode the photo")
-    image = cv2.imread(photo)
+def photo_640(image):
+    """The sample photo scaled to 640 pixels wide."""
+    import cv2
     scale = 640.0 / image.shape[1]
     return cv2.resize(image, (640, int(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
 
@@ -35,8 +31,8 @@ def test_models_lists_registered_components():
         assert os.path.exists(m["default_model"])
 
 
-def test_stream_tracks_faces_with_stable_ids_on_a_panned_photo():
-    photo = sample_photo()
+def test_stream_tracks_faces_with_stable_ids_on_a_panned_photo(sample3):
+    photo = photo_640(sample3)
     # Haar, whose detections of this view the counts below were written for (the default is "auto").
     stream = make_stream(detect_every=5, detector="haar")
     classes = stream.classes
@@ -168,8 +164,8 @@ def test_video_source_iterates_an_image_sequence(tmp_path):
     assert e.value.status == "not_found"
 
 
-def test_draw_and_annotate():
-    photo = sample_photo()
+def test_draw_and_annotate(sample3):
+    photo = photo_640(sample3)
     pipeline = fer.Pipeline(threads=1, precision="fp32")
     faces = pipeline.process(photo)
     assert faces

@@ -1,0 +1,14 @@
+"""Shared fixtures of the Python tests."""
+import os
+
+import pytest
+
+
+@pytest.fixture
+def sample3():
+    """face-api's sample3.jpg (three faces) as a BGR array; skips when set-up has not fetched it."""
+    photo = os.path.join(os.environ.get("FER_ASSETS_DIR", ""), "face-api", "demo", "sample3.jpg")
+    if not os.path.exists(photo):
+        pytest.skip("sample photos not fetched (scripts/setup.sh)")
+    cv2 = pytest.importorskip("cv2", reason="python3-opencv is needed to decode the photo")
+    return cv2.imread(photo)
