@@ -526,6 +526,7 @@ int main(int argc, char** argv) {
   CHECK(strcmp(fer_status_string(FER_CORRUPT_DATA), "corrupt_data") == 0);
   CHECK(strcmp(fer_status_string(FER_CANCELLED), "cancelled") == 0);
   CHECK(strcmp(fer_status_string((fer_status)999), "unknown_status") == 0);
+  CHECK(strcmp(fer_status_string((fer_status)-1), "unknown_status") == 0);
 
   /* destroy(NULL) is a no-op */
   fer_pipeline_destroy(NULL);
@@ -546,6 +547,7 @@ int main(int argc, char** argv) {
   CHECK(strcmp(name, "untouched") == 0);
   CHECK(strlen(fer_last_error()) > 0);
   CHECK(fer_registry_count((fer_component_kind)42, &n) == FER_INVALID_ARGUMENT);
+  CHECK(fer_registry_count((fer_component_kind)-1, &n) == FER_INVALID_ARGUMENT);
   CHECK(fer_registry_count(FER_COMPONENT_DETECTOR, NULL) == FER_INVALID_ARGUMENT);
 
   /* pipeline creation */

@@ -88,7 +88,18 @@ fer_status guarded(const char* where, Body&& body) noexcept {
 #define FER_REQUIRE(cond, message) \
   if (!(cond)) return fail(FER_INVALID_ARGUMENT, message)
 
-int bytes_per_pixel(fer_pixel_format f) {
+// The int a C caller stored in an enum parameter or field. C allows any value
+// of the underlying type there (e.g. -1); in C++ loading an out-of-range value
+// as the enum type is undefined, so the bytes are read as an integer instead.
+template <class Enum>
+int32_t enum_value(const Enum& e) {
+  static_assert(sizeof(Enum) == sizeof(int32_t), "C API enums are int-sized");
+  int32_t v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
+int bytes_per_pixel(int32_t f) {
   switch (f) {
     case FER_PIXEL_GRAY8: return 1;
     case FER_PIXEL_BGR24:
@@ -102,8 +113,9 @@ int bytes_per_pixel(fer_pixel_format f) {
 fer_status view_to_mat(const fer_image_view* image, int64_t max_pixels, const char* where, cv::Mat& out) {
   const std::string w(where);
   FER_REQUIRE(image, w + ": image is NULL");
-  int bpp = bytes_per_pixel(image->format);
-  FER_REQUIRE(bpp > 0, w + ": unknown pixel format " + std::to_string(int(image->format)));
+  const int32_t format = enum_value(image->format);
+  int bpp = bytes_per_pixel(format);
+  FER_REQUIRE(bpp > 0, w + ": unknown pixel format " + std::to_string(format));
   FER_REQUIRE(image->data, w + ": image data is NULL");
   FER_REQUIRE(image->width > 0 && image->height > 0, w + ": image width and height must be positive");
   FER_REQUIRE(image->stride >= size_t(image->width) * size_t(bpp),
@@ -115,7 +127,7 @@ fer_status view_to_mat(const fer_image_view* image, int64_t max_pixels, const ch
   int type = bpp == 1 ? CV_8UC1 : bpp == 3 ? CV_8UC3 : CV_8UC4;
   cv::Mat view(image->height, image->width, type, const_cast<uint8_t*>(image->data), image->stride);
   out = view;
-  if (image->format == FER_PIXEL_RGB24) cv::cvtColor(view, out, cv::COLOR_RGB2BGR);
+  if (format == FER_PIXEL_RGB24) cv::cvtColor(view, out, cv::COLOR_RGB2BGR);
   return FER_OK;
 }
 
@@ -165,14 +177,14 @@ void set_model(fer_model& m, std::shared_ptr<const fer::Model> model) {
   m.info = m.model->info();
 }
 
-std::vector<std::string> registry_names(fer_component_kind kind) {
+std::vector<std::string> registry_names(int32_t kind) {
   switch (kind) {
     case FER_COMPONENT_DETECTOR: return fer::detector_registry().names();
     case FER_COMPONENT_EXTRACTOR: return fer::extractor_registry().names();
     case FER_COMPONENT_CLASSIFIER: return fer::classifier_registry().names();
     default: break;
   }
-  throw fer::Error(fer::Status::InvalidArgument, "unknown component kind " + std::to_string(int(kind)));
+  throw fer::Error(fer::Status::InvalidArgument, "unknown component kind " + std::to_string(kind));
 }
 
 }  // namespace
@@ -183,8 +195,9 @@ const char* fer_version(void) { return fer::version(); }
 uint32_t fer_version_number(void) { return FER_VERSION_NUMBER; }
 
 const char* fer_status_string(fer_status status) {
-  if (int(status) < 0 || int(status) > int(FER_CANCELLED)) return "unknown_status";
-  return fer::status_name(static_cast<fer::Status>(int(status)));
+  const int32_t value = enum_value(status);
+  if (value < 0 || value > int32_t(FER_CANCELLED)) return "unknown_status";
+  return fer::status_name(static_cast<fer::Status>(value));
 }
 
 const char* fer_last_error(void) { return last_error.c_str(); }
@@ -192,7 +205,7 @@ const char* fer_last_error(void) { return last_error.c_str(); }
 fer_status fer_registry_count(fer_component_kind kind, size_t* count) {
   return guarded("fer_registry_count", [&] {
     FER_REQUIRE(count, "fer_registry_count: count is NULL");
-    *count = registry_names(kind).size();
+    *count = registry_names(enum_value(kind)).size();
     return FER_OK;
   });
 }
@@ -200,7 +213,7 @@ fer_status fer_registry_count(fer_component_kind kind, size_t* count) {
 fer_status fer_registry_name(fer_component_kind kind, size_t index, const char** name) {
   return guarded("fer_registry_name", [&] {
     FER_REQUIRE(name, "fer_registry_name: name is NULL");
-    auto names = registry_names(kind);
+    auto names = registry_names(enum_value(kind));
     FER_REQUIRE(index < names.size(), "fer_registry_name: index " + std::to_string(index) + " out of range (" +
                                           std::to_string(names.size()) + " registered)");
     // Names live for the process: keep one copy of each in a never-freed pool.

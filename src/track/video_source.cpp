@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <vector>
 
 namespace fer {
 
@@ -23,9 +24,18 @@ struct VideoSource::Impl {
 
 namespace {
 // Backends this OpenCV build can decode files with, for error messages.
+// OpenCV backends that read files. gPhoto2 is left out: it reads cameras, and
+// probing it on every file loads (and unloads) every camera driver it has.
+std::vector<cv::VideoCaptureAPIs> file_backend_list() {
+  std::vector<cv::VideoCaptureAPIs> out;
+  for (cv::VideoCaptureAPIs api : cv::videoio_registry::getStreamBackends())
+    if (api != cv::CAP_GPHOTO2) out.push_back(api);
+  return out;
+}
+
 std::string file_backends() {
   std::string out;
-  for (cv::VideoCaptureAPIs api : cv::videoio_registry::getStreamBackends())
+  for (cv::VideoCaptureAPIs api : file_backend_list())
     out += (out.empty() ? "" : ", ") + cv::videoio_registry::getBackendName(api);
   return out.empty() ? "none" : out;
 }
@@ -62,7 +72,12 @@ VideoSource::VideoSource(const std::string& path, double fps) : VideoSource() {
   }
   bool opened = false;
   try {
-    opened = impl_->capture.open(path, sequence ? cv::CAP_IMAGES : cv::CAP_ANY);
+    if (sequence) {
+      opened = impl_->capture.open(path, cv::CAP_IMAGES);
+    } else {
+      for (cv::VideoCaptureAPIs api : file_backend_list())
+        if ((opened = impl_->capture.open(path, api))) break;
+    }
   } catch (const cv::Exception& e) {
     throw Error(Status::Unsupported, "cannot open " + impl_->description + ": " + e.what());
   }
