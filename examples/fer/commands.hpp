@@ -44,6 +44,8 @@ inline bool parse_pipeline_flag(const std::string& arg, const std::function<std:
 
 int run_train(int argc, char** argv);
 int run_eval(int argc, char** argv);
+/// fer convert IN OUT --storage float32|bfloat16
+int run_convert(int argc, char** argv);
 int run_video(int argc, char** argv);
 
 }  // namespace fer_cli

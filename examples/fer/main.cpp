@@ -31,6 +31,7 @@ const char* kUsage =
     "  image PATH...   detect faces and recognize their expressions\n"
     "  train           train a recognizer model (fer train --help)\n"
     "  eval            evaluate a model on a labelled dataset (fer eval --help)\n"
+    "  convert IN OUT  rewrite a model file with --storage float32|bfloat16 (weights precision)\n"
     "  video INPUT     track faces in a video, image sequence or camera ([--out F.mp4] [--json] [--every N] [--max-frames N] [--camera])\n"
     "  models          list the registered detectors, landmark models, architectures and heads\n"
     "  version         print the library version\n"
@@ -219,6 +220,7 @@ int main(int argc, char** argv) {
     if (cmd == "models") return run_models();
     if (cmd == "train") return fer_cli::run_train(argc, argv);
     if (cmd == "eval") return fer_cli::run_eval(argc, argv);
+    if (cmd == "convert") return fer_cli::run_convert(argc, argv);
     if (cmd == "video") return fer_cli::run_video(argc, argv);
     if (cmd == "version") {
       std::printf("libfer %s\n", fer::version());

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -285,6 +286,23 @@ int run_eval(int argc, char** argv) {
     std::printf("model %s on %s\n%s", path.empty() ? "(untrained default)" : path.c_str(), spec.path.c_str(),
                 r.to_table().c_str());
   }
+  return 0;
+}
+
+int run_convert(int argc, char** argv) {
+  if (argc < 4) throw UsageError("fer convert needs IN.fermodel OUT.fermodel [--storage float32|bfloat16]");
+  const std::string in = argv[2], out = argv[3];
+  std::string storage = "bfloat16";
+  for (int i = 4; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--storage") && i + 1 < argc) storage = argv[++i];
+    else throw UsageError(std::string("fer convert: unknown argument '") + argv[i] + "'");
+  }
+  auto model = fer::Model::load(in);
+  const std::string from = model->info().storage;
+  model->info().storage = storage;
+  model->info().provenance["converted_from"] = in + " (" + from + " weights)";
+  model->save(out);  // validates the storage name; writes atomically
+  std::printf("%s (%s) -> %s (%s)\n", in.c_str(), from.c_str(), out.c_str(), storage.c_str());
   return 0;
 }
 
