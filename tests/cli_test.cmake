@@ -37,6 +37,10 @@ if(NOT ERR MATCHES "corrupt_data")
 endif()
 expect_run(0 ${FER_CLI} models)
 
+if(NOT OUT MATCHES "small_cnn" OR NOT OUT MATCHES "haar")
+  message(FATAL_ERROR "fer models lists no small_cnn/haar: ${OUT}")
+endif()
+
 # convert: bf16 weights, half the size, still a loadable model; bad storage names fail.
 expect_run(0 ${FER_CLI} convert ${MODELS}/default.fermodel ${WORK}/default_bf16.fermodel --storage bfloat16)
 file(SIZE ${MODELS}/default.fermodel fp32_size)
@@ -53,9 +57,6 @@ if(NOT ERR MATCHES "not_an_image")
 endif()
 expect_run(1 ${FER_CLI} convert ${MODELS}/default.fermodel ${WORK}/x.fermodel --storage int3)
 expect_run(2 ${FER_CLI} convert ${MODELS}/default.fermodel)
-if(NOT OUT MATCHES "small_cnn" OR NOT OUT MATCHES "haar")
-  message(FATAL_ERROR "fer models lists no small_cnn/haar: ${OUT}")
-endif()
 
 if(NOT EXISTS ${ASSETS}/demo/sample1.jpg)
   message(STATUS "sample photos absent (run scripts/setup.sh): JSON checks skipped")
@@ -100,3 +101,4 @@ endif()
 if(NOT EXISTS ${WORK}/annotated.png)
   message(FATAL_ERROR "no annotated image written")
 endif()
+
