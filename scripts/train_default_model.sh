@@ -9,11 +9,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 data="${1:-/tmp/ferdata}"
 out="${2:-$root/runs/fer2013_small_cnn}"
 fer="$root/build/examples/fer"
-mkdir -p "$data"
-[ -d "$data/fer2013/train" ] || tar -xzf "$root/../shared/data/fer2013.tar.gz" -C "$data"
-[ -d "$data/ferplus/FER2013Train" ] || tar -xzf "$root/../shared/data/ferplus.tar.gz" -C "$data"
-[ -d "$data/fer2013_train_restored" ] || "$root/build/examples/fer_restore_fer2013" \
-  --blurred "$data/fer2013/train" --sharp "$data/ferplus/FER2013Train" --out "$data/fer2013_train_restored"
+"$root/scripts/prepare_fer2013.sh" "$data"
 "$fer" train --data "$data/fer2013_train_restored" --val "$data/fer2013/val" \
   --arch small_cnn --arch-opt pool=grid --head-opt dropout=0.3 --epochs 25 --batch 64 --lr 0.02 \
   --label-smoothing 0.1 --precision bf16 --out "$out"
