@@ -22,6 +22,11 @@ from ._fer import evaluate as _evaluate
 from ._fer import _train
 
 
+def load_model(path):
+    """Loads a model file (.fermodel); raises fer.Error (status "not_found", "corrupt_data", ...)."""
+    return Model.load(path)
+
+
 def evaluate(model, data, format="folder", tta="none"):
     """Evaluates a model file on a labelled dataset; returns the report as a dict."""
     return _json.loads(_evaluate(model, data, format, tta))
@@ -52,4 +57,4 @@ def train(data, on_epoch=None, **options):
 
 
 __all__ = ["Error", "FaceResult", "Model", "Pipeline", "Stream", "TrackedFace", "VideoFrame", "VideoSource",
-           "annotate", "draw", "evaluate", "models", "set_num_threads", "train", "version", "__version__"]
+           "annotate", "draw", "evaluate", "load_model", "models", "set_num_threads", "train", "version", "__version__"]

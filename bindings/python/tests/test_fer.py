@@ -40,9 +40,14 @@ def test_rejects_wrong_images_with_clear_errors():
         p.process(np.zeros((0, 10), dtype=np.uint8))
 
 
+def test_load_model():
+    model = fer.load_model(fer.models()["default_model"])
+    assert isinstance(model, fer.Model) and len(model.info["classes"]) >= 7
+
+
 def test_errors_are_fer_error_with_status(tmp_path):
     with pytest.raises(fer.Error) as e:
-        fer.Model.load(str(tmp_path / "missing.fermodel"))
+        fer.load_model(str(tmp_path / "missing.fermodel"))
     assert e.value.status == "not_found"
     bad = tmp_path / "bad.fermodel"
     bad.write_bytes(b"not a model")
