@@ -239,14 +239,19 @@ struct Run {
   double faces_per_frame = 0;
 };
 
-Run measure(const Args& a, const std::shared_ptr<const fer::Model>& model, const std::vector<Patch>& patches, int faces,
-            int threads) {
+// The stream every mode measures: the chosen detector, detection every N frames.
+fer::Stream make_stream(const Args& a, const std::shared_ptr<const fer::Model>& model, int threads) {
   fer::PipelineOptions po;
   po.detector = a.detector;
   po.threads = threads;
   fer::StreamOptions so;
   so.detect_every = a.every;
-  fer::Stream stream(po, model, so);
+  return fer::Stream(po, model, so);
+}
+
+Run measure(const Args& a, const std::shared_ptr<const fer::Model>& model, const std::vector<Patch>& patches, int faces,
+            int threads) {
+  fer::Stream stream = make_stream(a, model, threads);
   Scene scene(patches, faces, false);
   if (!a.save_frames.empty())
     cv::imwrite(a.save_frames + "/stream_fps_" + std::to_string(faces) + "_faces.png", scene.frame(0));
@@ -291,13 +296,8 @@ struct LiveRun {
 // included in the frame interval), results read on another thread.
 LiveRun measure_live(const Args& a, const std::shared_ptr<const fer::Model>& model, const std::vector<Patch>& patches,
                      int faces, int threads) {
-  fer::PipelineOptions po;
-  po.detector = a.detector;
-  po.threads = threads;
-  fer::StreamOptions so;
-  so.detect_every = a.every;
   Scene scene(patches, faces, false);
-  fer::AsyncStream async(fer::Stream(po, model, so));  // defaults: drop oldest, queue of 2
+  fer::AsyncStream async(make_stream(a, model, threads));  // defaults: drop oldest, queue of 2
   std::vector<double> latency;
   int64_t results = 0;
   std::thread consumer([&] {
@@ -368,12 +368,7 @@ nlohmann::ordered_json memory_json(int64_t frame) {
 int soak(const Args& a, const std::shared_ptr<const fer::Model>& model, const std::vector<Patch>& patches,
          nlohmann::ordered_json& report) {
   const int faces = 4, threads = a.threads.empty() ? 1 : a.threads.front();
-  fer::PipelineOptions po;
-  po.detector = a.detector;
-  po.threads = threads;
-  fer::StreamOptions so;
-  so.detect_every = a.every;
-  fer::Stream stream(po, model, so);
+  fer::Stream stream = make_stream(a, model, threads);
   Scene scene(patches, faces, true);
   std::printf("soak: %lld frames, %d faces leaving and returning, %d thread(s)\n", (long long)a.soak, faces, threads);
   std::printf("%10s %10s %14s %9s %9s %8s\n", "frame", "RSS MiB", "peak RSS MiB", "open fds", "max id", "ms/frame");
