@@ -373,7 +373,8 @@ int soak(const Args& a, const std::shared_ptr<const fer::Model>& model, const st
   std::printf("soak: %lld frames, %d faces leaving and returning, %d thread(s)\n", (long long)a.soak, faces, threads);
   std::printf("%10s %10s %14s %9s %9s %8s\n", "frame", "RSS MiB", "peak RSS MiB", "open fds", "max id", "ms/frame");
   nlohmann::ordered_json samples = nlohmann::ordered_json::array();
-  int64_t warm = std::min<int64_t>(a.soak, std::max(a.warmup, 1));
+  // The first sample is taken inside the run, so even a run shorter than the warm-up has one.
+  int64_t warm = std::min<int64_t>(a.soak - 1, std::max(a.warmup, 1));
   int64_t step = std::max<int64_t>(1, (a.soak - warm) / 10);
   int64_t max_id = 0;
   double ms_sum = 0;
