@@ -252,6 +252,7 @@ class Trainer {
     if (teacher_->info().classes != train_.classes)
       throw Error(Status::InvalidArgument, "teacher " + o_.teacher_model + " has other classes than the training data");
     std::tie(t_backbone_, t_head_) = detail::torch_modules(*teacher_);
+    if (o_.precision == "bf16") detail::to_channels_last(*t_backbone_);
     t_backbone_->eval();
     t_head_->eval();
     if (o_.kd_feature_weight > 0) {
