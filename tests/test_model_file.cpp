@@ -234,10 +234,47 @@ TEST_CASE("header edits: unknown architecture, shape mismatch, bad fields") {
   CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["storage"] = "int4"; })) != fer::Status::Ok);
   CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["tensors"]["extractor"][0]["offset"] = 1 << 30; })) ==
         fer::Status::CorruptData);
+  // A missing tensor leaves a gap in the data section; a renamed one is not the network's.
   CHECK(load_status(edit_header(b, [](nlohmann::json& h) {
           auto& e = h["tensors"]["extractor"];
           e.erase(e.size() - 1);
-        })) == fer::Status::ShapeMismatch);
+        })) == fer::Status::CorruptData);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["tensors"]["extractor"][0]["name"] = "renamed"; })) ==
+        fer::Status::ShapeMismatch);
+}
+
+TEST_CASE("tensors that alias the same bytes are rejected before they are read") {
+  Bytes b = fer_test::tiny_model(19)->to_bytes();
+  // Every tensor pointing at the largest one's bytes would multiply the memory read_tensors allocates.
+  Bytes aliased = edit_header(b, [](nlohmann::json& h) {
+    for (auto& t : h["tensors"]["extractor"]) t["offset"] = 0;
+  });
+  CHECK(load_status(aliased) == fer::Status::CorruptData);
+}
+
+TEST_CASE("a small file naming a huge architecture is refused before the network is built") {
+  Bytes b = fer_test::tiny_model(21)->to_bytes();
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  // resnet50 at width 4 would be about 376 M parameters (1.5 GB) for a file of about 80 kB.
+  for (const char* arch : {"resnet50", "ir50", "vit_asf"}) {
+    Bytes hostile = edit_header(b, [&](nlohmann::json& h) {
+      h["architecture"]["name"] = arch;
+      h["architecture"]["config"] = {{"width", "4"}};
+    });
+    std::string message;
+    try {
+      fer::Model::from_bytes(hostile.data(), hostile.size(), "hostile");
+    } catch (const fer::Error& e) {
+      CHECK(e.status() == fer::Status::ShapeMismatch);
+      message = e.what();
+    }
+    CAPTURE(message);
+    CHECK(message.find("refusing to build") != std::string::npos);
+  }
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  CHECK(after.ru_maxrss - before.ru_maxrss < 200 * 1024);  // kB: nothing near the network's size was touched
 }
 
 TEST_CASE("header that is not JSON is rejected") {

@@ -1,6 +1,7 @@
 // The model zoo: resnet18/34/50, ir50, vit_asf, acnn, mobile_fer, mini_xception.
 // Every test case name contains "model zoo" (run them with -tc='*zoo*').
 // Small widths and batches of 2 keep each case to a few seconds on 2 cores.
+#include "models/builtin.hpp"
 #include "models/flops.hpp"
 #include "models/torch_component.hpp"
 #include "support.hpp"
@@ -138,6 +139,30 @@ void check_parameter_count(const ZooCase& z) {
   CHECK(std::abs(n - double(z.stated_parameters)) <= 0.05 * double(z.stated_parameters));
 }
 
+// The model loader's lower bound (refusing to build an architecture far larger
+// than a file's weights) must hold at every configuration, and be exact at the default.
+void check_minimum_parameters(const ZooCase& z) {
+  auto count = [&](const fer::Config& c) { return fer::FeatureExtractor::create(z.name, c)->parameter_count(); };
+  CHECK(2 * fer::detail::minimum_parameter_count(z.name, fer::Config{}) == count(fer::Config{}));
+  std::vector<fer::Config> configs = {zoo_config(z, z.size_a), zoo_config(z, z.size_b, 3), zoo_config(z, 16)};
+  fer::Config tiny;
+  tiny.set("width", 0.125);
+  configs.push_back(tiny);
+  if (std::string(z.name) == "vit_asf") {
+    fer::Config shallow = zoo_config(z, z.size_a);
+    shallow.set("depth", int64_t(1));
+    configs.push_back(shallow);
+  }
+  for (const fer::Config& c : configs) {
+    int64_t least = fer::detail::minimum_parameter_count(z.name, c), actual = count(c);
+    CAPTURE(c.get_string("width", ""));
+    CAPTURE(c.get_int("input_size", 48));
+    CHECK(least > 0);
+    CHECK(least <= actual);
+    CHECK(actual <= 16 * least);  // tight enough to be useful
+  }
+}
+
 void check_gradients(const ZooCase& z) {
   auto e = fer::FeatureExtractor::create(z.name, zoo_config(z, z.size_a));
   TrainStep p = train_step(*e, random_crops(2, z.size_a, 1, 11));
@@ -189,6 +214,7 @@ void check_architecture(const char* name) {
   REQUIRE(fer::extractor_registry().contains(name));
   SUBCASE("output shapes at two input sizes") { check_shapes(z); }
   SUBCASE("parameter count matches the header comment") { check_parameter_count(z); }
+  SUBCASE("the loader's minimum parameter count is a lower bound") { check_minimum_parameters(z); }
   SUBCASE("gradients reach the first layer") { check_gradients(z); }
   SUBCASE("eval is deterministic, training mode differs") { check_modes(z); }
   SUBCASE("model file round trip gives identical outputs") { check_model_file(z); }

@@ -21,6 +21,7 @@ namespace fer {
 
 namespace detail {
 std::shared_ptr<Model> build_model(const ModelInfo& info);  // pipeline/model.cpp
+int64_t minimum_parameter_count(const std::string& architecture, const Config& config);  // models/registry.cpp
 }
 
 namespace {
@@ -365,6 +366,33 @@ std::shared_ptr<Model> Model::from_bytes(const uint8_t* data, size_t size, const
   const json& tensors = r.object(h, "tensors");
   auto ext_entries = read_table(r, tensors, "extractor", data_size, elem);
   auto cls_entries = read_table(r, tensors, "classifier", data_size, elem);
+  // The tensors tile the data section in order, as the writer lays them out:
+  // no two alias the same bytes, so reading them allocates no more than the file holds.
+  uint64_t end = 0;
+  for (const auto* list : {&ext_entries, &cls_entries})
+    for (const auto& t : *list) {
+      if (t.offset != end)
+        r.fail(Status::CorruptData, "tensor '" + t.name + "' starts at byte " + std::to_string(t.offset) +
+                                        " of the data section, expected " + std::to_string(end) +
+                                        " (tensors must follow each other without gaps or overlap)");
+      end += t.nbytes;
+    }
+  if (end != data_size)
+    r.fail(Status::CorruptData, "the tensors cover " + std::to_string(end) + " bytes of a " +
+                                    std::to_string(data_size) + "-byte data section");
+  // Refuse to build an architecture far larger than the weights the file holds
+  // (a small hostile file naming resnet50 at width 4 would otherwise allocate ~1.5 GB first).
+  int64_t least = 0;
+  try {
+    least = detail::minimum_parameter_count(info.architecture, info.architecture_config);
+  } catch (const Error& e) {
+    r.fail(e.status(), e.what());
+  }
+  const uint64_t values = data_size / elem;
+  if (least > 0 && uint64_t(least) > 4 * values + (uint64_t(1) << 20))
+    r.fail(Status::ShapeMismatch, "architecture " + info.architecture + " with these options has at least " +
+                                      std::to_string(least) + " parameters, but the file holds only " +
+                                      std::to_string(values) + " weight values; refusing to build it");
 
   std::shared_ptr<Model> model;
   try {

@@ -12,6 +12,10 @@ void register_mobile_fer();
 void register_mini_xception();
 void register_heads();
 
+/// A lower bound on the parameters of built-in extractor `architecture` under
+/// `config` (0 for other names), so that loaders can refuse before allocating.
+int64_t minimum_parameter_count(const std::string& architecture, const Config& config);
+
 // The registries without the built-in registration step (for use by that step).
 ExtractorRegistry& raw_extractor_registry();
 ClassifierRegistry& raw_classifier_registry();

@@ -2,6 +2,8 @@
 
 #include <fer/recognizer.hpp>
 
+#include <algorithm>
+#include <map>
 #include <mutex>
 
 namespace fer {
@@ -15,6 +17,23 @@ ExtractorRegistry& raw_extractor_registry() {
 ClassifierRegistry& raw_classifier_registry() {
   static ClassifierRegistry r("classifier");
   return r;
+}
+// Parameters of each built-in extractor at width 1, 1 channel, 48 px and default
+// depth (as `fer models` lists them). Halved and scaled by width^2 (and by depth
+// for vit_asf) they bound a configuration's count from below: the counts grow
+// about with width^2 and never fall below half of that (tests/test_model_file).
+int64_t minimum_parameter_count(const std::string& architecture, const Config& config) {
+  static const std::map<std::string, int64_t> at_width_1 = {
+      {"acnn", 1180080},      {"ir50", 30738880},   {"mini_xception", 48880}, {"mobile_fer", 691744},
+      {"resnet18", 11167680}, {"resnet34", 21275840}, {"resnet50", 23499200}, {"small_cnn", 286880},
+      {"vit_asf", 5716096}};
+  auto it = at_width_1.find(architecture);
+  if (it == at_width_1.end()) return 0;  // a user-registered extractor: no bound known
+  const double width = config.get_double("width", 1.0);
+  if (!(width > 0 && width <= 64)) return 0;  // out of range: the factory rejects it with a clear message
+  double factor = 0.5 * width * width;
+  if (architecture == "vit_asf") factor *= std::min(1.0, double(config.get_int("depth", 4)) / 4.0);
+  return int64_t(factor * double(it->second));
 }
 }  // namespace detail
 
