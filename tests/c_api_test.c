@@ -27,7 +27,8 @@ FER_STATIC_ASSERT(face_layout, sizeof(fer_face) == 40 && offsetof(fer_face, labe
 FER_STATIC_ASSERT(options_layout, sizeof(fer_pipeline_options) == 64 && offsetof(fer_pipeline_options, score_threshold) == 32 &&
                                       offsetof(fer_pipeline_options, landmarks) == 56);
 FER_STATIC_ASSERT(model_info_layout, sizeof(fer_model_info) == 48);
-FER_STATIC_ASSERT(stream_options_layout, sizeof(fer_stream_options) == 48 && offsetof(fer_stream_options, detect_every) == 24);
+FER_STATIC_ASSERT(stream_options_layout, sizeof(fer_stream_options) == 48 && offsetof(fer_stream_options, detect_every) == 24 &&
+                                              offsetof(fer_stream_options, redetect_every) == 44);
 FER_STATIC_ASSERT(track_info_layout, sizeof(fer_track_info) == 64 && offsetof(fer_track_info, smoothed_label_index) == 48);
 FER_STATIC_ASSERT(eval_options_layout, sizeof(fer_eval_options) == 40 && offsetof(fer_eval_options, resize) == 32);
 FER_STATIC_ASSERT(eval_report_layout, sizeof(fer_eval_report) == 48 && offsetof(fer_eval_report, accuracy) == 16);
@@ -165,7 +166,7 @@ static void test_landmarks(const char* ppm_path) {
 static void test_streams(fer_pipeline* p, const fer_model* pm, const char* ppm_path) {
   fer_stream_options so;
   fer_stream_options_init(&so);
-  CHECK(so.struct_size == sizeof so && so.detect_every == 5 && so.smoothing_seconds > 0);
+  CHECK(so.struct_size == sizeof so && so.detect_every == 5 && so.redetect_every == 2 && so.smoothing_seconds > 0);
   fer_stream_options_init(NULL); /* no-op */
   fer_pipeline_options po;
   fer_pipeline_options_init(&po);
@@ -183,6 +184,10 @@ static void test_streams(fer_pipeline* p, const fer_model* pm, const char* ppm_p
   bad_so.detect_every = 0;
   CHECK(fer_stream_create(&po, &bad_so, &s) == FER_INVALID_ARGUMENT);
   CHECK(strstr(fer_last_error(), "detect_every") != NULL);
+  bad_so = so;
+  bad_so.redetect_every = -1; /* 0 means the default (older, zeroed structs); negative is rejected */
+  CHECK(fer_stream_create(&po, &bad_so, &s) == FER_INVALID_ARGUMENT);
+  CHECK(strstr(fer_last_error(), "redetect_every") != NULL);
   bad_so = so;
   bad_so.label_margin = 2.f;
   CHECK(fer_stream_create(&po, &bad_so, &s) == FER_INVALID_ARGUMENT);

@@ -652,9 +652,52 @@ TEST_CASE("stream: Haar detector on the generated clip") {
   check_ids_not_reused(obs);
 }
 
+TEST_CASE("stream: while a face is missing or nothing is tracked, detection is rate-limited") {
+  // The face is detected on frame 0, then gone: its track turns unsure and the
+  // stream looks for it again, but only every redetect_every frames until the
+  // scheduled detection (detect_every) or the end of the track.
+  cv::Mat frame(240, 320, CV_8UC3, cv::Scalar(90, 90, 90));
+  for (int redetect : {1, 2, 3}) {
+    CAPTURE(redetect);
+    fer::StreamOptions so;
+    so.detect_every = 10;
+    so.redetect_every = redetect;
+    so.max_missed_seconds = 0.5;
+    fer::Stream s = truth_stream(so);
+    std::vector<int> ran;
+    for (int i = 0; i < 40; ++i) {
+      g_truth_faces.clear();
+      if (i == 0) g_truth_faces = {fer::Face{centred(100, 100, 80), 0.9f, {}}};
+      if (s.push(frame, i / 30.0).detection_ran) ran.push_back(i);
+    }
+    // Frame 0 finds the face; its track stays confident until the scheduled run
+    // on frame 10 misses it. From then on (track unsure, later nothing tracked)
+    // the detector runs exactly every `redetect` frames.
+    std::vector<int> expected = {0};
+    for (int i = 10; i < 40; i += redetect) expected.push_back(i);
+    std::string got; for (int v : ran) got += std::to_string(v) + " ";
+    CAPTURE(got);
+    CHECK(ran == expected);
+  }
+  // A face that stays found is detected on schedule only.
+  fer::StreamOptions so;
+  so.detect_every = 10;
+  so.redetect_every = 2;
+  fer::Stream s = truth_stream(so);
+  int detections = 0;
+  for (int i = 0; i < 40; ++i) {
+    g_truth_faces = {fer::Face{centred(100, 100, 80), 0.9f, {}}};
+    detections += s.push(frame, i / 30.0).detection_ran;
+  }
+  CHECK(detections == 4);
+}
+
 TEST_CASE("stream: options and timestamps are validated") {
   fer::StreamOptions bad;
   bad.detect_every = 0;
+  CHECK_THROWS_AS(truth_stream(bad), fer::Error);
+  bad = {};
+  bad.redetect_every = 0;
   CHECK_THROWS_AS(truth_stream(bad), fer::Error);
   bad = {};
   bad.iou_threshold = 0;

@@ -169,6 +169,7 @@ fer::StreamOptions stream_options_of(const fer_stream_options* options, const ch
   o.max_missed_seconds = options->max_missed_seconds;
   o.iou_threshold = options->iou_threshold;
   o.min_visible_fraction = options->min_visible_fraction;
+  if (options->redetect_every != 0) o.redetect_every = options->redetect_every;  // 0: zeroed older structs
   return o;
 }
 
@@ -435,6 +436,7 @@ void fer_stream_options_init(fer_stream_options* o) {
   o->label_margin = d.label_margin;
   o->iou_threshold = d.iou_threshold;
   o->min_visible_fraction = d.min_visible_fraction;
+  o->redetect_every = d.redetect_every;
 }
 
 fer_status fer_stream_create(const fer_pipeline_options* pipeline_options, const fer_stream_options* stream_options,

@@ -326,7 +326,7 @@ PYBIND11_MODULE(_fer, m) {
       .def(py::init([](const std::string& detector, py::object model, int threads, const std::string& precision,
                        float score_threshold, int min_face_size, bool return_features, int detect_every,
                        double smoothing_seconds, float label_margin, double max_missed_seconds, float iou_threshold,
-                       float min_track_confidence, float min_visible_fraction) {
+                       float min_track_confidence, float min_visible_fraction, int redetect_every) {
              fer::PipelineOptions o;
              o.detector = detector;
              o.threads = threads;
@@ -342,6 +342,7 @@ PYBIND11_MODULE(_fer, m) {
              so.iou_threshold = iou_threshold;
              so.min_track_confidence = min_track_confidence;
              so.min_visible_fraction = min_visible_fraction;
+             so.redetect_every = redetect_every;
              std::shared_ptr<const fer::Model> shared;
              if (py::isinstance<fer::Model>(model)) shared = py::cast<std::shared_ptr<fer::Model>>(model);
              else if (!model.is_none()) o.model_path = py::cast<std::string>(model);
@@ -353,6 +354,7 @@ PYBIND11_MODULE(_fer, m) {
            py::arg("return_features") = false, py::arg("detect_every") = 5, py::arg("smoothing_seconds") = 0.3,
            py::arg("label_margin") = 0.1f, py::arg("max_missed_seconds") = 1.0, py::arg("iou_threshold") = 0.3f,
            py::arg("min_track_confidence") = 0.5f, py::arg("min_visible_fraction") = 0.5f,
+           py::arg("redetect_every") = 2,
            "model: a model file path, a loaded fer.Model (shared read-only), or None for the default model")
       .def("push", [](fer::Stream& s, const py::array& image, double timestamp) {
              cv::Mat mat = mat_from_array(image);

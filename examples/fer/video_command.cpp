@@ -32,6 +32,7 @@ const char* kVideoUsage =
     "  --out FILE          write the annotated video (.mp4 or .avi)\n"
     "  --json              print one JSON line per frame\n"
     "  --every N           run the detector every N frames (default 5)\n"
+    "  --redetect N        while nothing is tracked or a face is lost, detect at most every N frames (default 2)\n"
     "  --max-frames N      stop after N frames\n"
     "  --camera            INPUT is a camera index; frames are captured on their own thread and the\n"
     "                      oldest waiting frame is dropped when recognition falls behind (no backlog)\n"
@@ -70,6 +71,7 @@ VideoArgs parse_video_args(int argc, char** argv) {
     else if (arg == "--latency-budget") a.latency_budget = parse_number<double>(arg, value());
     else if (arg == "--out") a.out = value();
     else if (arg == "--every") a.stream.detect_every = parse_number<int>(arg, value());
+    else if (arg == "--redetect") a.stream.redetect_every = parse_number<int>(arg, value());
     else if (arg == "--max-frames") a.max_frames = parse_number<int64_t>(arg, value());
     else if (arg == "--fps") a.fps = parse_number<double>(arg, value());
     else if (arg == "--smoothing") a.stream.smoothing_seconds = parse_number<double>(arg, value());
@@ -80,6 +82,7 @@ VideoArgs parse_video_args(int argc, char** argv) {
   }
   if (a.input.empty()) throw UsageError(std::string("fer video needs an INPUT\n") + kVideoUsage);
   if (a.stream.detect_every < 1) throw UsageError("--every needs N >= 1");
+  if (a.stream.redetect_every < 1) throw UsageError("--redetect needs N >= 1");
   if (!(a.latency_budget >= 0) || !std::isfinite(a.latency_budget))
     throw UsageError("--latency-budget needs seconds >= 0 (0 = no budget)");
   if (a.camera && (a.input.empty() || a.input.find_first_not_of("0123456789") != std::string::npos))

@@ -20,6 +20,8 @@ struct StreamOptions {
   int detect_every = 5;               ///< run the detector every N frames (1 = every frame); faces are
                                       ///< tracked by motion prediction in between
   float min_track_confidence = 0.5f;  ///< also detect on a frame when a track's confidence is below this
+  int redetect_every = 2;             ///< ...or when nothing is tracked, but at most every N frames (1 = every
+                                      ///< frame): bounds the detector's cost while a face is missing
   double smoothing_seconds = 0.3;     ///< EMA time constant of the probabilities (0 = no smoothing);
                                       ///< the weight of a frame comes from its real time step
   float label_margin = 0.1f;          ///< the smoothed label switches only when another class's smoothed

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <map>
 
 namespace fer {
@@ -24,6 +25,7 @@ struct Stream::Impl {
 
   static detail::TrackerOptions tracker_options(const StreamOptions& o) {
     if (o.detect_every < 1) throw Error(Status::InvalidArgument, "detect_every must be >= 1 (1 = every frame)");
+    if (o.redetect_every < 1) throw Error(Status::InvalidArgument, "redetect_every must be >= 1 (1 = every frame)");
     if (!(o.smoothing_seconds >= 0) || !std::isfinite(o.smoothing_seconds))
       throw Error(Status::InvalidArgument, "smoothing_seconds must be >= 0 (0 = no smoothing)");
     if (!(o.label_margin >= 0 && o.label_margin < 1))
@@ -84,14 +86,18 @@ StreamFrame Stream::push(const cv::Mat& frame, double timestamp) {
   out.index = s.frames++;
   out.timestamp = timestamp;
 
-  // Detect on schedule, when nothing is tracked, and when a track in view is
-  // unsure (a track predicted out of view has nothing to be found).
-  bool detect = s.last_detection_frame < 0 || out.index - s.last_detection_frame >= s.options.detect_every ||
-                s.tracker.tracks().empty();
-  for (const detail::Track& t : s.tracker.tracks())
-    if (s.confidence(t) < s.options.min_track_confidence &&
-        visible_fraction(t.filter.box(), frame.size()) >= std::max(s.options.min_visible_fraction, 1e-3f))
-      detect = true;
+  // Detect on schedule; earlier (but at most every redetect_every frames) when
+  // nothing is tracked or a track in view is unsure (a track predicted out of
+  // view has nothing to be found).
+  const int64_t since = s.last_detection_frame < 0 ? INT64_MAX : out.index - s.last_detection_frame;
+  bool detect = since >= s.options.detect_every;
+  if (!detect && since >= s.options.redetect_every) {
+    detect = s.tracker.tracks().empty();
+    for (const detail::Track& t : s.tracker.tracks())
+      if (s.confidence(t) < s.options.min_track_confidence &&
+          visible_fraction(t.filter.box(), frame.size()) >= std::max(s.options.min_visible_fraction, 1e-3f))
+        detect = true;
+  }
   if (detect) {
     s.tracker.update(s.detector->detect(frame));
     s.last_detection_frame = out.index;

@@ -130,6 +130,8 @@ def test_stream_rejects_bad_images_and_timestamps():
     s.push(img, 1.0)                                     # an equal timestamp is accepted
     with pytest.raises(fer.Error, match="detect_every"):
         fer.Stream(detect_every=0)
+    with pytest.raises(fer.Error, match="redetect_every"):
+        fer.Stream(redetect_every=0)
     with pytest.raises(fer.Error) as e:
         fer.Stream(detector="no_such_detector")
     assert e.value.status == "unknown_component"

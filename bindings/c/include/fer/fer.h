@@ -128,6 +128,9 @@ typedef struct fer_stream_options {
   float label_margin;          /* hysteresis of the smoothed label, in [0, 1) (0.1) */
   float iou_threshold;         /* least IoU to join a predicted box and a detection (0.3) */
   float min_visible_fraction;  /* boxes less visible than this are not reported (0.5) */
+  int32_t redetect_every;      /* when nothing is tracked or a track is unsure, detect at most every N
+                                  frames; 1 = every frame, 0 = the default (2). Appended in 0.1: it sits
+                                  in what was the struct's tail padding, so sizeof is unchanged */
 } fer_stream_options;
 
 /* Tracking of face `index` of a stream frame's results. Strings belong to the results. */
