@@ -312,3 +312,72 @@ TEST_CASE("train: two data-parallel processes (Gloo) match one process on the sa
   for (size_t k = 0; k < init[0].data.size(); ++k) moved = std::max(moved, double(std::abs(init[0].data[k] - sa[0].data[k])));
   CHECK(moved > 1e-4);
 }
+
+TEST_CASE("eval: synthetic eye/mouth occlusion is seeded per image and independent of batching") {
+  namespace d = fer::detail;
+  const int64_t side = 48;
+  auto ones = [&](int64_t n) { return torch::ones({n, 1, side, side}); };
+  // The mouth region: black around (0.5, 0.78) of the crop, the forehead untouched.
+  std::vector<int64_t> idx = {0, 1, 2, 3};
+  torch::Tensor x = ones(4);
+  d::occlude_face_regions(x, idx, "mouth", 1);
+  for (int64_t i = 0; i < 4; ++i) {
+    CHECK(x[i][0][37][24].item<float>() == 0.f);
+    CHECK(x[i][0][5][24].item<float>() == 1.f);
+    CHECK(x[i][0][18][15].item<float>() == 1.f);  // the left eye is not touched
+    double erased = 1.0 - x[i].mean().item<double>();
+    CHECK(erased == doctest::Approx(0.42 * 0.20).epsilon(0.25));
+  }
+  // "eye": the left or the right eye, never the mouth.
+  x = ones(4);
+  d::occlude_face_regions(x, idx, "eye", 1);
+  for (int64_t i = 0; i < 4; ++i) {
+    CHECK(x[i][0][37][24].item<float>() == 1.f);
+    CHECK(x[i][0][18][15].item<float>() + x[i][0][18][33].item<float>() == 1.f);  // exactly one eye
+  }
+  // "eye_or_mouth" picks each of the three regions about equally often.
+  const int64_t n = 300;
+  std::vector<int64_t> many(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n; ++i) many[size_t(i)] = i;
+  x = ones(n);
+  d::occlude_face_regions(x, many, "eye_or_mouth", 7);
+  int left = 0, right = 0, mouth = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    left += x[i][0][18][15].item<float>() == 0.f;
+    right += x[i][0][18][33].item<float>() == 0.f;
+    mouth += x[i][0][37][24].item<float>() == 0.f;
+  }
+  CHECK(left + right + mouth == n);
+  for (int c : {left, right, mouth}) CHECK((c > 70 && c < 130));
+  // An image is occluded alike alone or in any batch; another seed moves the boxes.
+  torch::Tensor alone = ones(1), seed2 = ones(n);
+  d::occlude_face_regions(alone, {123}, "eye_or_mouth", 7);
+  CHECK(torch::equal(alone[0], x[123]));
+  d::occlude_face_regions(seed2, many, "eye_or_mouth", 8);
+  CHECK(!torch::equal(seed2, x));
+  CHECK_THROWS_AS(d::occlude_face_regions(x, many, "nose", 7), fer::Error);
+
+  // Through evaluate(): recorded in the report, independent of the batch size, and it changes the outputs.
+  std::string data = make_pattern_dataset("train_patterns", 40, 1);
+  fer::DatasetSpec s;
+  s.path = data;
+  s.resize = true;
+  s.width = s.height = 48;
+  fer::Dataset ds = fer::read_dataset(s);
+  auto model = fer_test::tiny_model(3);
+  fer::EvalOptions plain, occluded, occluded_small_batches;
+  plain.threads = occluded.threads = occluded_small_batches.threads = 1;
+  occluded.occlusion = occluded_small_batches.occlusion = "eye_or_mouth";
+  occluded_small_batches.batch_size = 7;
+  auto a = fer::evaluate(*model, ds, plain), b = fer::evaluate(*model, ds, occluded),
+       c = fer::evaluate(*model, ds, occluded_small_batches);
+  CHECK(b.occlusion == "eye_or_mouth");
+  CHECK(b.occlusion_seed == 1);
+  CHECK(nlohmann::json::parse(b.to_json())["occlusion"] == "eye_or_mouth");
+  CHECK(a.loss != doctest::Approx(b.loss).epsilon(1e-6));
+  CHECK(b.loss == doctest::Approx(c.loss).epsilon(1e-5));
+  CHECK(b.confusion == c.confusion);
+  fer::EvalOptions bad;
+  bad.occlusion = "sunglasses";
+  CHECK_THROWS_AS(fer::evaluate(*model, ds, bad), fer::Error);
+}

@@ -58,6 +58,8 @@ const char* kEvalUsage =
     "  --split S         --image-root DIR   --resize (resize images of another size)\n"
     "  --json            print the report as JSON (accuracy, macro_f1, per_class, confusion, ...)\n"
     "  --tta none|flip   test-time augmentation (none)\n"
+    "  --occlude eye|mouth|eye_or_mouth   black out one facial region per image (FER-2013 framing),\n"
+    "                    drawn per image from --occlude-seed N (1); for robustness figures\n"
     "  --confusion-png FILE   write the confusion matrix as an image\n"
     "  --precision fp32|bf16  --threads N  --batch N (256)\n";
 
@@ -250,7 +252,7 @@ int run_eval(int argc, char** argv) {
     std::fputs(kEvalUsage, stdout);
     return 0;
   }
-  Args a = parse(argc, argv, {"model", "data", "format", "split", "image-root", "resize", "json", "tta",
+  Args a = parse(argc, argv, {"model", "data", "format", "split", "image-root", "resize", "json", "tta", "occlude", "occlude-seed",
                               "confusion-png", "precision", "threads", "batch", "config"});
   if (!flag(a, "data")) throw UsageError("fer eval needs --data PATH");
   std::string path = str(a, "model", "");
@@ -271,6 +273,8 @@ int run_eval(int argc, char** argv) {
   spec.channels = model->info().input.channels;
   fer::EvalOptions eo;
   eo.tta = str(a, "tta", "none");
+  eo.occlusion = str(a, "occlude", "none");
+  eo.occlusion_seed = uint64_t(integer(a, "occlude-seed", 1));
   eo.precision = str(a, "precision", "fp32");
   eo.threads = integer(a, "threads", 0);
   eo.batch_size = integer(a, "batch", 256);

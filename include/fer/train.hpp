@@ -110,6 +110,8 @@ struct EvalReport {
   std::vector<double> per_class_f1;
   std::vector<std::vector<int64_t>> confusion;  ///< [dataset class][model class]
   std::string tta;                        ///< test-time augmentation used ("none", "flip")
+  std::string occlusion = "none";         ///< synthetic occlusion applied (see EvalOptions)
+  uint64_t occlusion_seed = 0;
 
   std::string to_json() const;
   std::string to_table() const;
@@ -119,6 +121,12 @@ struct EvalReport {
 
 struct EvalOptions {
   std::string tta = "none";       ///< "none" or "flip"
+  /// Synthetic occlusion of the test images, for robustness figures: a black
+  /// rectangle per image over "eye" (left or right), "mouth", or "eye_or_mouth"
+  /// (one of the three) at FER-2013 framing, drawn per image from occlusion_seed
+  /// (independent of batching); "none" by default.
+  std::string occlusion = "none";
+  uint64_t occlusion_seed = 1;
   int batch_size = 256;
   std::string precision = "fp32";
   int threads = 0;

@@ -1,5 +1,7 @@
 #include "train/augment.hpp"
 
+#include <fer/error.hpp>
+
 #include <cmath>
 
 namespace fer::detail {
@@ -35,6 +37,51 @@ void erase_region(torch::Tensor& images, float x0, float y0, float x1, float y1,
   auto full = [n](float v) { return torch::full({n}, v, torch::kFloat32); };
   torch::Tensor mask = box_mask(full(x0), full(y0), full(x1), full(y1), images.size(2), images.size(3));
   images = images.masked_fill(mask.expand_as(images), fill);
+}
+
+void check_occlusion_mode(const std::string& mode) {
+  if (mode != "none" && mode != "eye" && mode != "mouth" && mode != "eye_or_mouth")
+    throw Error(Status::InvalidArgument, "occlusion must be none, eye, mouth or eye_or_mouth, got '" + mode + "'");
+}
+
+void occlude_face_regions(torch::Tensor& images, const std::vector<int64_t>& indices, const std::string& mode,
+                          uint64_t seed) {
+  check_occlusion_mode(mode);
+  if (mode == "none") return;
+  if (images.size(0) != int64_t(indices.size()))
+    throw Error(Status::InvalidArgument, "occlusion: one index per image needed");
+  // Region centres and sizes as fractions of a FER-2013 crop (from the mean
+  // face of FER-2013 val: eyes at y 0.37, x 0.31 / 0.69; mouth at y 0.78).
+  struct Region {
+    float cx, cy, w, h;
+  };
+  const Region left_eye{0.31f, 0.37f, 0.26f, 0.18f}, right_eye{0.69f, 0.37f, 0.26f, 0.18f},
+      mouth{0.50f, 0.78f, 0.42f, 0.20f};
+  const int64_t n = images.size(0);
+  const size_t count = static_cast<size_t>(n);
+  std::vector<float> x0(count), y0(count), x1(count), y1(count);
+  for (int64_t i = 0; i < n; ++i) {
+    // splitmix64 of (seed, index): a stream of independent uniforms per image.
+    uint64_t state = seed * 0x9E3779B97F4A7C15ull ^ uint64_t(indices[size_t(i)]) * 0xD1B54A32D192ED03ull;
+    auto next = [&state] {
+      uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      return float((z ^ (z >> 31)) >> 40) / float(1 << 24);  // [0, 1)
+    };
+    const float pick = next();
+    const Region& r = mode == "mouth" ? mouth
+                      : mode == "eye" ? (pick < 0.5f ? left_eye : right_eye)
+                                      : (pick < 1.f / 3 ? left_eye : pick < 2.f / 3 ? right_eye : mouth);
+    const float cx = r.cx + 0.06f * (next() - 0.5f), cy = r.cy + 0.06f * (next() - 0.5f);
+    x0[size_t(i)] = cx - r.w / 2;
+    x1[size_t(i)] = cx + r.w / 2;
+    y0[size_t(i)] = cy - r.h / 2;
+    y1[size_t(i)] = cy + r.h / 2;
+  }
+  auto tensor = [](std::vector<float>& v) { return torch::from_blob(v.data(), {int64_t(v.size())}, torch::kFloat32); };
+  torch::Tensor mask = box_mask(tensor(x0), tensor(y0), tensor(x1), tensor(y1), images.size(2), images.size(3));
+  images = images.masked_fill(mask.expand_as(images), 0.f);
 }
 
 void augment_batch(Batch& batch, const AugmentOptions& o, int64_t num_classes, at::Generator& gen) {

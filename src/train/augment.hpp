@@ -22,4 +22,15 @@ void augment_batch(Batch& batch, const AugmentOptions& options, int64_t num_clas
 /// (x0, y0, x1, y1 in [0, 1]) with the fill value; used for occlusion tests too.
 void erase_region(torch::Tensor& images, float x0, float y0, float x1, float y1, float fill);
 
+/// Synthetic occlusion for robustness evaluation: per image, a black rectangle
+/// over one facial region of a FER-2013-framed crop. mode "eye" (the left or the
+/// right eye), "mouth", or "eye_or_mouth" (one of the three); "none" does nothing.
+/// The region and a jitter of up to 3% of the side are drawn from a generator
+/// seeded by (seed, indices[i]), so an image is occluded alike in any batch.
+void occlude_face_regions(torch::Tensor& images, const std::vector<int64_t>& indices, const std::string& mode,
+                          uint64_t seed);
+
+/// Checks an occlusion mode name.
+void check_occlusion_mode(const std::string& mode);
+
 }  // namespace fer::detail

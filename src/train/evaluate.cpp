@@ -1,3 +1,4 @@
+#include "train/augment.hpp"
 #include "train/batching.hpp"
 
 #include <fer/error.hpp>
@@ -47,6 +48,7 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
   if (options.tta != "none" && options.tta != "flip")
     throw Error(Status::InvalidArgument, "tta must be none or flip, got '" + options.tta + "'");
   if (options.batch_size < 1) throw Error(Status::InvalidArgument, "batch size must be positive");
+  detail::check_occlusion_mode(options.occlusion);
   detail::check_precision(options.precision);
   set_num_threads(options.threads);
   auto [backbone, head] = detail::torch_modules(model);
@@ -57,6 +59,8 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
   r.classes = data.classes;
   r.predicted = info.classes;
   r.tta = options.tta;
+  r.occlusion = options.occlusion;
+  r.occlusion_seed = options.occlusion == "none" ? 0 : options.occlusion_seed;
   const size_t nd = data.classes.size(), nm = info.classes.size();
   r.confusion.assign(nd, std::vector<int64_t>(nm, 0));
   constexpr int kBins = 15;
@@ -68,7 +72,9 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
     size_t end = std::min(data.size(), start + size_t(options.batch_size));
     std::vector<int64_t> idx;
     for (size_t i = start; i < end; ++i) idx.push_back(int64_t(i));
-    torch::Tensor x = detail::normalize_images(detail::dataset_images(data, idx, info.input), info.input);
+    torch::Tensor images = detail::dataset_images(data, idx, info.input);
+    detail::occlude_face_regions(images, idx, options.occlusion, options.occlusion_seed);
+    torch::Tensor x = detail::normalize_images(images, info.input);
     torch::Tensor probs = torch::softmax(detail::forward_model(*backbone, *head, x, options.precision).logits, 1);
     if (options.tta == "flip")
       probs = 0.5 * (probs + torch::softmax(detail::forward_model(*backbone, *head, x.flip({3}), options.precision).logits, 1));
@@ -120,6 +126,8 @@ std::string EvalReport::to_json() const {
   j["ece"] = ece;
   j["loss"] = loss;
   j["tta"] = tta;
+  j["occlusion"] = occlusion;
+  if (occlusion != "none") j["occlusion_seed"] = occlusion_seed;
   j["classes"] = classes;
   j["predicted_classes"] = predicted;
   nlohmann::json per = nlohmann::json::object();
@@ -133,8 +141,9 @@ std::string EvalReport::to_json() const {
 std::string EvalReport::to_table() const {
   std::ostringstream os;
   char line[256];
-  std::snprintf(line, sizeof line, "images %lld  accuracy %.2f%%  macro-F1 %.2f%%  ECE %.3f  loss %.4f  (TTA: %s)\n",
-                (long long)count, 100 * accuracy, 100 * macro_f1, ece, loss, tta.c_str());
+  std::snprintf(line, sizeof line, "images %lld  accuracy %.2f%%  macro-F1 %.2f%%  ECE %.3f  loss %.4f  (TTA: %s%s)\n",
+                (long long)count, 100 * accuracy, 100 * macro_f1, ece, loss, tta.c_str(),
+                occlusion == "none" ? "" : (", occlusion: " + occlusion + " seed " + std::to_string(occlusion_seed)).c_str());
   os << line;
   os << "class        recall     F1    | confusion (rows: truth, columns: predicted)\n";
   os << "                               |";
