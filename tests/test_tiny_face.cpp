@@ -218,11 +218,15 @@ TEST_CASE("face detectors: boxes and scores match face-api's on the same inputs"
     refs[det][photo].push_back(r);
   }
   REQUIRE(refs.size() == 2);
-  for (const auto& entry : refs) {
+  for (const auto& entry : refs)
+   for (std::string precision : {"fp32", "bf16"}) {
+    CAPTURE(precision);
     const std::string& det = entry.first;
     const auto& photos = entry.second;
     const int side = det == "tiny_face" ? 416 : 512;
-    auto detector = fer::Detector::create(det, options_for(side));
+    fer::DetectorOptions options = options_for(side);
+    options.precision = precision;
+    auto detector = fer::Detector::create(det, options);
     double worst_iou = 1, worst_score = 0;
     for (int i = 1; i <= 6; ++i) {
       std::string photo = "sample" + std::to_string(i) + ".jpg";
@@ -242,10 +246,19 @@ TEST_CASE("face detectors: boxes and scores match face-api's on the same inputs"
         worst_score = std::max<double>(worst_score, score_diff);
       }
     }
-    MESSAGE(det << ": worst IoU with face-api's boxes " << worst_iou << ", worst score difference " << worst_score);
-    // Measured 2026-11-28: IoU >= 0.9996, scores within 5e-5 (float rounding only).
-    CHECK(worst_iou >= 0.99);
-    CHECK(worst_score <= 0.001);
+    MESSAGE(det << " " << precision << ": worst IoU with face-api's boxes " << worst_iou
+                << ", worst score difference " << worst_score);
+    if (precision == "fp32") {
+      // Measured 2026-11-28: IoU >= 0.9996, scores within 5e-5 (float rounding only).
+      CHECK(worst_iou >= 0.99);
+      CHECK(worst_score <= 0.001);
+    } else {
+      // bf16 weights and activations (8-bit mantissa). Measured 2026-11-29: tiny_face
+      // IoU >= 0.991, scores within 0.0041; ssd_mobilenet IoU >= 0.987, scores within
+      // 0.015; the same faces found.
+      CHECK(worst_iou >= 0.97);
+      CHECK(worst_score <= 0.02);
+    }
   }
 }
 

@@ -17,6 +17,9 @@ struct DetectorOptions {
   int min_face_size = 24;        ///< smallest face side, in input-image pixels
   int max_detect_side = 480;     ///< the image is downscaled to this longer side before detection
   std::string data_path;         ///< model/cascade file; empty = find the default
+  /// Numeric precision of the DNN detectors: "auto" (bf16 where the CPU has
+  /// native bf16 instructions, else fp32), "fp32" or "bf16". Haar ignores it.
+  std::string precision = "auto";
 };
 
 /// How a detector's boxes sit on a face, relative to the frame of a FER-2013

@@ -3,6 +3,7 @@
 #include "core/image.hpp"
 
 #include <fer/error.hpp>
+#include <fer/recognizer.hpp>
 
 #include <opencv2/imgproc.hpp>
 
@@ -65,7 +66,8 @@ bool face_api_manifest_available(const std::string& manifest_name) {
   return false;
 }
 
-cv::Mat letterbox_rgb(const cv::Mat& image, int side, const cv::Scalar& mean_rgb, float scale, double* factor) {
+cv::Mat letterbox_rgb(const cv::Mat& image, int side, const cv::Scalar& mean_rgb, float scale, double* factor,
+                      int multiple) {
   cv::Mat bgr = to_bgr(image);
   double f = double(side) / std::max(bgr.cols, bgr.rows);
   int w = std::clamp(int(std::lround(bgr.cols * f)), 1, side);
@@ -77,7 +79,8 @@ cv::Mat letterbox_rgb(const cv::Mat& image, int side, const cv::Scalar& mean_rgb
     cv::resize(bgr, resized, cv::Size(w, h), 0, 0, f < 1.0 ? cv::INTER_AREA : cv::INTER_LINEAR);
   cv::Mat rgb;
   cv::cvtColor(resized, rgb, cv::COLOR_BGR2RGB);
-  cv::Mat canvas(side, side, CV_32FC3, -mean_rgb * double(scale));
+  auto canvas_side = [&](int n) { return multiple > 0 ? std::min(side, (n + multiple - 1) / multiple * multiple) : side; };
+  cv::Mat canvas(canvas_side(h), canvas_side(w), CV_32FC3, -mean_rgb * double(scale));
   cv::Mat roi = canvas(cv::Rect(0, 0, w, h));
   rgb.convertTo(roi, CV_32FC3, scale);
   roi -= mean_rgb * double(scale);
@@ -107,6 +110,16 @@ std::vector<int> non_max_suppression(const std::vector<cv::Rect2f>& boxes, const
     if (keep) kept.push_back(i);
   }
   return kept;
+}
+
+torch::Tensor run_format(const torch::Tensor& t, bool bf16) {
+  if (!t.defined()) return t;
+  torch::Tensor out = t.dim() == 4 ? t.contiguous(torch::MemoryFormat::ChannelsLast) : t.contiguous();
+  return bf16 ? out.to(torch::kBFloat16) : out;
+}
+
+bool detector_bf16(const std::string& precision) {
+  return parse_precision(precision) == Precision::BFloat16;
 }
 
 torch::Tensor conv2d_same(const torch::Tensor& x, const torch::Tensor& filter, const torch::Tensor& bias,

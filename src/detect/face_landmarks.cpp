@@ -93,8 +93,17 @@ FaceLandmarkNet FaceLandmarkNet::from_weights(const TfjsWeights& w, bool tiny) {
   return n;
 }
 
+void FaceLandmarkNet::to_run_format(bool use_bf16) {
+  bf16 = use_bf16;
+  for (auto& block : blocks)
+    for (Conv& c : block)
+      for (torch::Tensor* t : {&c.dw, &c.w, &c.b}) *t = run_format(*t, bf16);
+  fc_w = run_format(fc_w, bf16);
+  fc_b = run_format(fc_b, bf16);
+}
+
 torch::Tensor FaceLandmarkNet::forward(const torch::Tensor& input) const {
-  torch::Tensor x = input;
+  torch::Tensor x = run_format(input, bf16);
   for (const auto& block : blocks) {
     torch::Tensor sum = torch::relu(apply(block[0], x, 2));
     x = sum;
@@ -103,7 +112,7 @@ torch::Tensor FaceLandmarkNet::forward(const torch::Tensor& input) const {
       x = torch::relu(sum);
     }
   }
-  return torch::linear(x.mean({2, 3}), fc_w, fc_b);
+  return torch::linear(x.mean({2, 3}), fc_w, fc_b).to(torch::kFloat32);
 }
 
 FaceLandmark68Detector::FaceLandmark68Detector(const LandmarkOptions& options, bool tiny)
@@ -112,6 +121,7 @@ FaceLandmark68Detector::FaceLandmark68Detector(const LandmarkOptions& options, b
     throw Error(Status::InvalidArgument, "landmarks: upright_pass_degrees must be in [0, 90] (0 = off)");
   net_ = FaceLandmarkNet::from_weights(
       read_tfjs_weights(find_face_api_manifest(options.data_path, tiny ? kTinyManifest : kManifest)), tiny);
+  net_.to_run_format(false);  // channels-last fp32: points must match face-api's within 0.1% of the box
 }
 
 cv::Mat FaceLandmark68Detector::face_input(const cv::Mat& bgr, const cv::Rect2f& box, cv::Point2f* origin,
@@ -158,7 +168,7 @@ std::vector<std::vector<cv::Point2f>> FaceLandmark68Detector::run(const std::vec
     cv::Mat in = face_input(images[size_t(i)], boxes[size_t(i)], &origins[size_t(i)], &sides[size_t(i)]);
     std::memcpy(x[i].data_ptr<float>(), in.ptr<float>(), size_t(kInputSize) * kInputSize * 3 * sizeof(float));
   }
-  torch::Tensor y = net_.forward(x.permute({0, 3, 1, 2}).contiguous()).contiguous();
+  torch::Tensor y = net_.forward(x.permute({0, 3, 1, 2})).contiguous();  // NHWC memory: channels-last already
   auto a = y.accessor<float, 2>();
   std::vector<std::vector<cv::Point2f>> out(boxes.size());
   for (int64_t i = 0; i < n; ++i) {

@@ -28,6 +28,10 @@ struct FaceLandmarkNet {
   static FaceLandmarkNet from_weights(const TfjsWeights& weights, bool tiny);
   /// N x 3 x 112 x 112 normalised RGB -> N x 136 (x0, y0, x1, ...) in fractions of the input side.
   torch::Tensor forward(const torch::Tensor& x) const;
+  /// Converts the convolution weights to the run format (see run_format, fp32
+  /// channels-last here); forward() then converts its input alike.
+  void to_run_format(bool bf16);
+  bool bf16 = false;
 };
 
 /// face_landmark_68 ("68") or face_landmark_68_tiny ("68_tiny"). Thread-safe.

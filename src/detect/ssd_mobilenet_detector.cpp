@@ -111,8 +111,22 @@ SsdMobilenetNet SsdMobilenetNet::from_weights(const TfjsWeights& w) {
   return n;
 }
 
+void SsdMobilenetNet::to_run_format(bool use_bf16) {
+  bf16 = use_bf16;
+  auto convert = [&](Conv& c) {
+    c.w = run_format(c.w, bf16);
+    c.b = run_format(c.b, bf16);
+  };
+  for (auto* list : {&backbone, &extra})
+    for (Conv& c : *list) convert(c);
+  for (int i = 0; i < 6; ++i) {
+    convert(box[i]);
+    convert(cls[i]);
+  }
+}
+
 std::pair<torch::Tensor, torch::Tensor> SsdMobilenetNet::forward(const torch::Tensor& input) const {
-  torch::Tensor x = input;
+  torch::Tensor x = run_format(input, bf16);
   std::vector<torch::Tensor> maps;
   for (size_t i = 0; i < backbone.size(); ++i) {
     x = clip6(conv_same(x, backbone[i]));
@@ -125,8 +139,11 @@ std::pair<torch::Tensor, torch::Tensor> SsdMobilenetNet::forward(const torch::Te
   }
   std::vector<torch::Tensor> enc, logits;
   for (int i = 0; i < 6; ++i) {  // NCHW -> (row, col, prior) order, as the priors are stored
-    enc.push_back(torch::conv2d(maps[i], box[i].w, box[i].b).permute({0, 2, 3, 1}).reshape({-1, 4}));
-    logits.push_back(torch::conv2d(maps[i], cls[i].w, cls[i].b).permute({0, 2, 3, 1}).reshape({-1, 3}));
+    auto head = [&](const Conv& c, int64_t k) {
+      return torch::conv2d(maps[i], c.w, c.b).to(torch::kFloat32).permute({0, 2, 3, 1}).reshape({-1, k});
+    };
+    enc.push_back(head(box[i], 4));
+    logits.push_back(head(cls[i], 3));
   }
   torch::Tensor d = torch::cat(enc, 0), scores = torch::sigmoid(torch::cat(logits, 0).select(1, 1));
   if (d.size(0) != priors.size(0))
@@ -141,7 +158,9 @@ std::pair<torch::Tensor, torch::Tensor> SsdMobilenetNet::forward(const torch::Te
 
 SsdMobilenetDetector::SsdMobilenetDetector(const DetectorOptions& options) : options_(options) {
   if (options_.min_face_size < 1) throw Error(Status::InvalidArgument, "min_face_size must be positive");
+  const bool bf16 = detector_bf16(options_.precision);
   net_ = SsdMobilenetNet::from_weights(read_tfjs_weights(find_face_api_manifest(options_.data_path, kManifest)));
+  net_.to_run_format(bf16);
 }
 
 std::vector<Face> SsdMobilenetDetector::detect_with_skipped(const cv::Mat& image, std::vector<Face>& skipped) {
@@ -150,8 +169,8 @@ std::vector<Face> SsdMobilenetDetector::detect_with_skipped(const cv::Mat& image
   double factor = 1.0;
   cv::Mat input = letterbox_rgb(image, kInputSize, cv::Scalar(127.5, 127.5, 127.5), 1.f / 127.5f, &factor);
   torch::InferenceMode guard;
-  torch::Tensor x =
-      torch::from_blob(input.data, {1, kInputSize, kInputSize, 3}, torch::kFloat32).permute({0, 3, 1, 2}).contiguous();
+  // NHWC memory viewed as NCHW is already channels-last, the run format's layout.
+  torch::Tensor x = torch::from_blob(input.data, {1, kInputSize, kInputSize, 3}, torch::kFloat32).permute({0, 3, 1, 2});
   auto [boxes_t, scores_t] = net_.forward(x);
 
   auto b = boxes_t.accessor<float, 2>();

@@ -29,6 +29,10 @@ struct SsdMobilenetNet {
   /// 1 x 3 x 512 x 512 input in [-1, 1] -> (boxes 5118 x 4 as ymin, xmin, ymax, xmax in
   /// fractions of the input, face scores 5118).
   std::pair<torch::Tensor, torch::Tensor> forward(const torch::Tensor& x) const;
+  /// Converts the convolution weights to the run format (see run_format);
+  /// forward() then converts its input alike. Not reversible.
+  void to_run_format(bool bf16);
+  bool bf16 = false;
 };
 
 /// SSD-MobileNetV1 detector (fixed 512 x 512 input). Not thread-safe (one per thread).

@@ -79,10 +79,16 @@ TinyFaceNet TinyFaceNet::from_weights(const TfjsWeights& w) {
   return n;
 }
 
+void TinyFaceNet::to_run_format(bool use_bf16) {
+  bf16 = use_bf16;
+  for (torch::Tensor* t : {&conv0_w, &conv0_b, &head_w, &head_b}) *t = run_format(*t, bf16);
+  for (int i = 0; i < 5; ++i)
+    for (torch::Tensor* t : {&dw[i], &pw[i], &pw_b[i]}) *t = run_format(*t, bf16);
+}
+
 torch::Tensor TinyFaceNet::forward(const torch::Tensor& input) const {
-  namespace F = torch::nn::functional;
   auto leaky = [](const torch::Tensor& t) { return torch::leaky_relu(t, kLeakySlope); };
-  torch::Tensor x = leaky(torch::conv2d(input, conv0_w, conv0_b));
+  torch::Tensor x = leaky(torch::conv2d(run_format(input, bf16), conv0_w, conv0_b));
   x = torch::max_pool2d(x, {2, 2}, {2, 2}, {0, 0}, {1, 1}, /*ceil_mode=*/true);
   for (int i = 0; i < 5; ++i) {
     x = torch::conv2d(x, dw[i], {}, {1, 1}, {1, 1}, {1, 1}, dw[i].size(0));
@@ -94,7 +100,7 @@ torch::Tensor TinyFaceNet::forward(const torch::Tensor& input) const {
       x = torch::max_pool2d(x, {2, 2}, {1, 1});
     }
   }
-  return torch::conv2d(x, head_w, head_b);
+  return torch::conv2d(x, head_w, head_b).to(torch::kFloat32).contiguous();
 }
 
 TinyFaceDetector::TinyFaceDetector(const DetectorOptions& options) : options_(options) {
@@ -104,17 +110,19 @@ TinyFaceDetector::TinyFaceDetector(const DetectorOptions& options) : options_(op
                     std::to_string(options_.max_detect_side));
   if (options_.min_face_size < 1) throw Error(Status::InvalidArgument, "min_face_size must be positive");
   input_size_ = std::min(options_.max_detect_side, 1024) / 32 * 32;
+  const bool bf16 = detector_bf16(options_.precision);
   net_ = TinyFaceNet::from_weights(read_tfjs_weights(find_face_api_manifest(options_.data_path, kManifest)));
+  net_.to_run_format(bf16);
 }
 
-void TinyFaceDetector::decode(const torch::Tensor& raw, int input_size, float threshold, std::vector<cv::Rect2f>* boxes,
+void TinyFaceDetector::decode(const torch::Tensor& raw, int input_width, float threshold, std::vector<cv::Rect2f>* boxes,
                               std::vector<float>* scores) {
-  const int64_t grid = raw.size(3);
-  torch::Tensor p = raw.reshape({5, 5, grid, grid}).contiguous();
+  const int64_t rows = raw.size(2), cols = raw.size(3);
+  torch::Tensor p = raw.reshape({5, 5, rows, cols}).contiguous();
   auto a = p.accessor<float, 4>();
-  const float cell = float(input_size) / float(grid);
-  for (int64_t row = 0; row < grid; ++row)
-    for (int64_t col = 0; col < grid; ++col)
+  const float cell = float(input_width) / float(cols);
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t col = 0; col < cols; ++col)
       for (int k = 0; k < 5; ++k) {
         float score = sigmoid(a[k][4][row][col]);
         if (score < threshold) continue;
@@ -131,16 +139,16 @@ std::vector<Face> TinyFaceDetector::detect_with_skipped(const cv::Mat& image, st
   validate_image(image);
   skipped.clear();
   double factor = 1.0;
-  cv::Mat input = letterbox_rgb(image, input_size_, kMeanRgb, 1.f / 255.f, &factor);
+  // The network is fully convolutional: a 4:3 frame needs only a 480 x 384 input, not 480 x 480.
+  cv::Mat input = letterbox_rgb(image, input_size_, kMeanRgb, 1.f / 255.f, &factor, 32);
   torch::InferenceMode guard;
-  torch::Tensor x = torch::from_blob(input.data, {1, input_size_, input_size_, 3}, torch::kFloat32)
-                        .permute({0, 3, 1, 2})
-                        .contiguous();
+  // NHWC memory viewed as NCHW is already channels-last, the run format's layout.
+  torch::Tensor x = torch::from_blob(input.data, {1, input.rows, input.cols, 3}, torch::kFloat32).permute({0, 3, 1, 2});
   torch::Tensor raw = net_.forward(x);
 
   std::vector<cv::Rect2f> boxes;
   std::vector<float> scores;
-  decode(raw, input_size_, options_.score_threshold, &boxes, &scores);
+  decode(raw, input.cols, options_.score_threshold, &boxes, &scores);
   const cv::Rect2f frame(0.f, 0.f, float(image.cols), float(image.rows));
   std::vector<Face> faces;
   for (int i : non_max_suppression(boxes, scores, kIouThreshold)) {

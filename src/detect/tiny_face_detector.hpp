@@ -20,8 +20,13 @@ struct TinyFaceNet {
 
   /// Reads and checks every tensor's shape; throws fer::Error naming the file and weight.
   static TinyFaceNet from_weights(const TfjsWeights& weights);
-  /// N x 3 x S x S normalised RGB -> N x 25 x S/32 x S/32 raw predictions.
+  /// N x 3 x H x W normalised RGB (H, W multiples of 32) -> N x 25 x H/32 x W/32
+  /// raw predictions, float32, whatever the run format.
   torch::Tensor forward(const torch::Tensor& x) const;
+  /// Converts the weights to the run format (see run_format); forward() then
+  /// converts its input alike. Not reversible.
+  void to_run_format(bool bf16);
+  bool bf16 = false;
 };
 
 /// Tiny Face Detector. Not thread-safe (one per thread); its weights are read once per instance.
@@ -41,9 +46,9 @@ class TinyFaceDetector : public Detector {
   BoxFraming framing() const override { return kTinyFaceFraming; }
 
   int input_size() const { return input_size_; }
-  /// Decodes raw predictions (1 x 25 x G x G) of an input_size x input_size
-  /// letterbox into boxes in the letterbox's pixels, with scores above `threshold`.
-  static void decode(const torch::Tensor& raw, int input_size, float threshold, std::vector<cv::Rect2f>* boxes,
+  /// Decodes raw predictions (1 x 25 x Gh x Gw) of a letterbox input_width
+  /// pixels wide into boxes in the letterbox's pixels, with scores above `threshold`.
+  static void decode(const torch::Tensor& raw, int input_width, float threshold, std::vector<cv::Rect2f>* boxes,
                      std::vector<float>* scores);
 
  private:

@@ -42,6 +42,7 @@ Pipeline::Pipeline(const PipelineOptions& options, std::shared_ptr<const Model> 
   d.score_threshold = options.score_threshold;
   d.min_face_size = options.min_face_size;
   d.max_detect_side = options.max_detect_side;
+  d.precision = options.precision;
   impl_->detector = Detector::create(options.detector, d);
   Precision precision = parse_precision(options.precision);
   if (model) {

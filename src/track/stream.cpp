@@ -20,6 +20,7 @@ struct Stream::Impl {
     d.score_threshold = po.score_threshold;
     d.min_face_size = po.min_face_size;
     d.max_detect_side = po.max_detect_side;
+    d.precision = po.precision;
     detector = Detector::create(po.detector, d);
   }
 
