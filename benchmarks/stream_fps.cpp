@@ -12,6 +12,7 @@
 // --live also feeds each configuration as a 30 fps camera would (frames at
 // their real times) through fer::AsyncStream (drop-oldest, queue of 2) and
 // reports frames recognized and dropped, and the submit-to-result latency.
+#include "process_stats.hpp"
 #include "support.hpp"
 
 #include <fer/async_stream.hpp>
@@ -337,34 +338,6 @@ LiveRun measure_live(const Args& a, const std::shared_ptr<const fer::Model>& mod
   return run;
 }
 
-// "VmHWM" / "VmRSS" of /proc/self/status in MiB (-1 where unavailable).
-double proc_status_mib(const char* key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key, 0) == 0 && line.size() > std::strlen(key) && line[std::strlen(key)] == ':') {
-      std::istringstream ls(line.substr(std::strlen(key) + 1));
-      double kib = 0;
-      ls >> kib;
-      return kib / 1024.0;
-    }
-  return -1;
-}
-
-int open_fds() {
-  std::error_code ec;
-  int n = 0;
-  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
-       it.increment(ec))
-    ++n;
-  return ec ? -1 : n - 1;  // minus the iterator's own descriptor
-}
-
-nlohmann::ordered_json memory_json(int64_t frame) {
-  return {{"frame", frame}, {"rss_mib", proc_status_mib("VmRSS")}, {"peak_rss_mib", proc_status_mib("VmHWM")},
-          {"open_fds", open_fds()}};
-}
-
 int soak(const Args& a, const std::shared_ptr<const fer::Model>& model, const std::vector<Patch>& patches,
          nlohmann::ordered_json& report) {
   const int faces = 4, threads = a.threads.empty() ? 1 : a.threads.front();
@@ -380,7 +353,7 @@ int soak(const Args& a, const std::shared_ptr<const fer::Model>& model, const st
   double ms_sum = 0;
   int64_t ms_count = 0;
   auto sample = [&](int64_t i) {
-    nlohmann::ordered_json m = memory_json(i);
+    nlohmann::ordered_json m = fer_bench::memory_json("frame", i);
     m["max_track_id"] = max_id;
     m["ms_per_frame"] = ms_count ? ms_sum / double(ms_count) : 0.0;
     std::printf("%10lld %10.1f %14.1f %9d %9lld %8.2f\n", (long long)i, m["rss_mib"].get<double>(),
@@ -424,7 +397,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   nlohmann::ordered_json report;
-  report["start"] = memory_json(0);
+  report["start"] = fer_bench::memory_json("frame", 0);
 
   fer::PipelineOptions po;
   po.detector = a.detector;
@@ -498,7 +471,7 @@ int main(int argc, char** argv) {
       report["live"] = live;
     }
   }
-  report["end"] = memory_json(0);
+  report["end"] = fer_bench::memory_json("frame", 0);
   std::string text = report.dump();
   std::printf("JSON %s\n", text.c_str());
   if (!a.json_path.empty()) std::ofstream(a.json_path) << report.dump(2) << "\n";
