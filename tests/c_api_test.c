@@ -156,6 +156,33 @@ static void test_landmarks(const char* ppm_path) {
   CHECK(fer_results_landmarks(r, n, &untouched, &count) == FER_INVALID_ARGUMENT);
   CHECK(untouched == (const float*)0x9 && count == 7);
   CHECK(fer_results_landmarks(r, 0, NULL, &count) == FER_INVALID_ARGUMENT);
+  size_t skipped = 9;
+  CHECK(fer_results_skipped_count(r, &skipped) == FER_OK && skipped == 0);
+  fer_results_destroy(r);
+  fer_pipeline_destroy(p);
+
+  /* Faces smaller than min_face_size are reported as skipped, with box and score, not dropped. */
+  fer_pipeline_options_init(&o);
+  o.threads = 1;
+  o.min_face_size = 100000;
+  p = NULL;
+  CHECK(fer_pipeline_create(&o, &p) == FER_OK);
+  r = NULL;
+  CHECK(p && fer_pipeline_process(p, &view, &r) == FER_OK);
+  CHECK(fer_results_count(r, &n) == FER_OK && n == 0);
+  CHECK(fer_results_skipped_count(r, &skipped) == FER_OK && skipped >= 1);
+  for (i = 0; i < skipped; ++i) {
+    fer_box box;
+    float score = -1.f;
+    CHECK(fer_results_skipped_face(r, i, &box, &score) == FER_OK);
+    CHECK(box.width > 10 && box.width < 100000 && box.x >= 0 && box.x < (float)w && score > 0.f && score <= 1.f);
+    CHECK(fer_results_skipped_face(r, i, NULL, NULL) == FER_OK);
+  }
+  fer_box untouched_box = {1, 2, 3, 4};
+  CHECK(fer_results_skipped_face(r, skipped, &untouched_box, NULL) == FER_INVALID_ARGUMENT);
+  CHECK(untouched_box.x == 1 && untouched_box.width == 3);
+  CHECK(strstr(fer_last_error(), "out of range") != NULL);
+  CHECK(fer_results_skipped_count(NULL, &skipped) == FER_INVALID_ARGUMENT);
   fer_results_destroy(r);
   fer_pipeline_destroy(p);
   free(rgb);

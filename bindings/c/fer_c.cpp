@@ -31,6 +31,7 @@ struct fer_pipeline {
 struct fer_results {
   std::vector<fer::FaceResult> faces;
   std::vector<std::string> labels;
+  std::vector<fer::Face> skipped;  // found but smaller than min_face_size
   // Only for stream frames: tracking per face (its `result` moved into `faces`).
   bool from_stream = false;
   std::vector<fer::TrackedFace> tracks;
@@ -279,7 +280,7 @@ fer_status fer_pipeline_process(fer_pipeline* pipeline, const fer_image_view* im
     if (fer_status s = view_to_mat(image, pipeline->pipeline->options().max_image_pixels, "fer_pipeline_process", input))
       return s;
     auto r = std::make_unique<fer_results>();
-    r->faces = pipeline->pipeline->process(input);
+    r->faces = pipeline->pipeline->process(input, r->skipped);
     for (const auto& f : r->faces) r->labels.push_back(f.label);
     *results = r.release();
     return FER_OK;
@@ -334,6 +335,27 @@ fer_status fer_results_face(const fer_results* results, size_t index, fer_face* 
     out.label = results->labels[index].c_str();
     out.confidence = r.probabilities[size_t(r.label_index)];
     *face = out;
+    return FER_OK;
+  });
+}
+
+fer_status fer_results_skipped_count(const fer_results* results, size_t* count) {
+  return guarded("fer_results_skipped_count", [&] {
+    FER_REQUIRE(results && count, "fer_results_skipped_count: NULL argument");
+    *count = results->skipped.size();
+    return FER_OK;
+  });
+}
+
+fer_status fer_results_skipped_face(const fer_results* results, size_t index, fer_box* box, float* score) {
+  return guarded("fer_results_skipped_face", [&] {
+    FER_REQUIRE(results, "fer_results_skipped_face: results is NULL");
+    FER_REQUIRE(index < results->skipped.size(), "fer_results_skipped_face: index " + std::to_string(index) +
+                                                     " is out of range (" + std::to_string(results->skipped.size()) +
+                                                     " skipped faces)");
+    const fer::Face& f = results->skipped[index];
+    if (box) *box = {f.box.x, f.box.y, f.box.width, f.box.height};
+    if (score) *score = f.score;
     return FER_OK;
   });
 }
@@ -483,6 +505,7 @@ fer_status fer_stream_push(fer_stream* stream, const fer_image_view* image, doub
     r->frame_index = frame.index;
     r->timestamp = frame.timestamp;
     r->detection_ran = frame.detection_ran;
+    r->skipped = std::move(frame.skipped);
     r->tracks = std::move(frame.faces);
     for (auto& t : r->tracks) {
       r->labels.push_back(t.result.label);

@@ -370,6 +370,22 @@ PYBIND11_MODULE(_fer, m) {
            }, py::arg("image"), py::arg("timestamp"),
            "Processes the next frame (uint8 HxW / HxWx3 BGR / HxWx4 BGRA) at `timestamp` seconds (never "
            "earlier than the previous frame's); returns the tracked faces ordered by track id")
+      .def("push_with_skipped", [](fer::Stream& s, const py::array& image, double timestamp) {
+             cv::Mat mat = mat_from_array(image);
+             fer::StreamFrame frame;
+             {
+               py::gil_scoped_release release;
+               frame = s.push(mat, timestamp);
+             }
+             auto classes = std::make_shared<const std::vector<std::string>>(s.pipeline().model().info().classes);
+             py::list out, boxes;
+             for (auto& f : frame.faces) out.append(PyTrackedFace{std::move(f), classes});
+             for (const fer::Face& f : frame.skipped)
+               boxes.append(py::make_tuple(py::make_tuple(f.box.x, f.box.y, f.box.width, f.box.height), f.score));
+             return py::make_tuple(out, boxes);
+           }, py::arg("image"), py::arg("timestamp"),
+           "Like push(); returns (faces, skipped): skipped lists ((x, y, w, h), score) of the faces the detector "
+           "found on this frame but smaller than min_face_size, which are neither tracked nor recognized")
       .def("reset", &fer::Stream::reset, "Forgets every track (e.g. after a scene cut); ids keep counting up")
       .def_property_readonly("frame_count", &fer::Stream::frame_count)
       .def_property_readonly("classes", [](const fer::Stream& s) { return s.pipeline().model().info().classes; })

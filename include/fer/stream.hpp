@@ -54,6 +54,8 @@ struct StreamFrame {
   double timestamp = 0;             ///< seconds, as pushed
   bool detection_ran = false;       ///< the detector ran on this frame
   std::vector<TrackedFace> faces;   ///< ordered by track id
+  std::vector<Face> skipped;        ///< faces the detector found on this frame but smaller than the
+                                    ///< pipeline's min_face_size: neither tracked nor recognized
 };
 
 /// Tracks and recognizes faces across the frames of one video. All faces of a

@@ -100,7 +100,7 @@ StreamFrame Stream::push(const cv::Mat& frame, double timestamp) {
         detect = true;
   }
   if (detect) {
-    s.tracker.update(s.detector->detect(frame));
+    s.tracker.update(s.detector->detect_with_skipped(frame, out.skipped));
     s.last_detection_frame = out.index;
     out.detection_ran = true;
   }

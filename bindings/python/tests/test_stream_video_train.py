@@ -240,3 +240,14 @@ def test_train_rejections(tmp_path):
     with pytest.raises(RuntimeError, match="stop after epoch 1"):
         fer.train(str(tmp_path / "data"), on_epoch=stop, epochs=3, batch_size=8, max_steps_per_epoch=1, threads=1,
                   out_dir=str(tmp_path / "run2"))
+
+
+def test_stream_reports_faces_below_min_face_size_as_skipped(sample3):
+    photo = photo_640(sample3)
+    faces, skipped = make_stream(detector="haar").push_with_skipped(photo, 0.0)
+    assert len(faces) >= 2 and skipped == []
+    # Every face below the minimum: none tracked, all reported as skipped with box and score.
+    faces, skipped = make_stream(detector="haar", min_face_size=100000).push_with_skipped(photo, 0.0)
+    assert faces == [] and len(skipped) >= 2
+    for (x, y, w, h), score in skipped:
+        assert 10 < w < 100000 and 0 <= x < photo.shape[1] and score > 0

@@ -250,6 +250,11 @@ FER_C_API fer_status fer_results_features(const fer_results* results, size_t ind
    image pixels, 68 in iBUG order with a landmark model; count 0 without one. */
 FER_C_API fer_status fer_results_landmarks(const fer_results* results, size_t index, const float** xy,
                                            size_t* count);
+/* Faces the detector found but that are smaller than min_face_size, so not
+   recognized (for stream results: found on this frame by a detection run). */
+FER_C_API fer_status fer_results_skipped_count(const fer_results* results, size_t* count);
+/* Box (image pixels) and detector score of skipped face `index`; either out-parameter may be NULL. */
+FER_C_API fer_status fer_results_skipped_face(const fer_results* results, size_t index, fer_box* box, float* score);
 
 /* Only for results of fer_stream_push (else FER_INVALID_ARGUMENT): */
 /* Tracking of face `index`. */
