@@ -39,6 +39,8 @@ const char* kUsage =
     "fer image options:\n"
     "  --json            print one JSON object per image instead of text\n"
     "  --out PATH        write the annotated image (a folder when several images are given)\n"
+    "  --attention       blend each face's attention map into --out and list it in --json (models with\n"
+    "                    attention, e.g. acnn, vit_asf)\n"
     "  --model FILE      recognizer model file (default: the shipped default model)\n"
     "  --detector NAME   face detector (default: auto = ssd_mobilenet when face-api's weights are present, else haar)\n"
     "  --landmarks NAME  68, 68_tiny, none or auto (default: auto = 68 when the model aligns faces);\n"
@@ -53,6 +55,7 @@ using fer_cli::UsageError;
 struct ImageArgs {
   std::vector<std::string> paths;
   bool json = false;
+  bool attention = false;
   std::string out;
   fer::PipelineOptions options;
 };
@@ -66,6 +69,7 @@ ImageArgs parse_image_args(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--json") a.json = true;
+    else if (arg == "--attention") a.attention = a.options.return_attention = true;
     else if (arg == "--out") a.out = value();
     else if (fer_cli::parse_pipeline_flag(arg, value, a.options)) continue;
     else if (arg.rfind("--", 0) == 0) throw UsageError("unknown option " + arg);
@@ -94,6 +98,15 @@ nlohmann::json face_json(const fer::FaceResult& r, const std::vector<std::string
     for (const auto& p : r.face.landmarks) pts.push_back({p.x, p.y});
     j["landmarks"] = pts;  // [x, y] in image pixels, iBUG 68-point order
   }
+  if (!r.attention.empty()) {  // rows of the map, over the face crop, top to bottom
+    nlohmann::json rows = nlohmann::json::array();
+    for (int y = 0; y < r.attention.rows; ++y) {
+      nlohmann::json row = nlohmann::json::array();
+      for (int x = 0; x < r.attention.cols; ++x) row.push_back(std::round(r.attention.at<float>(y, x) * 1e4) / 1e4);
+      rows.push_back(row);
+    }
+    j["attention"] = rows;
+  }
   return j;
 }
 
@@ -108,6 +121,7 @@ int run_image(int argc, char** argv) {
                  "         Pass --model FILE with a trained model.\n",
                  model_name.c_str());
   int failures = 0;
+  bool attention_seen = false;
   for (const std::string& path : a.paths) {
     cv::Mat image = cv::imread(path, cv::IMREAD_COLOR);
     if (image.empty()) {
@@ -117,6 +131,7 @@ int run_image(int argc, char** argv) {
     }
     std::vector<fer::Face> skipped;
     std::vector<fer::FaceResult> results = pipeline.process(image, skipped);
+    for (const auto& r : results) attention_seen = attention_seen || !r.attention.empty();
     if (a.json) {
       nlohmann::json j = {{"image", path}, {"detector", pipeline.detector_name()}, {"model", model_name},
                           {"model_trained", info.trained}, {"faces", nlohmann::json::array()},
@@ -144,6 +159,8 @@ int run_image(int argc, char** argv) {
     if (!a.out.empty()) {
       fer::DrawOptions d;
       d.class_names = info.classes;
+      if (a.attention)  // under the boxes and labels
+        for (const auto& r : results) fer::blend_attention(image, r.face.box, r.attention);
       fer::draw_results(image, results, d);
       std::string out = out_path(a, path);
       if (!cv::imwrite(out, image)) {
@@ -154,6 +171,9 @@ int run_image(int argc, char** argv) {
       }
     }
   }
+  if (a.attention && !attention_seen)
+    std::fprintf(stderr, "warning: --attention: model '%s' gives no attention map (try acnn or vit_asf)\n",
+                 info.architecture.c_str());
   return failures ? 1 : 0;
 }
 
