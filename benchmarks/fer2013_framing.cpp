@@ -14,6 +14,8 @@
 //       [--upscale 4] [--canvas 4] [--pad replicate|grey|blur|all (grey)] [--detectors haar,tiny_face,ssd_mobilenet]
 //       [--score 0.5] [--accuracy] [--model FILE] [--json FILE] [--photos DIR (assets/face-api/demo)] [--threads 1]
 // Tune on val only: --split test is refused.
+#include "bench_util.hpp"
+
 #include <fer/fer.hpp>
 
 #include <nlohmann/json.hpp>
@@ -39,14 +41,6 @@ struct Sample {
   std::string path;
   int label = -1;  // index into the model's classes
 };
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 // Every `limit`-th share of the sorted file list, so a limited run still spans all classes.
 std::vector<Sample> list_samples(const std::string& dir, const std::vector<std::string>& classes, size_t limit) {
@@ -261,7 +255,7 @@ int main(int argc, char** argv) {
   if (accuracy) std::printf(" %8s %8s %8s %8s %8s", "acc", "acc_meas", "acc_raw", "acc_pre", "acc_all");
   std::printf("\n");
 
-  for (const std::string& name : split_list(detectors)) {
+  for (const std::string& name : fer_bench::split_list(detectors)) {
     for (const std::string& p : pads) {
       fer::PipelineOptions po;
       po.detector = name;
@@ -382,7 +376,7 @@ int main(int argc, char** argv) {
     fer::BoxFraming haar_framing = fer::Detector::create("haar")->framing();
     if (haar_measured) haar_framing = *haar_measured;
     std::printf("(Haar framing used: %s)\n", haar_measured ? "measured above" : "the library's");
-    report["photo_cross_check"] = photo_cross_check(photos_dir, split_list(detectors), haar_framing);
+    report["photo_cross_check"] = photo_cross_check(photos_dir, fer_bench::split_list(detectors), haar_framing);
   }
   std::string dumped = report.dump(2);
   std::printf("\n%s\n", dumped.c_str());

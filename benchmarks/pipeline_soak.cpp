@@ -6,7 +6,7 @@
 // 2-channel, 16-bit) and must be rejected with fer::Error.
 //
 //   build/benchmarks/pipeline_soak [--images N] [--threads N] [--detector NAME] [--json FILE]
-#include "process_stats.hpp"
+#include "bench_util.hpp"
 #include "support.hpp"
 
 #include <fer/fer.hpp>

@@ -11,8 +11,17 @@
 //
 //   build/benchmarks/recognizer_bench [--models all|none|A.fermodel,B.fermodel] [--archs all|none|NAME,NAME]
 //                                     [--batches 1,8,32] [--precisions fp32,bf16] [--threads 1,2]
+//                                     [--input-sizes 48,64,96,112]
 //                                     [--min-time 1.0] [--min-reps 10] [--warmup 3] [--warmup-time 0.3]
 //                                     [--no-peaks] [--json FILE] [--quick]
+//
+// --input-sizes: cost growth with the input. Each --archs architecture (not
+// the model files: their input size is fixed) is built at each input side
+// (square, InputSpec width/height, passed on as the extractor's input_size);
+// every row carries its input_size. The zoo architectures switch to a
+// stride-2 stem from a 96-px input (zoo_common's stem_stride), so their FLOPs
+// at 96 equal those at 48: the growth is not monotonic. An architecture that
+// cannot be built or run at a size is reported and skipped ("skipped" in the JSON).
 //
 // --quick: a smoke test of a few seconds (batch 1, 1 thread, min-time 0.05 s,
 // archs small_cnn, smaller peak problems); options given explicitly win.
@@ -31,6 +40,7 @@
 
 // Internal headers of libfer (benchmarks see src/ like the tests): the FLOP
 // counter and the bf16 autocast guard the extractors use.
+#include "bench_util.hpp"
 #include "models/flops.hpp"
 #include "models/torch_component.hpp"
 
@@ -70,6 +80,9 @@ const char* kUsage =
     "                           up in the source tree's models/); default: all models/*.fermodel\n"
     "  --archs all|none|LIST    registered feature extractors, default options, linear head, untrained\n"
     "  --batches 1,8,32         batch sizes\n"
+    "  --input-sizes LIST       input sides (e.g. 48,64,96,112) at which each --archs architecture is\n"
+    "                           built (square, the model's InputSpec); model files keep their own;\n"
+    "                           default: the architecture's default (48)\n"
     "  --precisions fp32,bf16   inference precisions\n"
     "  --threads 1,2            thread counts (fer::set_num_threads)\n"
     "  --min-time S             seconds of repetitions per configuration, at least (default 1.0)\n"
@@ -96,7 +109,7 @@ struct Timing {
 
 struct Args {
   std::optional<std::string> models, archs;
-  std::optional<std::vector<int>> batches, threads;
+  std::optional<std::vector<int>> batches, threads, input_sizes;
   std::optional<std::vector<fer::Precision>> precisions;
   std::optional<double> min_time, warmup_time;
   std::optional<int> min_reps, warmup;
@@ -108,6 +121,7 @@ struct Args {
 struct Settings {
   std::string models = "all", archs = "all";
   std::vector<int> batches{1, 8, 32}, threads{1, 2};
+  std::vector<int> input_sizes;  // architectures only; empty: each architecture's default
   std::vector<fer::Precision> precisions{fer::Precision::Float32, fer::Precision::BFloat16};
   Timing timing;
   bool peaks = true, quick = false;
@@ -115,14 +129,6 @@ struct Settings {
   int conv_batch = 32;   // bf16 peak: batch x 64 x 56 x 56, 64 -> 64 channels, 3x3
   std::string json_path;
 };
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 int positive_int(const std::string& opt, const std::string& v) {
   size_t used = 0;
@@ -150,7 +156,7 @@ double seconds(const std::string& opt, const std::string& v) {
 
 std::vector<int> int_list(const std::string& opt, const std::string& v) {
   std::vector<int> out;
-  for (const std::string& item : split(v)) out.push_back(positive_int(opt, item));
+  for (const std::string& item : fer_bench::split_list(v)) out.push_back(positive_int(opt, item));
   if (out.empty()) throw UsageError(opt + " needs a list such as 1,2");
   return out;
 }
@@ -167,9 +173,18 @@ Args parse(int argc, char** argv) {
     else if (arg == "--archs") a.archs = value();
     else if (arg == "--batches") a.batches = int_list(arg, value());
     else if (arg == "--threads") a.threads = int_list(arg, value());
+    else if (arg == "--input-sizes" || arg == "--input-size") {
+      std::vector<int> sizes = int_list(arg, value());
+      for (int n : sizes)  // the range the extractors accept (config_input_size)
+        if (n < 16 || n > 512) throw UsageError(arg + ": input sides must be in [16, 512], got " + std::to_string(n));
+      // Sorted, without repeats: rows come out in order of growing input.
+      std::sort(sizes.begin(), sizes.end());
+      sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
+      a.input_sizes = sizes;
+    }
     else if (arg == "--precisions" || arg == "--precision") {
       std::vector<fer::Precision> p;
-      for (const std::string& name : split(value())) {
+      for (const std::string& name : fer_bench::split_list(value())) {
         if (name != "fp32" && name != "bf16") throw UsageError(arg + ": fp32 or bf16, got '" + name + "'");
         p.push_back(fer::parse_precision(name));
       }
@@ -205,6 +220,7 @@ Settings settings(const Args& a) {
   if (a.archs) s.archs = *a.archs;
   if (a.batches) s.batches = *a.batches;
   if (a.threads) s.threads = *a.threads;
+  if (a.input_sizes) s.input_sizes = *a.input_sizes;
   if (a.precisions) s.precisions = *a.precisions;
   if (a.min_time) s.timing.min_time = *a.min_time;
   if (a.warmup_time) s.timing.warmup_time = *a.warmup_time;
@@ -334,7 +350,26 @@ struct Subject {
   std::string kind;   // "file" or "architecture"
   std::string path;   // files only
   std::function<std::shared_ptr<fer::Model>()> make;  // a fresh instance (fp32)
+  int input_size = 0;    // architectures built at an --input-sizes side; 0: the file's or the default
 };
+
+// An untrained model of a registered architecture: default options, linear
+// head, input side `size` (0: the extractor's own default, 48x48 unless it says otherwise).
+std::shared_ptr<fer::Model> architecture_model(const std::string& arch, int size) {
+  auto probe = fer::FeatureExtractor::create(arch, fer::Config{});
+  fer::ModelInfo info = fer::untrained_default_info();
+  info.architecture = arch;
+  info.architecture_config = fer::Config{};
+  info.head = "linear";
+  info.head_config = fer::Config{};
+  int channels = int(probe->config().get_int("channels", 1));
+  if (size == 0) size = int(probe->config().get_int("input_size", 48));
+  info.input.width = info.input.height = size;  // Model::create passes it on as the extractor's input_size
+  info.input.channels = channels;
+  info.input.mean.assign(size_t(channels), 0.5f);
+  info.input.std.assign(size_t(channels), 0.5f);
+  return fer::Model::create(info, 0);
+}
 
 std::string source_models_dir() { return std::string(FER_SOURCE_DIR) + "/models"; }
 
@@ -349,7 +384,7 @@ std::vector<Subject> subjects(const Settings& s) {
     std::sort(paths.begin(), paths.end());
     if (paths.empty()) std::fprintf(stderr, "warning: no model files in %s\n", source_models_dir().c_str());
   } else if (s.models != "none") {
-    for (const std::string& name : split(s.models)) {
+    for (const std::string& name : fer_bench::split_list(s.models)) {
       std::string p = name;
       if (!fs::exists(p) && name.find('/') == std::string::npos && fs::exists(source_models_dir() + "/" + name))
         p = source_models_dir() + "/" + name;
@@ -362,29 +397,19 @@ std::vector<Subject> subjects(const Settings& s) {
 
   std::vector<std::string> archs;
   if (s.archs == "all") archs = fer::extractor_registry().names();
-  else if (s.archs != "none") archs = split(s.archs);
+  else if (s.archs != "none") archs = fer_bench::split_list(s.archs);
   for (const std::string& arch : archs) {
     if (!fer::extractor_registry().contains(arch)) {
       std::string known;
       for (const auto& n : fer::extractor_registry().names()) known += (known.empty() ? "" : ", ") + n;
       throw UsageError("unknown architecture '" + arch + "'; registered: " + known);
     }
-    out.push_back({arch, "architecture", "", [arch] {
-                     // The extractor's own defaults decide the input (48x48 gray unless it says otherwise).
-                     auto probe = fer::FeatureExtractor::create(arch, fer::Config{});
-                     fer::ModelInfo info = fer::untrained_default_info();
-                     info.architecture = arch;
-                     info.architecture_config = fer::Config{};
-                     info.head = "linear";
-                     info.head_config = fer::Config{};
-                     int channels = int(probe->config().get_int("channels", 1));
-                     int size = int(probe->config().get_int("input_size", 48));
-                     info.input.width = info.input.height = size;
-                     info.input.channels = channels;
-                     info.input.mean.assign(size_t(channels), 0.5f);
-                     info.input.std.assign(size_t(channels), 0.5f);
-                     return fer::Model::create(info, 0);
-                   }});
+    if (s.input_sizes.empty()) {
+      out.push_back({arch, "architecture", "", [arch] { return architecture_model(arch, 0); }});
+    } else {
+      for (int size : s.input_sizes)
+        out.push_back({arch, "architecture", "", [arch, size] { return architecture_model(arch, size); }, size});
+    }
   }
   return out;
 }
@@ -419,6 +444,7 @@ struct Row {
   int64_t params = 0;
   double flops = 0;  // per face
   int batch = 1, threads = 1;
+  int input_size = 0;  // the model's input side (InputSpec width; inputs are square)
   fer::Precision precision = fer::Precision::Float32;
   Stats stats;
   std::optional<double> peak_gflops;
@@ -452,17 +478,17 @@ std::string spread(const Stats& s) {
 }
 
 void print_header() {
-  std::printf("%-30s %7s %9s %4s %3s %5s %5s %10s %18s %9s %8s %6s\n", "model", "params", "MFLOP/fc", "prec", "thr",
-              "batch", "reps", "ms/batch", "p10-p90 ms", "ms/face", "GFLOP/s", "eff%");
+  std::printf("%-30s %5s %7s %9s %4s %3s %5s %5s %10s %18s %9s %8s %6s\n", "model", "input", "params", "MFLOP/fc",
+              "prec", "thr", "batch", "reps", "ms/batch", "p10-p90 ms", "ms/face", "GFLOP/s", "eff%");
 }
 
 void print_row(const Row& r) {
   char eff[16] = "-";
   if (auto e = r.efficiency()) std::snprintf(eff, sizeof eff, "%.1f", 100.0 * *e);
-  std::printf("%-30s %6.2fM %9.1f %4s %3d %5d %5d %10s %18s %9s %8.2f %6s\n", r.model.c_str(), double(r.params) * 1e-6,
-              r.flops * 1e-6, fer::precision_name(r.precision), r.threads, r.batch, r.stats.reps,
-              fmt_ms(r.stats.median).c_str(), spread(r.stats).c_str(), fmt_ms(r.ms_per_face()).c_str(), r.gflops(),
-              eff);
+  std::printf("%-30s %5d %6.2fM %9.1f %4s %3d %5d %5d %10s %18s %9s %8.2f %6s\n", r.model.c_str(), r.input_size,
+              double(r.params) * 1e-6, r.flops * 1e-6, fer::precision_name(r.precision), r.threads, r.batch,
+              r.stats.reps, fmt_ms(r.stats.median).c_str(), spread(r.stats).c_str(), fmt_ms(r.ms_per_face()).c_str(),
+              r.gflops(), eff);
   std::fflush(stdout);
 }
 
@@ -476,18 +502,6 @@ json optional_json(const std::optional<double>& v) { return v ? json(*v) : json(
 // ---------------------------------------------------------------------------
 // The machine
 // ---------------------------------------------------------------------------
-
-std::string cpuinfo_field(const std::string& key) {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(key, 0) == 0) {
-      size_t colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      size_t b = line.find_first_not_of(" \t", colon + 1);
-      return b == std::string::npos ? std::string() : line.substr(b);
-    }
-  return {};
-}
 
 std::string load_average() {
   std::ifstream in("/proc/loadavg");
@@ -509,7 +523,7 @@ json machine_json() {
   std::vector<std::string> flags;
   std::set<std::string> have;
   {
-    std::istringstream words(cpuinfo_field("flags"));
+    std::istringstream words(fer_bench::cpuinfo_field("flags"));
     for (std::string w; words >> w;) have.insert(w);
   }
   for (const char* f : {"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile"})
@@ -521,7 +535,7 @@ json machine_json() {
       if (line.rfind("ATen parallel backend", 0) == 0) backend = line.substr(line.find(':') + 1);
     if (!backend.empty() && backend[0] == ' ') backend.erase(0, 1);
   }
-  return {{"cpu", cpuinfo_field("model name")},
+  return {{"cpu", fer_bench::cpuinfo_field("model name")},
           {"logical_cpus", std::thread::hardware_concurrency()},
           {"cpu_flags", flags},
           {"native_bf16", fer::cpu_has_native_bf16()},
@@ -554,6 +568,7 @@ int run(const Settings& s) {
               s.timing.warmup, s.timing.warmup_time, s.timing.min_reps, s.timing.min_time);
   report["settings"] = {{"quick", s.quick},
                         {"batches", s.batches},
+                        {"input_sizes", s.input_sizes.empty() ? json("default") : json(s.input_sizes)},
                         {"threads", s.threads},
                         {"precisions", [&] {
                            std::vector<std::string> p;
@@ -602,62 +617,77 @@ int run(const Settings& s) {
   std::vector<PrepareRow> prepares;
   std::printf("\nforward pass (Model::predict on prepared crops; preprocessing excluded)\n");
   print_header();
+  json skipped = json::array();
   for (const Subject& sub : subs) {
-    int64_t params = 0;
-    double flops = 0;
-    bool first_precision = true;
-    for (fer::Precision precision : s.precisions) {
-      // A fresh instance per precision: bf16 stores the weights channels-last for good.
-      std::shared_ptr<fer::Model> model = sub.make();
-      if (first_precision) {
-        first_precision = false;
-        params = parameter_count(*model);
-        fer::set_num_threads(1);
-        flops = flops_per_face(*model);
-        // Preprocessing, once per model, at the first thread count.
-        fer::set_num_threads(s.threads.front());
-        PrepareRow pr;
-        pr.model = sub.label;
-        pr.width = model->info().input.width;
-        pr.height = model->info().input.height;
-        pr.channels = model->info().input.channels;
-        pr.threads = s.threads.front();
-        pr.stats = time_runs(
-            [&] {
-              for (int i = 0; i < kPrepareFaces; ++i) g_sink = g_sink + double(model->prepare(crops[size_t(i)]).rows);
-            },
-            s.timing);
-        prepares.push_back(pr);
-      }
-      model->set_precision(precision);
-      std::vector<cv::Mat> prepared;
-      for (int i = 0; i < max_batch; ++i) prepared.push_back(model->prepare(crops[size_t(i)]));
-      for (int threads : s.threads) {
-        fer::set_num_threads(threads);
-        for (int batch : s.batches) {
-          std::vector<cv::Mat> inputs(prepared.begin(), prepared.begin() + batch);
-          Row r;
-          r.model = sub.label;
-          r.kind = sub.kind;
-          r.architecture = model->info().architecture;
-          r.trained = model->info().trained;
-          r.params = params;
-          r.flops = flops;
-          r.batch = batch;
-          r.threads = threads;
-          r.precision = precision;
-          r.stats = time_runs(
+    const size_t rows_before = rows.size(), prepares_before = prepares.size();
+    try {
+      int64_t params = 0;
+      double flops = 0;
+      bool first_precision = true;
+      for (fer::Precision precision : s.precisions) {
+        // A fresh instance per precision: bf16 stores the weights channels-last for good.
+        std::shared_ptr<fer::Model> model = sub.make();
+        if (first_precision) {
+          first_precision = false;
+          params = parameter_count(*model);
+          fer::set_num_threads(1);
+          flops = flops_per_face(*model);
+          // Preprocessing, once per model, at the first thread count.
+          fer::set_num_threads(s.threads.front());
+          PrepareRow pr;
+          pr.model = sub.label;
+          pr.width = model->info().input.width;
+          pr.height = model->info().input.height;
+          pr.channels = model->info().input.channels;
+          pr.threads = s.threads.front();
+          pr.stats = time_runs(
               [&] {
-                std::vector<fer::Prediction> p = model->predict(inputs);
-                g_sink = g_sink + double(p.front().probabilities.front());
+                for (int i = 0; i < kPrepareFaces; ++i) g_sink = g_sink + double(model->prepare(crops[size_t(i)]).rows);
               },
               s.timing);
-          auto it = peak.find({threads, int(precision)});
-          if (it != peak.end()) r.peak_gflops = it->second;
-          print_row(r);
-          rows.push_back(r);
+          prepares.push_back(pr);
+        }
+        model->set_precision(precision);
+        std::vector<cv::Mat> prepared;
+        for (int i = 0; i < max_batch; ++i) prepared.push_back(model->prepare(crops[size_t(i)]));
+        for (int threads : s.threads) {
+          fer::set_num_threads(threads);
+          for (int batch : s.batches) {
+            std::vector<cv::Mat> inputs(prepared.begin(), prepared.begin() + batch);
+            Row r;
+            r.model = sub.label;
+            r.kind = sub.kind;
+            r.architecture = model->info().architecture;
+            r.trained = model->info().trained;
+            r.params = params;
+            r.flops = flops;
+            r.batch = batch;
+            r.threads = threads;
+            r.input_size = model->info().input.width;
+            r.precision = precision;
+            r.stats = time_runs(
+                [&] {
+                  std::vector<fer::Prediction> p = model->predict(inputs);
+                  g_sink = g_sink + double(p.front().probabilities.front());
+                },
+                s.timing);
+            auto it = peak.find({threads, int(precision)});
+            if (it != peak.end()) r.peak_gflops = it->second;
+            print_row(r);
+            rows.push_back(r);
+          }
         }
       }
+    } catch (const std::exception& e) {
+      // An architecture at an --input-sizes side it cannot take: noted (its
+      // partial rows dropped), and the sweep goes on. Without --input-sizes
+      // every failure still ends the run, as before.
+      if (sub.input_size == 0) throw;
+      rows.resize(rows_before);
+      prepares.resize(prepares_before);
+      std::printf("%-30s %5d skipped: %s\n", sub.label.c_str(), sub.input_size, e.what());
+      std::fflush(stdout);
+      skipped.push_back({{"model", sub.label}, {"input_size", sub.input_size}, {"error", e.what()}});
     }
   }
 
@@ -693,6 +723,7 @@ int run(const Settings& s) {
               {"trained", r.trained},
               {"params", r.params},
               {"flops_per_face", r.flops},
+              {"input_size", r.input_size},
               {"batch", r.batch},
               {"precision", fer::precision_name(r.precision)},
               {"threads", r.threads}};
@@ -704,6 +735,7 @@ int run(const Settings& s) {
     jrows.push_back(j);
   }
   report["rows"] = jrows;
+  if (!s.input_sizes.empty()) report["skipped"] = skipped;
   report["preprocessing"] = prep;
   report["machine"]["load_average_end"] = load_average();
   std::printf("\nload average at start %s, at end %s\n", report["machine"]["load_average_start"].get<std::string>().c_str(),

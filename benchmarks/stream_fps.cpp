@@ -12,7 +12,7 @@
 // --live also feeds each configuration as a 30 fps camera would (frames at
 // their real times) through fer::AsyncStream (drop-oldest, queue of 2) and
 // reports frames recognized and dropped, and the submit-to-result latency.
-#include "process_stats.hpp"
+#include "bench_util.hpp"
 #include "support.hpp"
 
 #include <fer/async_stream.hpp>
@@ -56,9 +56,7 @@ struct Args {
 
 std::vector<int> int_list(const std::string& s) {
   std::vector<int> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) out.push_back(std::stoi(item));
+  for (const std::string& item : fer_bench::split_list(s)) out.push_back(std::stoi(item));
   return out;
 }
 

@@ -1,5 +1,6 @@
-// Memory and descriptor counts of this process, for the soak runs
-// (stream_fps --soak, pipeline_soak): Linux /proc only.
+// Small helpers shared by the benchmark programs: comma lists, the CPU's
+// /proc/cpuinfo fields, and memory and descriptor counts of this process for
+// the soak runs (stream_fps --soak, pipeline_soak). Linux /proc only.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -10,8 +11,31 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace fer_bench {
+
+/// "a,b,,c" -> {"a", "b", "c"} (empty items dropped).
+inline std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+/// The value of the first `key` line of /proc/cpuinfo ("model name", "flags"; empty if absent).
+inline std::string cpuinfo_field(const std::string& key) {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key, 0) == 0) {
+      size_t colon = line.find(':');
+      if (colon == std::string::npos) continue;
+      size_t b = line.find_first_not_of(" \t", colon + 1);
+      return b == std::string::npos ? std::string() : line.substr(b);
+    }
+  return {};
+}
 
 /// "VmHWM" (peak RSS) or "VmRSS" of /proc/self/status in MiB (-1 where unavailable).
 inline double proc_status_mib(const char* key) {
