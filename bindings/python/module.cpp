@@ -181,6 +181,28 @@ py::dict info_dict(const fer::ModelInfo& i) {
   return d;
 }
 
+/// ((x, y, w, h), score) per face.
+py::list box_score_list(const std::vector<fer::Face>& faces) {
+  py::list out;
+  for (const fer::Face& f : faces)
+    out.append(py::make_tuple(py::make_tuple(f.box.x, f.box.y, f.box.width, f.box.height), f.score));
+  return out;
+}
+
+/// Stream::push without the GIL: (tracked faces, skipped faces as box_score_list).
+std::pair<py::list, py::list> push_frame(fer::Stream& s, const py::array& image, double timestamp) {
+  cv::Mat mat = mat_from_array(image);
+  fer::StreamFrame frame;
+  {
+    py::gil_scoped_release release;
+    frame = s.push(mat, timestamp);
+  }
+  auto classes = std::make_shared<const std::vector<std::string>>(s.pipeline().model().info().classes);
+  py::list faces;
+  for (auto& f : frame.faces) faces.append(PyTrackedFace{std::move(f), classes});
+  return {faces, box_score_list(frame.skipped)};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_fer, m) {
@@ -260,10 +282,7 @@ PYBIND11_MODULE(_fer, m) {
                py::gil_scoped_release release;
                results = p.process(mat, skipped);
              }
-             py::list boxes;
-             for (const fer::Face& f : skipped)
-               boxes.append(py::make_tuple(py::make_tuple(f.box.x, f.box.y, f.box.width, f.box.height), f.score));
-             return py::make_tuple(results, boxes);
+             return py::make_tuple(results, box_score_list(skipped));
            }, py::arg("image"),
            "Like process(); returns (faces, skipped): skipped lists ((x, y, w, h), score) of the faces found but "
            "smaller than min_face_size, which are not recognized")
@@ -357,32 +376,13 @@ PYBIND11_MODULE(_fer, m) {
            py::arg("redetect_every") = 2,
            "model: a model file path, a loaded fer.Model (shared read-only), or None for the default model")
       .def("push", [](fer::Stream& s, const py::array& image, double timestamp) {
-             cv::Mat mat = mat_from_array(image);
-             fer::StreamFrame frame;
-             {
-               py::gil_scoped_release release;
-               frame = s.push(mat, timestamp);
-             }
-             auto classes = std::make_shared<const std::vector<std::string>>(s.pipeline().model().info().classes);
-             py::list out;
-             for (auto& f : frame.faces) out.append(PyTrackedFace{std::move(f), classes});
-             return out;
+             return push_frame(s, image, timestamp).first;
            }, py::arg("image"), py::arg("timestamp"),
            "Processes the next frame (uint8 HxW / HxWx3 BGR / HxWx4 BGRA) at `timestamp` seconds (never "
            "earlier than the previous frame's); returns the tracked faces ordered by track id")
       .def("push_with_skipped", [](fer::Stream& s, const py::array& image, double timestamp) {
-             cv::Mat mat = mat_from_array(image);
-             fer::StreamFrame frame;
-             {
-               py::gil_scoped_release release;
-               frame = s.push(mat, timestamp);
-             }
-             auto classes = std::make_shared<const std::vector<std::string>>(s.pipeline().model().info().classes);
-             py::list out, boxes;
-             for (auto& f : frame.faces) out.append(PyTrackedFace{std::move(f), classes});
-             for (const fer::Face& f : frame.skipped)
-               boxes.append(py::make_tuple(py::make_tuple(f.box.x, f.box.y, f.box.width, f.box.height), f.score));
-             return py::make_tuple(out, boxes);
+             auto [faces, skipped] = push_frame(s, image, timestamp);
+             return py::make_tuple(faces, skipped);
            }, py::arg("image"), py::arg("timestamp"),
            "Like push(); returns (faces, skipped): skipped lists ((x, y, w, h), score) of the faces the detector "
            "found on this frame but smaller than min_face_size, which are neither tracked nor recognized")
