@@ -57,3 +57,65 @@ TEST_CASE("fast path: bf16 outputs of every architecture match fp32 within 0.05"
       CHECK(again[0].probabilities[k] == doctest::Approx(ref[0].probabilities[k]).epsilon(1e-4));
   }
 }
+
+// bf16 mode stores convolution and linear weights in bf16; the model's state
+// must still be the exact fp32 weights, switching back must restore fp32 outputs
+// bit for bit, and loading a state in bf16 mode must work like in fp32.
+TEST_CASE("fast path: bf16-stored weights keep the exact fp32 state and switch back losslessly") {
+  fer::set_num_threads(1);
+  for (const std::string& arch : {"small_cnn", "mobile_fer", "vit_asf"}) {
+    CAPTURE(arch);
+    fer::ModelInfo info = fer::untrained_default_info();
+    info.architecture = arch;
+    info.architecture_config.set("width", 0.5);
+    auto model = fer::Model::create(info, 11);
+    auto faces = fixed_faces(*model, 3);
+    const fer::TensorList fp32_state = model->extractor().state();
+    const auto fp32_out = model->predict(faces, true, false);
+
+    model->set_precision(fer::Precision::BFloat16);
+    const fer::TensorList bf16_state = model->extractor().state();
+    REQUIRE(bf16_state.size() == fp32_state.size());
+    for (size_t i = 0; i < fp32_state.size(); ++i) {
+      CAPTURE(fp32_state[i].name);
+      CHECK(bf16_state[i].name == fp32_state[i].name);
+      CHECK(bf16_state[i].data == fp32_state[i].data);  // exact, not bf16-rounded
+    }
+    const auto bf16_out = model->predict(faces, true, false);
+    double diff = 0, feature_diff = 0;
+    for (size_t i = 0; i < faces.size(); ++i) {
+      for (size_t k = 0; k < fp32_out[i].probabilities.size(); ++k)
+        diff = std::max(diff, double(std::abs(bf16_out[i].probabilities[k] - fp32_out[i].probabilities[k])));
+      for (size_t k = 0; k < fp32_out[i].features.size(); ++k)
+        feature_diff = std::max(feature_diff, double(std::abs(bf16_out[i].features[k] - fp32_out[i].features[k])));
+    }
+    CHECK(feature_diff > 0);  // bf16 really ran
+    CHECK(diff < 0.05);
+
+    // Loading a state in bf16 mode: the same outputs as before the load.
+    model->extractor().load_state(fp32_state);
+    const auto reloaded = model->predict(faces, true, false);
+    for (size_t i = 0; i < faces.size(); ++i) CHECK(reloaded[i].probabilities == bf16_out[i].probabilities);
+    // A failed load (wrong shapes) changes nothing and keeps bf16 mode working.
+    fer::TensorList bad = fp32_state;
+    bad[0].shape.push_back(1);
+    CHECK_THROWS_AS(model->extractor().load_state(bad), fer::Error);
+    CHECK(model->predict(faces, true, false)[0].probabilities == bf16_out[0].probabilities);
+
+    // Back in fp32 the weights are exactly the fp32 ones again; they stay
+    // channels-last, which may change the convolution algorithm (summation
+    // order) but not the result beyond float rounding.
+    model->set_precision(fer::Precision::Float32);
+    const auto back = model->predict(faces, true, false);
+    double back_diff = 0;
+    for (size_t i = 0; i < faces.size(); ++i) {
+      for (size_t k = 0; k < back[i].probabilities.size(); ++k)
+        back_diff = std::max(back_diff, double(std::abs(back[i].probabilities[k] - fp32_out[i].probabilities[k])));
+      for (size_t k = 0; k < back[i].features.size(); ++k)
+        back_diff = std::max(back_diff, double(std::abs(back[i].features[k] - fp32_out[i].features[k])));
+    }
+    CHECK(back_diff < 1e-4);
+    CHECK(model->extractor().state()[0].data == fp32_state[0].data);
+  }
+  fer::set_num_threads(0);
+}
