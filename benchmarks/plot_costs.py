@@ -371,7 +371,9 @@ def machine_line(rec, det, paths):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--recognizer", help="recognizer_bench --json output")
+    ap.add_argument("--recognizer", action="append", default=[],
+                    help="recognizer_bench --json output (repeatable: rows are merged, the first file's "
+                         "machine description is used)")
     ap.add_argument("--detector", help="detector_bench --json output")
     ap.add_argument("--stream", action="append", default=[], help="stream_fps --json output (repeatable)")
     ap.add_argument("--out", default=os.path.join("docs", "cost_growth.png"), help="PNG to write")
@@ -385,7 +387,13 @@ def main():
     if not (args.recognizer or args.detector or args.stream):
         ap.error("give at least one of --recognizer, --detector, --stream")
 
-    rec = load(args.recognizer) if args.recognizer else None
+    rec = None
+    for path in args.recognizer:
+        d = load(path)
+        if rec is None:
+            rec = d
+        else:
+            rec.setdefault("rows", []).extend(d.get("rows", []))
     det = load(args.detector) if args.detector else None
     streams = [(p, load(p)) for p in args.stream]
     # Fewer lines for a readable figure: the filters apply to the plots and the tables alike.
@@ -415,10 +423,11 @@ def main():
     recognizer_input_panel(axes[0][1], rec, colors, md, args.input_batch)
     detector_panel(axes[1][0], det, colors, md)
     stream_panel(axes[1][1], streams, colors, md)
-    machine = machine_line(rec, det, [p for p in [args.recognizer, args.detector] + args.stream if p])
+    sources = args.recognizer + [p for p in [args.detector] if p] + args.stream
+    machine = machine_line(rec, det, sources)
     fig.suptitle("%s\n%s" % (args.title, machine), fontsize=11)
     fig.supxlabel("line style: solid fp32, dashed bf16; marker: thread count (o 1, s 2, ^ 3, D 4); sources: %s"
-                  % ", ".join(os.path.basename(p) for p in [args.recognizer, args.detector] + args.stream if p),
+                  % ", ".join(os.path.basename(p) for p in sources),
                   fontsize=7, color="dimgray")
     out_dir = os.path.dirname(args.out)
     if out_dir:
