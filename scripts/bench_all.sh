@@ -36,6 +36,6 @@ for d in ssd_mobilenet tiny_face haar; do
 done
 echo "== cost growth"
 "$py" "$root/benchmarks/plot_costs.py" --recognizer "$out/recognizer.json" --recognizer "$out/recognizer_sizes.json" \
-  --detector "$out/detector.json" "${streams[@]}" --models default,fer2013_resnet18_w05,small_cnn,mobile_fer,resnet18 \
+  --detector "$out/detector.json" "${streams[@]}" --models default.fermodel,fer2013_resnet18_w05.fermodel,small_cnn,mobile_fer,resnet18 \
   --out "$out/cost_growth.png" | tee "$out/cost_growth.md"
 echo "results in $out"
