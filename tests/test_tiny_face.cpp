@@ -323,4 +323,26 @@ TEST_CASE("face detectors: the sample photos, against faces counted by eye") {
   CHECK(pairs >= 20);
   CHECK(sum / std::max(pairs, 1) >= 0.45);
   CHECK(worst >= 0.35);
+
+  // What the pipeline crops: each detector's box mapped by its measured framing
+  // onto the FER-2013 reference box (BoxFraming::to_reference). There the two
+  // detectors must agree (IoU >= 0.5 on every shared face), whatever their raw
+  // box conventions.
+  const fer::BoxFraming tiny = fer::detail::kTinyFaceFraming, ssd = fer::detail::kSsdMobilenetFraming;
+  double framed_worst = 1, framed_sum = 0;
+  int framed_pairs = 0;
+  for (size_t p = 0; p < truth.size(); ++p)
+    for (const auto& centre : truth[p].centres)
+      for (const auto& a : found["tiny_face"][p])
+        for (const auto& b : found["ssd_mobilenet"][p])
+          if (a.box.contains(centre) && b.box.contains(centre)) {
+            double iou = fer::detail::box_iou(tiny.to_reference(a.box), ssd.to_reference(b.box));
+            framed_worst = std::min(framed_worst, iou);
+            framed_sum += iou;
+            ++framed_pairs;
+          }
+  MESSAGE("framed (reference) boxes on " << framed_pairs << " shared faces: IoU mean "
+                                         << framed_sum / std::max(framed_pairs, 1) << ", worst " << framed_worst);
+  CHECK(framed_pairs == pairs);
+  CHECK(framed_worst >= 0.5);
 }
