@@ -1,7 +1,8 @@
 // Every registered face detector on the face-api sample photos: faces found
 // against the centres counted by eye (tests/data/sample_faces.txt), false
 // positives, and the median time per 1920-px photo and per 640x480 frame, for
-// each precision (fp32, bf16; Haar has none) and thread count.
+// each precision (fp32, bf16; Haar has none) and thread count; then the
+// 68-point landmark models per face on the faces ssd_mobilenet finds.
 //   build/benchmarks/detector_bench [--threads 1,2] [--precisions fp32,bf16] [--repeats N] [--json FILE]
 //                                   [--frame-sizes 320x240,640x480,1280x720,1920x1080]
 // (needs scripts/setup.sh's assets)
@@ -25,6 +26,7 @@
 #include "bench_util.hpp"
 #include "support.hpp"
 
+#include <fer/landmarks.hpp>
 #include <fer/recognizer.hpp>
 
 #include <nlohmann/json.hpp>
@@ -229,8 +231,51 @@ int main(int argc, char** argv) {
       std::printf("\n");
     }
   }
+  // Landmarks: the 68-point models on the faces ssd_mobilenet finds in each
+  // sample photo (all faces of a photo in one batch), per face.
+  nlohmann::json landmark_rows = nlohmann::json::array();
+  std::unique_ptr<fer::Detector> boxes_from;
+  try {
+    boxes_from = fer::Detector::create("ssd_mobilenet");
+  } catch (const fer::Error& e) {
+    std::printf("\nlandmarks: skipped (%s)\n", e.what());
+  }
+  if (boxes_from) {
+    std::vector<std::vector<cv::Rect2f>> boxes;
+    size_t faces = 0;
+    for (const cv::Mat& photo : photos) {
+      boxes.emplace_back();
+      for (const fer::Face& f : boxes_from->detect(photo)) boxes.back().push_back(f.box);
+      faces += boxes.back().size();
+    }
+    std::printf("\nlandmarks on the %zu faces ssd_mobilenet finds in the sample photos (one batch per photo; fp32\n"
+                "channels-last; ms per face, median of %d runs over all photos, p10-p90)\n", faces, repeats);
+    std::printf("%-10s %3s %20s\n", "model", "thr", "ms/face");
+    for (const std::string& name : {"68", "68_tiny"})
+      for (const auto& t : threads) {
+        fer::set_num_threads(std::atoi(t.c_str()));
+        auto lm = fer::LandmarkDetector::create(name);
+        auto all = [&] {
+          for (size_t i = 0; i < photos.size(); ++i) lm->detect(photos[i], boxes[i]);
+        };
+        all();  // warm-up
+        std::vector<double> ms;
+        for (int r = 0; r < repeats; ++r) {
+          auto t0 = std::chrono::steady_clock::now();
+          all();
+          ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
+                       double(std::max<size_t>(faces, 1)));
+        }
+        std::sort(ms.begin(), ms.end());
+        auto at = [&](double q) { return ms[std::min(ms.size() - 1, size_t(q * double(ms.size())))]; };
+        std::printf("%-10s %3s %8.2f (%.2f-%.2f)\n", name.c_str(), t.c_str(), ms[ms.size() / 2], at(0.1), at(0.9));
+        landmark_rows.push_back({{"model", name}, {"threads", std::atoi(t.c_str())}, {"faces", faces},
+                                 {"ms_per_face_median", ms[ms.size() / 2]}, {"ms_per_face_p10", at(0.1)},
+                                 {"ms_per_face_p90", at(0.9)}});
+      }
+  }
   if (!json_path.empty()) {
-    nlohmann::json j = {{"cpu", cpu_model()}, {"repeats", repeats}, {"rows", rows}};
+    nlohmann::json j = {{"cpu", cpu_model()}, {"repeats", repeats}, {"rows", rows}, {"landmarks", landmark_rows}};
     if (!frame_sizes.empty()) {
       j["max_detect_side"] = fer::DetectorOptions{}.max_detect_side;
       j["frame_source"] = truth[2].file;
