@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -125,4 +126,58 @@ TEST_CASE("shipped default model: FER-2013 val accuracy matches its provenance w
   double recorded = model->info().metrics.at("val_accuracy");
   MESSAGE("FER-2013 val accuracy " << r.accuracy << " (" << eo.precision << "), provenance " << recorded);
   CHECK(std::abs(r.accuracy - recorded) <= 0.005);
+}
+
+// The inference fast paths (Model::set_precision: bf16 with bf16-stored weights,
+// channels-last) against fp32, through Model::prepare + Model::predict as the
+// pipeline runs them, on FER-2013 val: accuracy within 0.5 points.
+TEST_CASE("shipped models: the bf16 inference path keeps FER-2013 val accuracy within 0.5 points of fp32") {
+  std::string val = fer2013_val();
+  if (val.empty()) {
+    MESSAGE("SKIPPED: FER-2013 not found ($FER_DATA_DIR, /tmp/ferdata or ../shared/data)");
+    return;
+  }
+  fer::set_num_threads(2);
+  for (const auto& entry : fs::directory_iterator(FER_TEST_MODELS_DIR)) {
+    if (entry.path().extension() != ".fermodel") continue;
+    CAPTURE(entry.path().filename().string());
+    auto model = std::const_pointer_cast<fer::Model>(fer::Model::load(entry.path().string()));
+    fer::DatasetSpec spec;
+    spec.path = val;
+    spec.width = model->info().input.width;
+    spec.height = model->info().input.height;
+    spec.channels = model->info().input.channels;
+    const fer::Dataset data = fer::read_dataset(spec);
+    std::vector<int64_t> to_model;  // dataset class -> model class, by canonical expression name
+    for (const std::string& c : data.classes) {
+      int64_t found = -1;
+      for (size_t m = 0; m < model->info().classes.size(); ++m)
+        if (fer::parse_expression(model->info().classes[m]) == fer::parse_expression(c)) found = int64_t(m);
+      REQUIRE(found >= 0);
+      to_model.push_back(found);
+    }
+    auto accuracy = [&](fer::Precision p) {
+      model->set_precision(p);
+      size_t correct = 0;
+      const int type = data.channels == 1 ? CV_8UC1 : CV_8UC3;
+      for (size_t start = 0; start < data.size(); start += 64) {
+        std::vector<cv::Mat> crops;
+        for (size_t i = start; i < std::min(data.size(), start + 64); ++i)
+          crops.push_back(model->prepare(
+              cv::Mat(data.height, data.width, type, const_cast<uint8_t*>(data.image(i)))));
+        auto results = model->predict(crops, false, false);
+        for (size_t k = 0; k < results.size(); ++k) {
+          const auto& p = results[k].probabilities;
+          const auto best = std::max_element(p.begin(), p.end()) - p.begin();
+          correct += best == to_model[size_t(data.labels[start + k])];
+        }
+      }
+      return double(correct) / double(data.size());
+    };
+    const double fp32 = accuracy(fer::Precision::Float32), bf16 = accuracy(fer::Precision::BFloat16);
+    MESSAGE("FER-2013 val through Model::predict: fp32 " << fp32 << ", bf16 " << bf16);
+    CHECK(std::abs(fp32 - bf16) <= 0.005);
+    CHECK(fp32 > 0.6);
+  }
+  fer::set_num_threads(0);
 }
