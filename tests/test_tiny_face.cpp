@@ -302,47 +302,37 @@ TEST_CASE("face detectors: the sample photos, against faces counted by eye") {
   }
 
   // Where both find a face (the same true centre inside both boxes), how well do their boxes agree?
-  // Not well by design: face-api's own outputs (tests/data/face_api_reference.txt) show
-  // tiny_face boxes 1.6x as wide as ssd_mobilenet's, as tall, centred 0.14 heights lower;
+  // Raw boxes: not well by design: face-api's own outputs (tests/data/face_api_reference.txt)
+  // show tiny_face boxes 1.6x as wide as ssd_mobilenet's, as tall, centred 0.14 heights lower;
   // measured IoU mean 0.50, worst 0.42 on 21 shared faces.
+  // What the pipeline crops: each detector's box mapped by its measured framing onto the
+  // FER-2013 reference box (BoxFraming::to_reference). There the two detectors must agree
+  // (IoU >= 0.5 on every shared face; measured mean 0.75, worst 0.53).
+  const fer::BoxFraming tiny = fer::detail::kTinyFaceFraming, ssd = fer::detail::kSsdMobilenetFraming;
   auto truth = fer_test::sample_truth();
-  double worst = 1, sum = 0;
+  struct Agreement {
+    double worst = 1, sum = 0;
+    void add(double iou) {
+      worst = std::min(worst, iou);
+      sum += iou;
+    }
+  } raw, framed;
   int pairs = 0;
   for (size_t p = 0; p < truth.size(); ++p)
     for (const auto& centre : truth[p].centres)
       for (const auto& a : found["tiny_face"][p])
         for (const auto& b : found["ssd_mobilenet"][p])
           if (a.box.contains(centre) && b.box.contains(centre)) {
-            double iou = fer::detail::box_iou(a.box, b.box);
-            worst = std::min(worst, iou);
-            sum += iou;
+            raw.add(fer::detail::box_iou(a.box, b.box));
+            framed.add(fer::detail::box_iou(tiny.to_reference(a.box), ssd.to_reference(b.box)));
             ++pairs;
           }
-  MESSAGE("tiny_face vs ssd_mobilenet on " << pairs << " shared faces: IoU mean " << sum / std::max(pairs, 1)
-                                           << ", worst " << worst);
+  const double n = std::max(pairs, 1);
+  MESSAGE("tiny_face vs ssd_mobilenet on " << pairs << " shared faces: raw boxes IoU mean " << raw.sum / n
+                                           << ", worst " << raw.worst << "; framed boxes IoU mean " << framed.sum / n
+                                           << ", worst " << framed.worst);
   CHECK(pairs >= 20);
-  CHECK(sum / std::max(pairs, 1) >= 0.45);
-  CHECK(worst >= 0.35);
-
-  // What the pipeline crops: each detector's box mapped by its measured framing
-  // onto the FER-2013 reference box (BoxFraming::to_reference). There the two
-  // detectors must agree (IoU >= 0.5 on every shared face), whatever their raw
-  // box conventions.
-  const fer::BoxFraming tiny = fer::detail::kTinyFaceFraming, ssd = fer::detail::kSsdMobilenetFraming;
-  double framed_worst = 1, framed_sum = 0;
-  int framed_pairs = 0;
-  for (size_t p = 0; p < truth.size(); ++p)
-    for (const auto& centre : truth[p].centres)
-      for (const auto& a : found["tiny_face"][p])
-        for (const auto& b : found["ssd_mobilenet"][p])
-          if (a.box.contains(centre) && b.box.contains(centre)) {
-            double iou = fer::detail::box_iou(tiny.to_reference(a.box), ssd.to_reference(b.box));
-            framed_worst = std::min(framed_worst, iou);
-            framed_sum += iou;
-            ++framed_pairs;
-          }
-  MESSAGE("framed (reference) boxes on " << framed_pairs << " shared faces: IoU mean "
-                                         << framed_sum / std::max(framed_pairs, 1) << ", worst " << framed_worst);
-  CHECK(framed_pairs == pairs);
-  CHECK(framed_worst >= 0.5);
+  CHECK(raw.sum / n >= 0.45);
+  CHECK(raw.worst >= 0.35);
+  CHECK(framed.worst >= 0.5);
 }
