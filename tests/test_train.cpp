@@ -380,4 +380,18 @@ TEST_CASE("eval: synthetic eye/mouth occlusion is seeded per image and independe
   fer::EvalOptions bad;
   bad.occlusion = "sunglasses";
   CHECK_THROWS_AS(fer::evaluate(*model, ds, bad), fer::Error);
+
+  // A model switched to bf16 (bf16-stored weights) is evaluated in bf16, or refused clearly in fp32.
+  model->set_precision(fer::Precision::BFloat16);
+  fer::EvalOptions in_bf16 = plain;
+  in_bf16.precision = "bf16";
+  CHECK(fer::evaluate(*model, ds, in_bf16).count == int64_t(ds.size()));
+  try {
+    fer::evaluate(*model, ds, plain);
+    CHECK(false);
+  } catch (const fer::Error& e) {
+    CHECK(std::string(e.what()).find("runs in bf16") != std::string::npos);
+  }
+  model->set_precision(fer::Precision::Float32);
+  CHECK(fer::evaluate(*model, ds, plain).loss == doctest::Approx(a.loss).epsilon(1e-5));
 }

@@ -692,6 +692,7 @@ fer_status fer_evaluate(const fer_model* model, const char* data_path, const fer
     spec.height = info.input.height;
     spec.channels = info.input.channels;
     fer::EvalOptions eo;
+    eo.precision = fer::precision_name(model->model->precision());  // a pipeline's model may run in bf16
     if (options) {
       if (options->format) spec.format = options->format;
       if (options->split) spec.split = options->split;

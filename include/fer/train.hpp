@@ -128,6 +128,9 @@ struct EvalOptions {
   std::string occlusion = "none";
   uint64_t occlusion_seed = 1;
   int batch_size = 256;
+  /// "fp32" or "bf16". A model switched to bf16 with Model::set_precision (as a
+  /// pipeline does by default on CPUs with bf16) holds bf16 weights: evaluate
+  /// it with "bf16" (fp32 is refused with InvalidArgument).
   std::string precision = "fp32";
   int threads = 0;
 };

@@ -25,9 +25,9 @@ class TorchExtractor final : public FeatureExtractor {
   const Config& config() const override { return config_; }
   int feature_dim() const override { return int(module_->feature_dim()); }
   // bf16: weights channels-last, and the convolution and linear weights stored
-  // in bf16, so that autocast does not cast them again on every call (10-14%
-  // of a batch-1 forward pass here); their exact fp32 values are kept for
-  // state() and for switching back.
+  // in bf16, so that autocast does not cast them again on every call (a
+  // measurable share of a batch-1 forward pass); their exact fp32 values are
+  // kept for state() and for switching back.
   void set_precision(Precision p) override {
     if (p == precision_) return;
     if (p == Precision::BFloat16) {

@@ -50,6 +50,10 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
   if (options.batch_size < 1) throw Error(Status::InvalidArgument, "batch size must be positive");
   detail::check_occlusion_mode(options.occlusion);
   detail::check_precision(options.precision);
+  if (model.precision() == Precision::BFloat16 && options.precision != "bf16")
+    throw Error(Status::InvalidArgument,
+                "the model runs in bf16 (Model::set_precision, e.g. a pipeline's model): evaluate it with precision "
+                "bf16, or switch it back with set_precision(Precision::Float32)");
   set_num_threads(options.threads);
   auto [backbone, head] = detail::torch_modules(model);
   const auto& info = model.info();

@@ -310,6 +310,8 @@ FER_C_API void fer_train_options_init(fer_train_options* options);
    as long as training takes, on the calling thread. */
 FER_C_API fer_status fer_train(const fer_train_options* options, fer_model** model);
 
+/* Evaluates `model` on a labelled dataset in the model's own precision (fp32
+   for a loaded file; a pipeline's model runs in its pipeline's precision). */
 FER_C_API fer_status fer_evaluate(const fer_model* model, const char* data_path, const fer_eval_options* options,
                                   fer_eval_report* report);
 
