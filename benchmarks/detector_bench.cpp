@@ -38,6 +38,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 namespace {
@@ -50,17 +51,22 @@ const char* kUsage =
     "usage: detector_bench [--threads 1,2] [--precisions fp32,bf16] [--repeats N] [--json FILE]\n"
     "                      [--frame-sizes 320x240,640x480,1280x720,1920x1080]\n";
 
-Timing time_ms(fer::Detector& d, const cv::Mat& img, int repeats) {
+// One warm-up run of `run`, then `repeats` timed runs: median and p10/p90 in ms, each divided by `per`.
+Timing time_runs(const std::function<void()>& run, int repeats, double per = 1) {
   std::vector<double> t;
-  d.detect(img);  // warm-up
+  run();  // warm-up
   for (int r = 0; r < repeats; ++r) {
     auto t0 = std::chrono::steady_clock::now();
-    d.detect(img);
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    run();
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / per);
   }
   std::sort(t.begin(), t.end());
   auto at = [&](double q) { return t[std::min(t.size() - 1, size_t(q * double(t.size())))]; };
   return {t[t.size() / 2], at(0.1), at(0.9)};
+}
+
+Timing time_ms(fer::Detector& d, const cv::Mat& img, int repeats) {
+  return time_runs([&] { d.detect(img); }, repeats);
 }
 
 // "640x480" -> {640, 480}; false unless both sides are in [16, 8192].
@@ -258,20 +264,11 @@ int main(int argc, char** argv) {
         auto all = [&] {
           for (size_t i = 0; i < photos.size(); ++i) lm->detect(photos[i], boxes[i]);
         };
-        all();  // warm-up
-        std::vector<double> ms;
-        for (int r = 0; r < repeats; ++r) {
-          auto t0 = std::chrono::steady_clock::now();
-          all();
-          ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() /
-                       double(std::max<size_t>(faces, 1)));
-        }
-        std::sort(ms.begin(), ms.end());
-        auto at = [&](double q) { return ms[std::min(ms.size() - 1, size_t(q * double(ms.size())))]; };
-        std::printf("%-10s %3s %8.2f (%.2f-%.2f)\n", name.c_str(), t.c_str(), ms[ms.size() / 2], at(0.1), at(0.9));
+        const Timing ms = time_runs(all, repeats, double(std::max<size_t>(faces, 1)));
+        std::printf("%-10s %3s %8.2f (%.2f-%.2f)\n", name.c_str(), t.c_str(), ms.median, ms.p10, ms.p90);
         landmark_rows.push_back({{"model", name}, {"threads", std::atoi(t.c_str())}, {"faces", faces},
-                                 {"ms_per_face_median", ms[ms.size() / 2]}, {"ms_per_face_p10", at(0.1)},
-                                 {"ms_per_face_p90", at(0.9)}});
+                                 {"ms_per_face_median", ms.median}, {"ms_per_face_p10", ms.p10},
+                                 {"ms_per_face_p90", ms.p90}});
       }
   }
   if (!json_path.empty()) {
