@@ -58,9 +58,36 @@ endif()
 expect_run(1 ${FER_CLI} convert ${MODELS}/default.fermodel ${WORK}/x.fermodel --storage int3)
 expect_run(2 ${FER_CLI} convert ${MODELS}/default.fermodel)
 
+# quantize: usage errors and missing data fail clearly.
+expect_run(0 ${FER_CLI} quantize --help)
+expect_run(2 ${FER_CLI} quantize --model ${MODELS}/default.fermodel)
+expect_run(2 ${FER_CLI} quantize --model ${MODELS}/default.fermodel --data ${WORK} --out ${WORK}/q.fermodel --images 0)
+expect_run(1 ${FER_CLI} quantize --model ${MODELS}/default.fermodel --data ${WORK}/no_such_dir --out ${WORK}/q.fermodel)
+if(EXISTS ${WORK}/q.fermodel)
+  message(FATAL_ERROR "a failed fer quantize wrote its output")
+endif()
+
 if(NOT EXISTS ${ASSETS}/demo/sample1.jpg)
   message(STATUS "sample photos absent (run scripts/setup.sh): JSON checks skipped")
   return()
+endif()
+
+# quantize on a tiny folder dataset (the sample photos, resized), then run the
+# calibrated copy in int8: it loads, carries its calibration, and recognizes.
+file(GLOB samples ${ASSETS}/demo/*.jpg)
+file(MAKE_DIRECTORY ${WORK}/calib/happy)
+file(COPY ${samples} DESTINATION ${WORK}/calib/happy)
+expect_run(0 ${FER_CLI} quantize --model ${MODELS}/default.fermodel --data ${WORK}/calib --resize --images 3
+           --out ${WORK}/q.fermodel --threads 1)
+if(NOT OUT MATCHES "activation ranges from 3 images")
+  message(FATAL_ERROR "fer quantize did not report its calibration: ${OUT}")
+endif()
+expect_run(0 ${FER_CLI} image ${ASSETS}/demo/sample3.jpg --model ${WORK}/q.fermodel --precision int8 --json --threads 1)
+string(JSON qlabel GET "${OUT}" faces 0 label)
+expect_run(0 ${FER_CLI} eval --model ${WORK}/q.fermodel --data ${WORK}/calib --resize --precision int8 --json)
+string(JSON qcount GET "${OUT}" count)
+if(NOT qcount GREATER 0)
+  message(FATAL_ERROR "fer eval --precision int8 evaluated no image: ${OUT}")
 endif()
 expect_run(0 ${FER_CLI} image ${ASSETS}/demo/sample3.jpg --json --out ${WORK}/annotated.png --threads 2)
 # An untrained model (no models/default.fermodel) must be announced; a trained one must not be.

@@ -25,7 +25,7 @@ TEST_CASE("fast path: precision names parse, and auto follows the CPU") {
   CHECK(fer::parse_precision("bf16") == fer::Precision::BFloat16);
   CHECK(fer::parse_precision("auto") ==
         (fer::cpu_has_native_bf16() ? fer::Precision::BFloat16 : fer::Precision::Float32));
-  CHECK_THROWS_AS(fer::parse_precision("int8"), fer::Error);
+  CHECK_THROWS_AS(fer::parse_precision("int4"), fer::Error);
   CHECK(std::string(fer::precision_name(fer::Precision::BFloat16)) == "bf16");
 }
 

@@ -32,6 +32,7 @@ const char* kUsage =
     "  train           train a recognizer model (fer train --help)\n"
     "  eval            evaluate a model on a labelled dataset (fer eval --help)\n"
     "  convert IN OUT  rewrite a model file with --storage float32|bfloat16 (weights precision)\n"
+    "  quantize        calibrate a model for int8 inference (fer quantize --help)\n"
     "  video INPUT     track faces in a video, image sequence or camera ([--out F.mp4] [--json] [--every N] [--max-frames N] [--camera])\n"
     "  models          list the registered detectors, landmark models, architectures and heads\n"
     "  version         print the library version\n"
@@ -47,7 +48,8 @@ const char* kUsage =
     "                    drawn in --out, listed in --json\n"
     "  --min-face N      smallest face side in pixels (default: 24)\n"
     "  --threads N       compute threads (default: $FER_NUM_THREADS or all cores)\n"
-    "  --precision P     fp32, bf16 or auto (default: auto = bf16 on CPUs with native bf16)\n"
+    "  --precision P     fp32, bf16, int8 or auto (default: auto = int8 for a model calibrated by fer quantize\n"
+    "                    on CPUs with VNNI, else bf16 on CPUs with native bf16, else fp32)\n"
     "  --help            show this help\n";
 
 using fer_cli::UsageError;
@@ -228,7 +230,8 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   // train, eval and video print their own help.
-  bool own_help = !std::strcmp(argv[1], "train") || !std::strcmp(argv[1], "eval") || !std::strcmp(argv[1], "video");
+  bool own_help = !std::strcmp(argv[1], "train") || !std::strcmp(argv[1], "eval") || !std::strcmp(argv[1], "video") ||
+                  !std::strcmp(argv[1], "quantize");
   for (int i = 2; i < argc && !own_help; ++i)
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::fputs(kUsage, stdout);
@@ -242,6 +245,7 @@ int main(int argc, char** argv) {
     if (cmd == "eval") return fer_cli::run_eval(argc, argv);
     if (cmd == "convert") return fer_cli::run_convert(argc, argv);
     if (cmd == "video") return fer_cli::run_video(argc, argv);
+    if (cmd == "quantize") return fer_cli::run_quantize(argc, argv);
     if (cmd == "version") {
       std::printf("libfer %s\n", fer::version());
       return 0;

@@ -53,6 +53,8 @@ struct ModelInfo {
   std::string storage = "float32";         ///< weight storage in the file: "float32" or "bfloat16"
   std::map<std::string, std::string> provenance;  ///< dataset, split, command, date, ...
   std::map<std::string, double> metrics;          ///< e.g. "val_accuracy"
+  /// Int8 calibration (Model::calibrate); empty: the model cannot run in int8.
+  ActivationRanges activation_ranges;
 };
 
 /// The model-file format version this build writes (and the newest it reads).
@@ -89,9 +91,19 @@ class Model {
   Classifier& classifier() { return *classifier_; }
 
   /// Inference precision of the extractor (see Precision). Not thread-safe:
-  /// set it before sharing the model.
-  void set_precision(Precision precision) { extractor_->set_precision(precision); }
+  /// set it before sharing the model. Int8 needs info().activation_ranges
+  /// (InvalidArgument without) and an architecture with an int8 path (Unsupported).
+  void set_precision(Precision precision);
   Precision precision() const { return extractor_->precision(); }
+  /// "fp32", "bf16", "int8" or "auto": auto is int8 for a calibrated model
+  /// whose architecture has an int8 path on a CPU with int8 dot products
+  /// (VNNI/AMX), else as parse_precision("auto").
+  Precision resolve_precision(const std::string& name) const;
+  /// Measures the int8 activation ranges on `inputs` (prepared faces, as for
+  /// predict(); real faces such as a few thousand training images), replacing
+  /// info().activation_ranges; a model in int8 is requantized with them.
+  /// Throws Unsupported when the architecture has no int8 path. Not thread-safe.
+  void calibrate(const std::vector<cv::Mat>& inputs, int batch_size = 64);
 
   /// Cuts the face around `box` by the model's crop convention and turns it
   /// into the normalized CV_32FC(channels) input. `image`: 8-bit gray/BGR/BGRA.

@@ -23,7 +23,7 @@ struct PipelineOptions {
   int min_face_size = 24;          ///< smallest face side in input pixels
   int max_detect_side = 480;       ///< detection runs on the image downscaled to this longer side
   int threads = 0;                 ///< compute threads (process-wide); 0 = $FER_NUM_THREADS or all cores
-  std::string precision = "auto";  ///< "fp32", "bf16" or "auto" (bf16 on CPUs with native bf16); applied
+  std::string precision = "auto";  ///< "fp32", "bf16", "int8" or "auto" (see Model::resolve_precision); applied
                                    ///< to the DNN detector and to a model the pipeline loads itself, not
                                    ///< to one passed in
   /// Landmark model: "68", "68_tiny" (see landmark_registry()), "none", or

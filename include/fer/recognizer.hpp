@@ -8,6 +8,7 @@
 #include <opencv2/core.hpp>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,16 +17,27 @@ namespace fer {
 
 /// Numeric precision of inference. BFloat16 runs convolutions and matrix
 /// products in bfloat16 (CPU autocast, channels-last weights) with float32
-/// accumulation where oneDNN provides it; outputs stay float32.
-enum class Precision : int { Float32 = 0, BFloat16 = 1 };
+/// accumulation where oneDNN provides it. Int8 runs the extractor quantized
+/// (uint8 activations, int8 weights, batch norms folded, ReLUs fused) with
+/// ranges calibrated on real faces (Model::calibrate, `fer quantize`); only
+/// architectures with an int8 path accept it. Outputs stay float32.
+enum class Precision : int { Float32 = 0, BFloat16 = 1, Int8 = 2 };
 
-/// "fp32" or "bf16".
+/// "fp32", "bf16" or "int8".
 const char* precision_name(Precision p) noexcept;
-/// Parses "fp32", "bf16" or "auto" (bf16 where the CPU has native bf16
+/// Parses "fp32", "bf16", "int8" or "auto" (bf16 where the CPU has native bf16
 /// instructions, AVX512-BF16 or AMX, else fp32); throws InvalidArgument otherwise.
+/// Model::resolve_precision also lets "auto" pick int8 for a calibrated model.
 Precision parse_precision(const std::string& name);
 /// Whether this CPU executes bfloat16 dot products natively (AVX512-BF16 or AMX-BF16).
 bool cpu_has_native_bf16();
+/// Whether this CPU has int8 dot-product instructions (AVX512-VNNI, AVX-VNNI or AMX-INT8).
+bool cpu_has_native_int8();
+
+/// Int8 calibration: for each quantization point of a network (named by the
+/// architecture, e.g. "input", "features.0"), the [min, max] of its float
+/// activations over the calibration images.
+using ActivationRanges = std::map<std::string, std::pair<float, float>>;
 
 /// A named float tensor of a component's state (weights and buffers), in
 /// host memory, row-major. Torch-free so that users can implement components.
@@ -63,9 +75,20 @@ class FeatureExtractor {
   /// Number of trainable parameters.
   virtual int64_t parameter_count() const = 0;
   /// Selects the inference precision (not thread-safe: call before sharing).
-  /// Components without a bf16 path ignore it and report Float32.
+  /// Components without a bf16 path ignore bf16 and report Float32; Int8
+  /// throws Unsupported without an int8 path and InvalidArgument without
+  /// activation ranges (set_activation_ranges).
   virtual void set_precision(Precision precision) { (void)precision; }
   virtual Precision precision() const { return Precision::Float32; }
+  /// Whether the architecture has an int8 path.
+  virtual bool supports_int8() const { return false; }
+  /// Runs the float network on `crops` (as extract()) and returns `ranges`
+  /// widened to every activation seen at the int8 quantization points.
+  /// Throws Unsupported without an int8 path.
+  virtual ActivationRanges calibrate(const std::vector<cv::Mat>& crops, ActivationRanges ranges) const;
+  /// The ranges a later set_precision(Precision::Int8) quantizes with (an
+  /// extractor already in int8 is rebuilt with them).
+  virtual void set_activation_ranges(const ActivationRanges& ranges);
 
   static std::unique_ptr<FeatureExtractor> create(const std::string& architecture, const Config& config);
 };

@@ -119,7 +119,11 @@ torch::Tensor run_format(const torch::Tensor& t, bool bf16) {
 }
 
 bool detector_bf16(const std::string& precision) {
-  return parse_precision(precision) == Precision::BFloat16;
+  // The detectors have no int8 path: a pipeline asked for int8 recognition
+  // runs them as "auto" does.
+  Precision p = parse_precision(precision);
+  if (p == Precision::Int8) p = parse_precision("auto");
+  return p == Precision::BFloat16;
 }
 
 torch::Tensor conv2d_same(const torch::Tensor& x, const torch::Tensor& filter, const torch::Tensor& bias,

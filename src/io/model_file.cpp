@@ -238,6 +238,18 @@ ModelInfo read_info(const Reader& r, const json& h) {
     if (!v.is_number()) r.fail(Status::CorruptData, "metric '" + k + "' must be a number");
     info.metrics[k] = v.get<double>();
   }
+  if (h.contains("int8")) {  // absent in files without int8 calibration
+    const json& ranges = r.object(r.object(h, "int8"), "activation_ranges");
+    if (ranges.size() > 100000) r.fail(Status::CorruptData, "too many int8 activation ranges");
+    for (const auto& [k, v] : ranges.items()) {
+      if (k.empty() || !v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number())
+        r.fail(Status::CorruptData, "int8 activation range '" + k + "' must be a [min, max] pair of numbers");
+      double lo = v[0].get<double>(), hi = v[1].get<double>();
+      if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi || std::abs(lo) > 1e30 || std::abs(hi) > 1e30)
+        r.fail(Status::CorruptData, "int8 activation range '" + k + "' must be finite with min <= max");
+      info.activation_ranges[k] = {float(lo), float(hi)};
+    }
+  }
   return info;
 }
 
@@ -274,6 +286,9 @@ void validate_info(const ModelInfo& info, const std::string& origin, Status inva
   std::set<std::string> seen;
   for (const auto& c : info.classes)
     if (c.empty() || !seen.insert(c).second) fail(Status::InvalidArgument, "class names must be non-empty and unique");
+  for (const auto& [point, range] : info.activation_ranges)
+    if (point.empty() || !std::isfinite(range.first) || !std::isfinite(range.second) || range.first > range.second)
+      fail(Status::InvalidArgument, "int8 activation range '" + point + "' must be named, finite, with min <= max");
   storage_bytes(info.storage);
 }
 
@@ -309,6 +324,11 @@ std::vector<uint8_t> Model::to_bytes() const {
   h["storage"] = info_.storage;
   h["provenance"] = json(info_.provenance);
   h["metrics"] = json(info_.metrics);
+  if (!info_.activation_ranges.empty()) {
+    json ranges = json::object();
+    for (const auto& [point, range] : info_.activation_ranges) ranges[point] = {range.first, range.second};
+    h["int8"] = {{"activation_ranges", ranges}};
+  }
   h["tensors"] = tensors;
   std::string header = h.dump();
 

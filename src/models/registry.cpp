@@ -66,6 +66,14 @@ std::unique_ptr<FeatureExtractor> FeatureExtractor::create(const std::string& ar
   return extractor_registry().create(architecture, config);
 }
 
+ActivationRanges FeatureExtractor::calibrate(const std::vector<cv::Mat>&, ActivationRanges) const {
+  throw Error(Status::Unsupported, "architecture '" + architecture() + "' has no int8 path");
+}
+
+void FeatureExtractor::set_activation_ranges(const ActivationRanges&) {
+  throw Error(Status::Unsupported, "architecture '" + architecture() + "' has no int8 path");
+}
+
 std::unique_ptr<Classifier> Classifier::create(const std::string& name, const Config& config) {
   return classifier_registry().create(name, config);
 }

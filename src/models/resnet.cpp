@@ -100,7 +100,7 @@ struct ResNetSpec {
 
 class ResNetImpl : public BackboneImpl {
  public:
-  ResNetImpl(const ResNetSpec& spec, const Config& config) : name_(spec.name) {
+  ResNetImpl(const ResNetSpec& spec, const Config& config) : unit_(spec.unit), name_(spec.name) {
     ZooShape s = zoo_shape(config, name_);
     channels_ = s.channels;
     int64_t base = scaled_channels(64, s.width);
@@ -153,7 +153,46 @@ class ResNetImpl : public BackboneImpl {
   }
   int64_t feature_dim() const override { return dim_; }
 
+  // Int8 (resnet18/34, basic blocks): quantization points "input",
+  // "stem.0", and per block i those of BasicBlockImpl::forward_observed
+  // under "body.<i>"; the global average pool runs in float.
+  bool supports_int8() const override { return unit_ == Unit::Basic; }
+  torch::Tensor forward_observed(const torch::Tensor& input, RangeRecorder& recorder) override {
+    torch::Tensor x = recorder.record("input", prepare_input(input, channels_, name_));
+    x = QSequential::observe(stem_, x, recorder, "stem");
+    for (size_t i = 0; i < body_->size(); ++i)
+      x = body_[i]->as<BasicBlockImpl>()->forward_observed(x, recorder, "body." + std::to_string(i));
+    return x.mean({2, 3});
+  }
+  std::unique_ptr<Int8Network> build_int8(const ActivationRanges& ranges) override {
+    if (!supports_int8()) return BackboneImpl::build_int8(ranges);
+    return std::make_unique<Int8>(*this, ranges);
+  }
+
  private:
+  class Int8 final : public Int8Network {
+   public:
+    Int8(const ResNetImpl& net, const ActivationRanges& ranges)
+        : name_(net.name_), channels_(net.channels_), input_(activation_qparams(ranges, "input")),
+          stem_(net.stem_, ranges, "stem") {
+      for (size_t i = 0; i < net.body_->size(); ++i)
+        blocks_.emplace_back(*net.body_->ptr(i)->as<BasicBlockImpl>(), ranges, "body." + std::to_string(i));
+    }
+    torch::Tensor operator()(const torch::Tensor& input) const override {
+      torch::Tensor q = stem_(quantize_activation(prepare_input(input, channels_, name_), input_));
+      for (const QBasicBlock& b : blocks_) q = b(q);
+      return q.dequantize().mean({2, 3});
+    }
+
+   private:
+    std::string name_;
+    int64_t channels_;
+    QParams input_;
+    QSequential stem_;
+    std::vector<QBasicBlock> blocks_;
+  };
+
+  Unit unit_ = Unit::Basic;
   std::string name_;
   int64_t channels_ = 1, dim_ = 0;
   torch::nn::Sequential stem_{nullptr}, body_{nullptr};

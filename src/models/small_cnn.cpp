@@ -2,10 +2,13 @@
 // recognizer that runs end to end. Three stages of two 3x3 conv-BN-ReLU
 // layers and a 2x2 max-pool, then global average pooling.
 #include "models/builtin.hpp"
+#include "models/int8.hpp"
 #include "models/torch_component.hpp"
 #include "models/zoo_common.hpp"
 
 #include <fer/error.hpp>
+
+#include <optional>
 
 namespace fer::detail {
 
@@ -57,7 +60,42 @@ class SmallCnnImpl : public BackboneImpl {
   }
   int64_t feature_dim() const override { return dim_; }
 
+  // Int8: quantization points "input", "features.<conv index>" and, with
+  // pool=grid, "project" (after the projection's BN and ReLU).
+  bool supports_int8() const override { return true; }
+  torch::Tensor forward_observed(const torch::Tensor& x, RangeRecorder& recorder) override {
+    recorder.record("input", x);
+    torch::Tensor y = QSequential::observe(features_, x, recorder, "features");
+    if (pool_ == "avg") return y.mean({2, 3});
+    y = torch::adaptive_avg_pool2d(y, {3, 3}).flatten(1);
+    return recorder.record("project", torch::relu(project_bn_->forward(project_->forward(y))));
+  }
+  std::unique_ptr<Int8Network> build_int8(const ActivationRanges& ranges) override {
+    return std::make_unique<Int8>(*this, ranges);
+  }
+
  private:
+  class Int8 final : public Int8Network {
+   public:
+    Int8(const SmallCnnImpl& net, const ActivationRanges& ranges)
+        : input_(activation_qparams(ranges, "input")), features_(net.features_, ranges, "features"), grid_(net.pool_ == "grid") {
+      if (grid_) project_.emplace(*net.project_, net.project_bn_.get(), true, activation_qparams(ranges, "project"));
+    }
+    torch::Tensor operator()(const torch::Tensor& x) const override {
+      torch::Tensor q = features_(quantize_activation(x, input_));
+      if (!grid_) return q.dequantize().mean({2, 3});
+      // The quantized pooling keeps the layout; flatten in N x C x 3 x 3 order as the float path does.
+      q = torch::adaptive_avg_pool2d(q, {3, 3}).contiguous().flatten(1);
+      return (*project_)(q).dequantize();
+    }
+
+   private:
+    QParams input_;
+    QSequential features_;
+    bool grid_;
+    std::optional<QLinear> project_;
+  };
+
   torch::nn::Sequential features_{nullptr};
   torch::nn::Linear project_{nullptr};
   torch::nn::BatchNorm1d project_bn_{nullptr};

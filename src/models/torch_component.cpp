@@ -1,6 +1,7 @@
 #include "models/torch_component.hpp"
 
 #include "models/builtin.hpp"
+#include "models/int8.hpp"
 
 #include <fer/error.hpp>
 
@@ -28,29 +29,72 @@ class TorchExtractor final : public FeatureExtractor {
   // in bf16, so that autocast does not cast them again on every call (a
   // measurable share of a batch-1 forward pass); their exact fp32 values are
   // kept for state() and for switching back.
+  // int8: a quantized copy of the network (models/int8.hpp) built from the
+  // float weights, which stay as they are for state() and other precisions.
   void set_precision(Precision p) override {
     if (p == precision_) return;
-    if (p == Precision::BFloat16) {
+    if (p == Precision::Int8) {
+      if (!module_->supports_int8())
+        throw Error(Status::Unsupported, "architecture '" + name_ + "' has no int8 path; use fp32 or bf16");
+      if (ranges_.empty())
+        throw Error(Status::InvalidArgument, "int8 needs activation ranges calibrated on real faces, and this " +
+                                                 name_ + " has none: calibrate the model (fer quantize)");
+      set_precision(Precision::Float32);
+      module_->eval();
+      int8_ = module_->build_int8(ranges_);
+    } else if (p == Precision::BFloat16) {
+      int8_.reset();
       to_channels_last(*module_);
       store_bf16_weights();
     } else {
+      int8_.reset();
       restore_fp32_weights();
     }
     precision_ = p;
   }
   Precision precision() const override { return precision_; }
+  bool supports_int8() const override { return module_->supports_int8(); }
+  ActivationRanges calibrate(const std::vector<cv::Mat>& crops, ActivationRanges ranges) const override {
+    if (!module_->supports_int8())
+      throw Error(Status::Unsupported, "architecture '" + name_ + "' has no int8 path");
+    if (precision_ == Precision::BFloat16)
+      throw Error(Status::InvalidArgument, "calibrate a model in fp32 or int8, not while it runs in bf16");
+    if (crops.empty()) return ranges;
+    torch::Tensor x = input_tensor(crops);
+    c10::InferenceMode guard;
+    RangeRecorder recorder(std::move(ranges));
+    module_->forward_observed(x, recorder);
+    return recorder.ranges();
+  }
+  void set_activation_ranges(const ActivationRanges& ranges) override {
+    if (!module_->supports_int8())
+      throw Error(Status::Unsupported, "architecture '" + name_ + "' has no int8 path");
+    auto previous = std::move(int8_);
+    if (precision_ == Precision::Int8) {
+      try {
+        int8_ = module_->build_int8(ranges);
+      } catch (...) {
+        int8_ = std::move(previous);  // a failed rebuild changes nothing
+        throw;
+      }
+    }
+    ranges_ = ranges;
+  }
+  /// The int8 network's features for a normalized float batch (int8 mode only).
+  torch::Tensor int8_features(const torch::Tensor& x) const {
+    if (!int8_) throw Error(Status::InvalidArgument, "the extractor does not run in int8");
+    return (*int8_)(x);
+  }
 
   FeatureBatch extract(const std::vector<cv::Mat>& crops) const override {
     FeatureBatch out;
     if (crops.empty()) return out;
-    torch::Tensor x = images_to_tensor(crops);
-    int64_t channels = config_channels(config_), size = config_input_size(config_);
-    if (x.size(1) != channels || x.size(2) != size || x.size(3) != size)
-      throw Error(Status::ShapeMismatch, name_ + " expects " + std::to_string(channels) + " channel(s) at " +
-                                             std::to_string(size) + "x" + std::to_string(size) + ", got " +
-                                             std::to_string(x.size(1)) + " channel(s) at " +
-                                             std::to_string(x.size(3)) + "x" + std::to_string(x.size(2)));
+    torch::Tensor x = input_tensor(crops);
     c10::InferenceMode guard;
+    if (int8_) {
+      out.features = tensor_to_mat((*int8_)(x));
+      return out;
+    }
     bool bf16 = precision_ == Precision::BFloat16;
     AutocastGuard autocast(bf16);
     if (bf16 && x.size(1) > 1) x = x.contiguous(at::MemoryFormat::ChannelsLast);
@@ -91,6 +135,17 @@ class TorchExtractor final : public FeatureExtractor {
   std::shared_ptr<BackboneImpl> module() const { return module_; }
 
  private:
+  torch::Tensor input_tensor(const std::vector<cv::Mat>& crops) const {
+    torch::Tensor x = images_to_tensor(crops);
+    int64_t channels = config_channels(config_), size = config_input_size(config_);
+    if (x.size(1) != channels || x.size(2) != size || x.size(3) != size)
+      throw Error(Status::ShapeMismatch, name_ + " expects " + std::to_string(channels) + " channel(s) at " +
+                                             std::to_string(size) + "x" + std::to_string(size) + ", got " +
+                                             std::to_string(x.size(1)) + " channel(s) at " +
+                                             std::to_string(x.size(3)) + "x" + std::to_string(x.size(2)));
+    return x;
+  }
+
   struct Master {
     torch::Tensor parameter;  // the module's parameter, holding bf16 data in bf16 mode
     torch::Tensor fp32;       // its exact float32 value
@@ -120,6 +175,8 @@ class TorchExtractor final : public FeatureExtractor {
   std::shared_ptr<BackboneImpl> module_;
   Precision precision_ = Precision::Float32;
   std::map<std::string, Master> masters_;  // by parameter name, in bf16 mode
+  ActivationRanges ranges_;                // int8 calibration
+  std::unique_ptr<Int8Network> int8_;      // in int8 mode
 };
 
 class TorchClassifier final : public Classifier {
@@ -182,6 +239,20 @@ void register_head(const std::string& name, HeadFactory factory, const std::stri
 std::shared_ptr<BackboneImpl> torch_backbone(const FeatureExtractor& extractor) {
   auto* t = dynamic_cast<const TorchExtractor*>(&extractor);
   return t ? t->module() : nullptr;
+}
+
+torch::Tensor int8_features(const FeatureExtractor& extractor, const torch::Tensor& x) {
+  auto* t = dynamic_cast<const TorchExtractor*>(&extractor);
+  if (!t) throw Error(Status::Unsupported, "int8 needs a built-in (LibTorch) extractor");
+  return t->int8_features(x);
+}
+
+torch::Tensor BackboneImpl::forward_observed(const torch::Tensor&, RangeRecorder&) {
+  throw Error(Status::Unsupported, "this architecture has no int8 path");
+}
+
+std::unique_ptr<Int8Network> BackboneImpl::build_int8(const ActivationRanges&) {
+  throw Error(Status::Unsupported, "this architecture has no int8 path");
 }
 
 std::shared_ptr<HeadImpl> torch_head(const Classifier& classifier) {

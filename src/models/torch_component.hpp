@@ -18,11 +18,27 @@ struct BackboneOutput {
   torch::Tensor attention;  // N x h x w, or undefined when the architecture has none
 };
 
+class RangeRecorder;  // models/int8.hpp
+
+/// An int8 build of a backbone (see models/int8.hpp): normalized float input
+/// N x C x H x W -> float features N x D. operator() is thread-safe.
+class Int8Network {
+ public:
+  virtual ~Int8Network() = default;
+  virtual torch::Tensor operator()(const torch::Tensor& x) const = 0;
+};
+
 /// A feature-extractor network. Input: N x C x H x W float (normalized).
 class BackboneImpl : public torch::nn::Module {
  public:
   virtual BackboneOutput forward_features(const torch::Tensor& x) = 0;
   virtual int64_t feature_dim() const = 0;
+  /// The int8 path, for architectures that have one: forward_observed is the
+  /// float forward pass recording the range at each quantization point;
+  /// build_int8 builds the quantized network from the current (float) weights.
+  virtual bool supports_int8() const { return false; }
+  virtual torch::Tensor forward_observed(const torch::Tensor& x, RangeRecorder& recorder);
+  virtual std::unique_ptr<Int8Network> build_int8(const ActivationRanges& ranges);
 };
 
 /// A classifier head network: N x D features -> N x K logits.
@@ -48,6 +64,9 @@ void register_head(const std::string& name, HeadFactory factory, const std::stri
 /// The torch module behind an extractor/classifier, or nullptr if it is not torch-based.
 std::shared_ptr<BackboneImpl> torch_backbone(const FeatureExtractor& extractor);
 std::shared_ptr<HeadImpl> torch_head(const Classifier& classifier);
+/// Features of a normalized float batch from an extractor in int8 mode
+/// (InvalidArgument in another mode, Unsupported for a non-LibTorch extractor).
+torch::Tensor int8_features(const FeatureExtractor& extractor, const torch::Tensor& x);
 
 /// Module weights and buffers <-> NamedTensor list (parameters first, then buffers).
 TensorList module_state(const torch::nn::Module& module);

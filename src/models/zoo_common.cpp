@@ -72,6 +72,26 @@ torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
   return torch::relu(y + s);
 }
 
+torch::Tensor BasicBlockImpl::forward_observed(const torch::Tensor& x, RangeRecorder& recorder,
+                                               const std::string& prefix) {
+  torch::Tensor y = recorder.record(prefix + ".conv1", torch::relu(bn1_(conv1_(x))));
+  y = recorder.record(prefix + ".conv2", bn2_(conv2_(y)));
+  torch::Tensor s = down_conv_ ? recorder.record(prefix + ".down", down_bn_(down_conv_(x))) : x;
+  return recorder.record(prefix + ".out", torch::relu(y + s));
+}
+
+QBasicBlock::QBasicBlock(const BasicBlockImpl& b, const ActivationRanges& ranges, const std::string& prefix)
+    : conv1_(*b.conv1_, b.bn1_.get(), true, activation_qparams(ranges, prefix + ".conv1")),
+      conv2_(*b.conv2_, b.bn2_.get(), false, activation_qparams(ranges, prefix + ".conv2")),
+      out_(activation_qparams(ranges, prefix + ".out")) {
+  if (b.down_conv_) down_.emplace(*b.down_conv_, b.down_bn_.get(), false, activation_qparams(ranges, prefix + ".down"));
+}
+
+torch::Tensor QBasicBlock::operator()(const torch::Tensor& qx) const {
+  torch::Tensor y = conv2_(conv1_(qx));
+  return quantized_add_relu(y, down_ ? (*down_)(qx) : qx, out_);
+}
+
 torch::Tensor prepare_input(const torch::Tensor& x, int64_t channels, const std::string& architecture) {
   if (x.dim() != 4 || x.size(1) != channels)
     throw Error(Status::ShapeMismatch, architecture + " expects an N x " + std::to_string(channels) +

@@ -2,8 +2,10 @@
 // acnn, mobile_fer, mini_xception): option parsing and small conv helpers.
 #pragma once
 
+#include "models/int8.hpp"
 #include "models/torch_component.hpp"
 
+#include <optional>
 #include <string>
 
 namespace fer::detail {
@@ -42,12 +44,29 @@ class BasicBlockImpl : public torch::nn::Module {
  public:
   BasicBlockImpl(int64_t in, int64_t out, int64_t stride);
   torch::Tensor forward(const torch::Tensor& x);
+  /// forward() recording the int8 quantization points "<prefix>.conv1",
+  /// "<prefix>.conv2", "<prefix>.down" (with a projection shortcut) and "<prefix>.out".
+  torch::Tensor forward_observed(const torch::Tensor& x, RangeRecorder& recorder, const std::string& prefix);
 
  private:
+  friend class QBasicBlock;
   torch::nn::Conv2d conv1_{nullptr}, conv2_{nullptr}, down_conv_{nullptr};
   torch::nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr}, down_bn_{nullptr};
 };
 TORCH_MODULE(BasicBlock);
+
+/// Int8 BasicBlock: conv1-BN-ReLU and conv2-BN as int8 convolutions, the
+/// shortcut's conv-BN likewise, and one quantized add + ReLU.
+class QBasicBlock {
+ public:
+  QBasicBlock(const BasicBlockImpl& block, const ActivationRanges& ranges, const std::string& prefix);
+  torch::Tensor operator()(const torch::Tensor& qx) const;
+
+ private:
+  QConv2d conv1_, conv2_;
+  std::optional<QConv2d> down_;
+  QParams out_;
+};
 
 /// Checks that x is N x channels x H x W (else ShapeMismatch) and returns it with
 /// an unambiguous memory layout (see standard_strides).

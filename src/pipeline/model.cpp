@@ -65,6 +65,36 @@ std::shared_ptr<Model> Model::create(const ModelInfo& info, uint64_t seed) {
   return detail::build_model(info);
 }
 
+void Model::set_precision(Precision precision) {
+  if (precision == Precision::Int8 && extractor_->supports_int8()) {
+    if (info_.activation_ranges.empty())
+      throw Error(Status::InvalidArgument,
+                  "this model has no int8 calibration: calibrate it on real faces first (fer quantize --model M "
+                  "--data DIR --out M_int8, or Model::calibrate)");
+    extractor_->set_activation_ranges(info_.activation_ranges);
+  }
+  extractor_->set_precision(precision);
+}
+
+Precision Model::resolve_precision(const std::string& name) const {
+  if (name == "auto" && !info_.activation_ranges.empty() && extractor_->supports_int8() && cpu_has_native_int8())
+    return Precision::Int8;
+  return parse_precision(name);
+}
+
+void Model::calibrate(const std::vector<cv::Mat>& inputs, int batch_size) {
+  if (batch_size < 1) throw Error(Status::InvalidArgument, "calibration batch size must be positive");
+  if (inputs.empty()) throw Error(Status::InvalidArgument, "calibration needs at least one input");
+  ActivationRanges ranges;
+  for (size_t start = 0; start < inputs.size(); start += size_t(batch_size)) {
+    size_t end = std::min(inputs.size(), start + size_t(batch_size));
+    std::vector<cv::Mat> batch(inputs.begin() + int64_t(start), inputs.begin() + int64_t(end));
+    ranges = extractor_->calibrate(batch, std::move(ranges));
+  }
+  extractor_->set_activation_ranges(ranges);
+  info_.activation_ranges = std::move(ranges);
+}
+
 cv::Mat Model::prepare(const cv::Mat& face) const {
   validate_image(face);
   cv::Mat src = info_.input.channels == 1 ? detail::to_gray(face) : detail::to_bgr(face);

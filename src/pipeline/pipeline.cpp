@@ -44,12 +44,12 @@ Pipeline::Pipeline(const PipelineOptions& options, std::shared_ptr<const Model> 
   d.max_detect_side = options.max_detect_side;
   d.precision = options.precision;
   impl_->detector = Detector::create(options.detector, d);
-  Precision precision = parse_precision(options.precision);
+  parse_precision(options.precision);  // rejects an unknown name before the model is loaded
   if (model) {
     impl_->model = std::move(model);
   } else {
     auto own = load_model(options, impl_->model_path);
-    own->set_precision(precision);
+    own->set_precision(own->resolve_precision(options.precision));
     impl_->model = std::move(own);
   }
   std::string lm = options.landmarks;

@@ -49,11 +49,18 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
     throw Error(Status::InvalidArgument, "tta must be none or flip, got '" + options.tta + "'");
   if (options.batch_size < 1) throw Error(Status::InvalidArgument, "batch size must be positive");
   detail::check_occlusion_mode(options.occlusion);
-  detail::check_precision(options.precision);
+  const bool int8 = options.precision == "int8";
+  if (!int8) detail::check_precision(options.precision);
   if (model.precision() == Precision::BFloat16 && options.precision != "bf16")
     throw Error(Status::InvalidArgument,
                 "the model runs in bf16 (Model::set_precision, e.g. a pipeline's model): evaluate it with precision "
                 "bf16, or switch it back with set_precision(Precision::Float32)");
+  if ((model.precision() == Precision::Int8) != int8)
+    throw Error(Status::InvalidArgument,
+                int8 ? "precision int8 evaluates a model switched to int8: call Model::set_precision(Precision::Int8) "
+                       "first (fer eval --precision int8 does)"
+                     : "the model runs in int8 (Model::set_precision): evaluate it with precision int8, or switch it "
+                       "back with set_precision(Precision::Float32)");
   set_num_threads(options.threads);
   auto [backbone, head] = detail::torch_modules(model);
   const auto& info = model.info();
@@ -79,9 +86,12 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
     torch::Tensor images = detail::dataset_images(data, idx, info.input);
     detail::occlude_face_regions(images, idx, options.occlusion, options.occlusion_seed);
     torch::Tensor x = detail::normalize_images(images, info.input);
-    torch::Tensor probs = torch::softmax(detail::forward_model(*backbone, *head, x, options.precision).logits, 1);
-    if (options.tta == "flip")
-      probs = 0.5 * (probs + torch::softmax(detail::forward_model(*backbone, *head, x.flip({3}), options.precision).logits, 1));
+    auto logits = [&](const torch::Tensor& input) {
+      if (int8) return head->forward_logits(detail::int8_features(model.extractor(), input.contiguous()));
+      return detail::forward_model(*backbone, *head, input, options.precision).logits;
+    };
+    torch::Tensor probs = torch::softmax(logits(x), 1);
+    if (options.tta == "flip") probs = 0.5 * (probs + torch::softmax(logits(x.flip({3})), 1));
     auto p = probs.accessor<float, 2>();
     for (size_t i = 0; i < idx.size(); ++i) {
       int64_t truth = data.labels[size_t(idx[i])];

@@ -1,0 +1,199 @@
+#include "models/int8.hpp"
+
+#include <fer/error.hpp>
+
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <algorithm>
+#include <cmath>
+#include <mutex>
+
+namespace fer::detail {
+
+namespace {
+
+// Calls operator `name`.`overload` through the dispatcher with boxed values,
+// so that the packed-weight classes need no C++ declaration here.
+c10::IValue call_op(const char* name, const char* overload, std::vector<c10::IValue> stack) {
+  auto handle = c10::Dispatcher::singleton().findSchema({name, overload});
+  if (!handle) throw Error(Status::Unsupported, std::string("this LibTorch has no operator ") + name);
+  handle->callBoxed(&stack);
+  if (stack.size() != 1) throw Error(Status::Internal, std::string(name) + " returned " + std::to_string(stack.size()) + " values");
+  return std::move(stack.front());
+}
+
+// Per-output-channel symmetric int8 weights.
+torch::Tensor quantize_weight(const torch::Tensor& w) {
+  torch::Tensor absmax = w.detach().abs().reshape({w.size(0), -1}).amax(1).to(torch::kDouble);
+  torch::Tensor scales = (absmax / 127.0).clamp_min(1e-12);
+  torch::Tensor zeros = torch::zeros({w.size(0)}, torch::kLong);
+  return torch::quantize_per_channel(w.detach().contiguous(), scales, zeros, 0, torch::kQInt8);
+}
+
+// Folds an eval-mode batch norm y = (x - mean) / sqrt(var + eps) * gamma + beta
+// into the preceding layer's weight (output channels first) and bias.
+void fold_batch_norm(torch::Tensor& weight, torch::Tensor& bias, const torch::Tensor& gamma, const torch::Tensor& beta,
+                     const torch::Tensor& mean, const torch::Tensor& var, double eps) {
+  torch::Tensor s = gamma.to(torch::kFloat) / (var.to(torch::kFloat) + eps).sqrt();
+  std::vector<int64_t> shape(size_t(weight.dim()), 1);
+  shape[0] = -1;
+  weight = weight * s.reshape(shape);
+  bias = (bias - mean.to(torch::kFloat)) * s + beta.to(torch::kFloat);
+}
+
+torch::Tensor float_copy(const torch::Tensor& t) { return t.detach().to(torch::kFloat32).contiguous().clone(); }
+
+std::vector<int64_t> pair_of(const torch::ExpandingArray<2>& a) { return {(*a)[0], (*a)[1]}; }
+
+}  // namespace
+
+QParams activation_qparams(const ActivationRanges& ranges, const std::string& point) {
+  auto it = ranges.find(point);
+  if (it == ranges.end())
+    throw Error(Status::InvalidArgument, "the int8 calibration has no range for '" + point +
+                                             "' (recalibrate the model: fer quantize)");
+  float lo = std::min(it->second.first, 0.f), hi = std::max(it->second.second, 0.f);
+  if (!std::isfinite(lo) || !std::isfinite(hi) || hi - lo > 1e30f)
+    throw Error(Status::InvalidArgument, "the int8 calibration range of '" + point + "' is not finite");
+  QParams q;
+  q.scale = std::max(double(hi) - double(lo), 1e-6) / 255.0;
+  q.zero_point = std::clamp<int64_t>(int64_t(std::lround(-double(lo) / q.scale)), 0, 255);
+  return q;
+}
+
+const torch::Tensor& RangeRecorder::record(const std::string& point, const torch::Tensor& t) {
+  torch::Tensor f = t.detach().to(torch::kFloat32);
+  float lo = f.min().item<float>(), hi = f.max().item<float>();
+  auto [it, fresh] = ranges_.try_emplace(point, lo, hi);
+  if (!fresh) it->second = {std::min(it->second.first, lo), std::max(it->second.second, hi)};
+  return t;
+}
+
+void require_int8_engine() {
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto& ctx = at::globalContext();
+  const auto& engines = ctx.supportedQEngines();
+  if (std::find(engines.begin(), engines.end(), at::QEngine::ONEDNN) == engines.end())
+    throw Error(Status::Unsupported, "int8 inference needs LibTorch's oneDNN quantized engine, which this build lacks");
+  if (ctx.qEngine() != at::QEngine::ONEDNN) ctx.setQEngine(at::QEngine::ONEDNN);
+}
+
+torch::Tensor quantize_activation(const torch::Tensor& x, QParams q) {
+  return torch::quantize_per_tensor(x.to(torch::kFloat32), q.scale, q.zero_point, torch::kQUInt8);
+}
+
+QConv2d::QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl* bn, bool relu, QParams out)
+    : relu_(relu), out_(out) {
+  const auto& o = conv.options;
+  if (!c10::holds_alternative<torch::ExpandingArray<2>>(o.padding()) ||
+      !c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
+    throw Error(Status::Unsupported, "int8: only zero-padded convolutions with explicit padding are supported");
+  torch::NoGradGuard no_grad;
+  torch::Tensor w = float_copy(conv.weight);
+  torch::Tensor b = conv.bias.defined() ? float_copy(conv.bias) : torch::zeros({w.size(0)});
+  if (bn) fold_batch_norm(w, b, bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->options.eps());
+  require_int8_engine();
+  auto padding = c10::get<torch::ExpandingArray<2>>(o.padding());
+  packed_ = call_op("quantized::conv2d_prepack", "",
+                    {quantize_weight(w), b, c10::IValue(pair_of(o.stride())), c10::IValue(pair_of(padding)),
+                     c10::IValue(pair_of(o.dilation())), c10::IValue(o.groups())});
+}
+
+torch::Tensor QConv2d::operator()(const torch::Tensor& qx) const {
+  return call_op(relu_ ? "quantized::conv2d_relu" : "quantized::conv2d", "new",
+                 {qx, packed_, c10::IValue(out_.scale), c10::IValue(out_.zero_point)})
+      .toTensor();
+}
+
+torch::Tensor quantized_add_relu(const torch::Tensor& qa, const torch::Tensor& qb, QParams out) {
+  return call_op("quantized::add_relu", "", {qa, qb, c10::IValue(out.scale), c10::IValue(out.zero_point)}).toTensor();
+}
+
+QLinear::QLinear(const torch::nn::LinearImpl& linear, const torch::nn::BatchNorm1dImpl* bn, bool relu, QParams out)
+    : relu_(relu), out_(out) {
+  torch::NoGradGuard no_grad;
+  torch::Tensor w = float_copy(linear.weight);
+  torch::Tensor b = linear.bias.defined() ? float_copy(linear.bias) : torch::zeros({w.size(0)});
+  if (bn) fold_batch_norm(w, b, bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->options.eps());
+  require_int8_engine();
+  packed_ = call_op("quantized::linear_prepack", "", {quantize_weight(w), b});
+}
+
+torch::Tensor QLinear::operator()(const torch::Tensor& qx) const {
+  return call_op(relu_ ? "quantized::linear_relu" : "quantized::linear", "",
+                 {qx, packed_, c10::IValue(out_.scale), c10::IValue(out_.zero_point)})
+      .toTensor();
+}
+
+namespace {
+
+// One conv unit or max-pool of a Sequential: [first, last] item indices.
+struct Unit {
+  size_t first = 0, last = 0;
+  const torch::nn::Conv2dImpl* conv = nullptr;
+  const torch::nn::BatchNorm2dImpl* bn = nullptr;
+  bool relu = false;
+  const torch::nn::MaxPool2dImpl* pool = nullptr;
+};
+
+std::vector<Unit> units_of(const torch::nn::Sequential& seq) {
+  std::vector<Unit> units;
+  const size_t n = seq->size();
+  for (size_t i = 0; i < n; ++i) {
+    Unit u;
+    u.first = u.last = i;
+    const torch::nn::Module* m = seq->ptr(i).get();
+    if ((u.conv = m->as<torch::nn::Conv2dImpl>())) {
+      if (u.last + 1 < n && (u.bn = seq->ptr(u.last + 1)->as<torch::nn::BatchNorm2dImpl>())) ++u.last;
+      if (u.last + 1 < n && seq->ptr(u.last + 1)->as<torch::nn::ReLUImpl>()) {
+        u.relu = true;
+        ++u.last;
+      }
+    } else if ((u.pool = m->as<torch::nn::MaxPool2dImpl>())) {
+    } else {
+      throw Error(Status::Unsupported, "int8: layer " + std::to_string(i) + " (" + seq->ptr(i)->name() +
+                                           ") of a sequential block has no int8 path");
+    }
+    units.push_back(u);
+    i = u.last;
+  }
+  return units;
+}
+
+}  // namespace
+
+QSequential::QSequential(const torch::nn::Sequential& seq, const ActivationRanges& ranges, const std::string& prefix) {
+  for (const Unit& u : units_of(seq)) {
+    Step s;
+    if (u.conv)
+      s.conv = std::make_shared<QConv2d>(*u.conv, u.bn, u.relu,
+                                         activation_qparams(ranges, prefix + "." + std::to_string(u.first)));
+    else
+      s.pool = u.pool->options;
+    steps_.push_back(std::move(s));
+  }
+}
+
+torch::Tensor QSequential::operator()(torch::Tensor qx) const {
+  for (const Step& s : steps_) {
+    if (s.conv) {
+      qx = (*s.conv)(qx);
+    } else {
+      qx = torch::max_pool2d(qx, *s.pool.kernel_size(), *s.pool.stride(), *s.pool.padding(), *s.pool.dilation(),
+                             s.pool.ceil_mode());
+    }
+  }
+  return qx;
+}
+
+torch::Tensor QSequential::observe(torch::nn::Sequential seq, torch::Tensor x, RangeRecorder& recorder,
+                                   const std::string& prefix) {
+  for (const Unit& u : units_of(seq)) {
+    for (size_t i = u.first; i <= u.last; ++i) x = (seq->begin() + int64_t(i))->forward(x);
+    if (u.conv) recorder.record(prefix + "." + std::to_string(u.first), x);
+  }
+  return x;
+}
+
+}  // namespace fer::detail

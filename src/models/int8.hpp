@@ -1,0 +1,100 @@
+// Int8 inference: static post-training quantization run by LibTorch's oneDNN
+// quantized engine (VNNI int8 dot products where the CPU has them).
+//
+// Activations are uint8 with one affine range per tensor, taken from a
+// calibration pass over real face crops (RangeRecorder, stored in the model
+// file as ModelInfo::activation_ranges); weights are int8, symmetric per
+// output channel. Batch norms are folded into the convolution or linear layer
+// before them and ReLUs run fused, so a conv-BN-ReLU unit is one int8 kernel.
+//
+// An architecture opts in by overriding BackboneImpl::forward_observed (the
+// float forward pass that records the range at each quantization point) and
+// BackboneImpl::build_int8 (the same network built from these blocks).
+#pragma once
+
+#include "models/torch_component.hpp"
+
+#include <ATen/core/ivalue.h>
+
+#include <string>
+
+namespace fer::detail {
+
+/// Affine uint8 parameters of an activation.
+struct QParams {
+  double scale = 1.0;
+  int64_t zero_point = 0;
+};
+
+/// QParams of `point` in `ranges` (the range widened to contain 0); throws
+/// InvalidArgument naming the point when it is missing or not finite.
+QParams activation_qparams(const ActivationRanges& ranges, const std::string& point);
+
+/// Collects the min/max of each quantization point over calibration batches.
+class RangeRecorder {
+ public:
+  explicit RangeRecorder(ActivationRanges start = {}) : ranges_(std::move(start)) {}
+  /// Widens the range of `point` to cover `t` (float); returns `t`.
+  const torch::Tensor& record(const std::string& point, const torch::Tensor& t);
+  const ActivationRanges& ranges() const { return ranges_; }
+
+ private:
+  ActivationRanges ranges_;
+};
+
+/// Checks that this LibTorch has the oneDNN quantized engine and selects it
+/// for packing weights; throws Unsupported otherwise.
+void require_int8_engine();
+
+/// A convolution with its batch norm folded in, int8 weights prepacked,
+/// optionally fused with ReLU; uint8 in, uint8 out with `out` parameters.
+class QConv2d {
+ public:
+  QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl* bn, bool relu, QParams out);
+  torch::Tensor operator()(const torch::Tensor& qx) const;
+
+ private:
+  c10::IValue packed_;
+  bool relu_;
+  QParams out_;
+};
+
+/// The same for a linear layer (N x D uint8 in) with an optional BatchNorm1d.
+class QLinear {
+ public:
+  QLinear(const torch::nn::LinearImpl& linear, const torch::nn::BatchNorm1dImpl* bn, bool relu, QParams out);
+  torch::Tensor operator()(const torch::Tensor& qx) const;
+
+ private:
+  c10::IValue packed_;
+  bool relu_;
+  QParams out_;
+};
+
+/// relu(a + b) of two uint8 tensors, requantized to `out`.
+torch::Tensor quantized_add_relu(const torch::Tensor& qa, const torch::Tensor& qb, QParams out);
+
+/// Float -> uint8 by `q` (per tensor).
+torch::Tensor quantize_activation(const torch::Tensor& x, QParams q);
+
+/// Int8 version of a Sequential made of Conv2d [BatchNorm2d] [ReLU] units and
+/// MaxPool2d layers (the conv stacks of small_cnn and similar networks). The
+/// quantization point of a unit is "<prefix>.<index of its conv>".
+class QSequential {
+ public:
+  QSequential(const torch::nn::Sequential& seq, const ActivationRanges& ranges, const std::string& prefix);
+  torch::Tensor operator()(torch::Tensor qx) const;
+  /// The float forward pass of `seq` that records each unit's output range;
+  /// throws Unsupported for a layer QSequential cannot run.
+  static torch::Tensor observe(torch::nn::Sequential seq, torch::Tensor x, RangeRecorder& recorder,
+                               const std::string& prefix);
+
+ private:
+  struct Step {
+    std::shared_ptr<QConv2d> conv;                   // a conv unit, or
+    torch::nn::MaxPool2dOptions pool{1};             // a max-pool when conv is null
+  };
+  std::vector<Step> steps_;
+};
+
+}  // namespace fer::detail

@@ -1,0 +1,256 @@
+// The int8 inference path (models/int8.hpp): calibration, agreement with
+// fp32, the model file's activation ranges, errors, and concurrent use.
+#include "support.hpp"
+
+#include <fer/train.hpp>
+
+#include <doctest/doctest.h>
+#include <opencv2/imgproc.hpp>
+
+#include <thread>
+
+namespace {
+
+// Smooth random faces (as test_fast_path), so activations resemble images'.
+std::vector<cv::Mat> smooth_faces(const fer::Model& m, int n, uint64_t seed) {
+  std::vector<cv::Mat> v;
+  cv::RNG rng(seed);
+  for (int i = 0; i < n; ++i) {
+    cv::Mat face(64, 64, CV_8UC3);
+    rng.fill(face, cv::RNG::UNIFORM, 0, 255);
+    cv::GaussianBlur(face, face, cv::Size(7, 7), 0);
+    v.push_back(m.prepare(face));
+  }
+  return v;
+}
+
+std::shared_ptr<fer::Model> small_cnn(const std::string& pool, uint64_t seed) {
+  fer::ModelInfo info = fer::untrained_default_info();
+  info.architecture_config.set("pool", pool);
+  return fer::Model::create(info, seed);
+}
+
+std::shared_ptr<fer::Model> zoo_model(const std::string& arch, uint64_t seed) {
+  fer::ModelInfo info = fer::untrained_default_info();
+  info.architecture = arch;
+  info.architecture_config = fer::Config();
+  info.architecture_config.set("width", 0.25);
+  return fer::Model::create(info, seed);
+}
+
+double max_prob_diff(const std::vector<fer::Prediction>& a, const std::vector<fer::Prediction>& b) {
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    for (size_t k = 0; k < a[i].probabilities.size(); ++k)
+      d = std::max(d, double(std::abs(a[i].probabilities[k] - b[i].probabilities[k])));
+  return d;
+}
+
+// Relative L2 error of the int8 features against fp32, over the batch.
+double feature_error(const std::vector<fer::Prediction>& ref, const std::vector<fer::Prediction>& q) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < ref.size(); ++i)
+    for (size_t k = 0; k < ref[i].features.size(); ++k) {
+      double e = double(q[i].features[k]) - double(ref[i].features[k]);
+      num += e * e;
+      den += double(ref[i].features[k]) * double(ref[i].features[k]);
+    }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+fer::Status status_of(const std::function<void()>& f) {
+  try {
+    f();
+    return fer::Status::Ok;
+  } catch (const fer::Error& e) {
+    return e.status();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("int8: precision names and auto") {
+  CHECK(fer::parse_precision("int8") == fer::Precision::Int8);
+  CHECK(std::string(fer::precision_name(fer::Precision::Int8)) == "int8");
+  auto model = small_cnn("grid", 1);
+  // Uncalibrated: auto never picks int8.
+  CHECK(model->resolve_precision("auto") == fer::parse_precision("auto"));
+  CHECK(model->resolve_precision("fp32") == fer::Precision::Float32);
+  model->calibrate(smooth_faces(*model, 8, 5));
+  CHECK(model->resolve_precision("auto") ==
+        (fer::cpu_has_native_int8() ? fer::Precision::Int8 : fer::parse_precision("auto")));
+  CHECK(model->resolve_precision("bf16") == fer::Precision::BFloat16);
+}
+
+// Tolerance: 8-bit activations and per-channel 8-bit weights on a 6-conv
+// network (or a ResNet-18); on these random-weight models the features move by under 1%
+// and the class probabilities by well under 0.05. A broken fold or wrong
+// quantization parameters move them by far more (tens of percent).
+TEST_CASE("int8: small_cnn (grid and avg pooling) and resnet18 agree with fp32 after calibration") {
+  fer::set_num_threads(2);
+  for (const std::string pool : {"grid", "avg", "resnet18"}) {
+    CAPTURE(pool);
+    auto model = pool == "resnet18" ? zoo_model("resnet18", 3) : small_cnn(pool, 3);
+    auto calibration = smooth_faces(*model, 64, 11);
+    auto in = smooth_faces(*model, 16, 12);  // not the calibration images
+    auto ref = model->predict(in, true);
+    model->calibrate(calibration, 16);
+    CHECK(model->info().activation_ranges.count("input") == 1);
+    if (pool == "resnet18") {
+      CHECK(model->info().activation_ranges.count("body.0.out") == 1);
+      CHECK(model->info().activation_ranges.count("body.2.down") == 1);  // stage 2 starts with a projection
+    } else {
+      CHECK(model->info().activation_ranges.count("features.0") == 1);
+      CHECK(model->info().activation_ranges.count("project") == (pool == "grid" ? 1u : 0u));
+    }
+    model->set_precision(fer::Precision::Int8);
+    CHECK(model->precision() == fer::Precision::Int8);
+    auto q = model->predict(in, true);
+    CHECK(feature_error(ref, q) < 0.03);
+    CHECK(max_prob_diff(ref, q) < 0.05);
+    // Batching does not change an image's int8 result beyond rounding.
+    auto one = model->predict({in[3]}, true);
+    for (size_t k = 0; k < one[0].probabilities.size(); ++k)
+      CHECK(one[0].probabilities[k] == doctest::Approx(q[3].probabilities[k]).epsilon(1e-4));
+    // The float weights are untouched: back in fp32 the outputs are the reference.
+    model->set_precision(fer::Precision::Float32);
+    auto again = model->predict(in, true);
+    CHECK(max_prob_diff(ref, again) < 1e-6);
+  }
+}
+
+TEST_CASE("int8: ranges that clip the activations hurt, so the calibration is what int8 uses") {
+  auto model = small_cnn("grid", 4);
+  auto in = smooth_faces(*model, 16, 21);
+  auto ref = model->predict(in, true);
+  model->calibrate(smooth_faces(*model, 32, 22));
+  model->set_precision(fer::Precision::Int8);
+  double good = feature_error(ref, model->predict(in, true));
+  fer::ActivationRanges squeezed = model->info().activation_ranges;
+  for (auto& [point, range] : squeezed) range = {range.first * 0.05f, range.second * 0.05f};
+  model->extractor().set_activation_ranges(squeezed);  // rebuilds the int8 network
+  double bad = feature_error(ref, model->predict(in, true));
+  CHECK(bad > 4 * good);
+}
+
+TEST_CASE("int8: clear errors, and a refused switch changes nothing") {
+  auto model = small_cnn("grid", 5);
+  auto in = smooth_faces(*model, 2, 31);
+  auto ref = model->predict(in);
+  // No calibration yet.
+  CHECK(status_of([&] { model->set_precision(fer::Precision::Int8); }) == fer::Status::InvalidArgument);
+  CHECK(model->precision() == fer::Precision::Float32);
+  CHECK(max_prob_diff(ref, model->predict(in)) == 0.0);
+  CHECK(status_of([&] { model->calibrate({}); }) == fer::Status::InvalidArgument);
+  // A calibration that misses a point names it.
+  model->calibrate(smooth_faces(*model, 4, 32));
+  fer::ActivationRanges partial = model->info().activation_ranges;
+  partial.erase("features.3");
+  model->info().activation_ranges = partial;
+  try {
+    model->set_precision(fer::Precision::Int8);
+    FAIL("a calibration without features.3 was accepted");
+  } catch (const fer::Error& e) {
+    CHECK(e.status() == fer::Status::InvalidArgument);
+    CHECK(std::string(e.what()).find("features.3") != std::string::npos);
+  }
+  CHECK(model->precision() == fer::Precision::Float32);
+  CHECK(max_prob_diff(ref, model->predict(in)) == 0.0);
+  // Calibrating while in bf16 is refused (the weights are bf16 then).
+  model->set_precision(fer::Precision::BFloat16);
+  CHECK(status_of([&] { model->calibrate(in); }) == fer::Status::InvalidArgument);
+  model->set_precision(fer::Precision::Float32);
+
+  // Architectures without an int8 path say so and keep working in fp32.
+  auto resnet = zoo_model("resnet50", 1);
+  auto rin = smooth_faces(*resnet, 2, 33);
+  CHECK_FALSE(resnet->extractor().supports_int8());
+  CHECK(status_of([&] { resnet->calibrate(rin); }) == fer::Status::Unsupported);
+  resnet->info().activation_ranges = model->info().activation_ranges;
+  CHECK(status_of([&] { resnet->set_precision(fer::Precision::Int8); }) == fer::Status::Unsupported);
+  CHECK(resnet->precision() == fer::Precision::Float32);
+  CHECK(resnet->resolve_precision("auto") == fer::parse_precision("auto"));
+  CHECK(resnet->predict(rin).size() == 2);
+}
+
+TEST_CASE("int8: the calibration travels in the model file, and invalid ranges are refused") {
+  auto model = small_cnn("grid", 6);
+  auto in = smooth_faces(*model, 8, 41);
+  model->calibrate(smooth_faces(*model, 16, 42));
+  std::vector<uint8_t> bytes = model->to_bytes();
+  auto loaded = fer::Model::from_bytes(bytes.data(), bytes.size(), "int8 test");
+  CHECK(loaded->info().activation_ranges == model->info().activation_ranges);
+  model->set_precision(fer::Precision::Int8);
+  loaded->set_precision(fer::Precision::Int8);
+  CHECK(max_prob_diff(model->predict(in), loaded->predict(in)) < 1e-6);
+  // A file saved from a model running in int8 holds the float weights.
+  auto resaved_bytes = model->to_bytes();
+  auto resaved = fer::Model::from_bytes(resaved_bytes.data(), resaved_bytes.size(), "int8 test");
+  CHECK(resaved->precision() == fer::Precision::Float32);
+  CHECK(max_prob_diff(small_cnn("grid", 6)->predict(in), resaved->predict(in)) < 1e-6);
+
+  for (auto range : {std::make_pair(1.f, -1.f), std::make_pair(0.f, std::numeric_limits<float>::infinity())}) {
+    auto m2 = fer::Model::from_bytes(bytes.data(), bytes.size(), "int8 test");
+    m2->info().activation_ranges["input"] = range;
+    CHECK(status_of([&] { m2->to_bytes(); }) == fer::Status::InvalidArgument);
+  }
+}
+
+TEST_CASE("int8: loading new weights requantizes; concurrent predictions agree with serial ones") {
+  fer::set_num_threads(1);
+  auto model = small_cnn("grid", 7);
+  auto other = small_cnn("grid", 8);
+  auto in = smooth_faces(*model, 6, 51);
+  model->calibrate(smooth_faces(*model, 16, 52));
+  other->info().activation_ranges = model->info().activation_ranges;
+  model->set_precision(fer::Precision::Int8);
+  other->set_precision(fer::Precision::Int8);
+  auto before = model->predict(in);
+  model->extractor().load_state(other->extractor().state());
+  model->classifier().load_state(other->classifier().state());
+  CHECK(model->precision() == fer::Precision::Int8);
+  CHECK(max_prob_diff(model->predict(in), other->predict(in)) < 1e-6);
+  CHECK(max_prob_diff(model->predict(in), before) > 1e-3);
+
+  auto serial = model->predict(in);
+  std::vector<std::thread> threads;
+  std::vector<double> diffs(4, 1.0);
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      double d = 0;
+      for (int rep = 0; rep < 20; ++rep) d = std::max(d, max_prob_diff(serial, model->predict(in)));
+      diffs[size_t(t)] = d;
+    });
+  for (auto& th : threads) th.join();
+  for (double d : diffs) CHECK(d < 1e-6);
+}
+
+TEST_CASE("int8: evaluate() runs a model switched to int8 and refuses a mismatch") {
+  auto model = small_cnn("grid", 9);
+  model->calibrate(smooth_faces(*model, 16, 61));
+  fer::Dataset data;
+  data.width = data.height = 48;
+  data.channels = 1;
+  data.classes = model->info().classes;
+  cv::RNG rng(62);
+  for (int i = 0; i < 20; ++i) {
+    cv::Mat face(48, 48, CV_8UC1);
+    rng.fill(face, cv::RNG::UNIFORM, 0, 255);
+    cv::GaussianBlur(face, face, cv::Size(7, 7), 0);
+    data.pixels.insert(data.pixels.end(), face.data, face.data + 48 * 48);
+    data.labels.push_back(i % 7);
+    data.sources.push_back("synthetic " + std::to_string(i));
+  }
+  fer::EvalOptions o;
+  o.precision = "int8";
+  CHECK(status_of([&] { fer::evaluate(*model, data, o); }) == fer::Status::InvalidArgument);
+  o.precision = "fp32";
+  fer::EvalReport f = fer::evaluate(*model, data, o);
+  model->set_precision(fer::Precision::Int8);
+  CHECK(status_of([&] { fer::evaluate(*model, data, o); }) == fer::Status::InvalidArgument);
+  o.precision = "int8";
+  fer::EvalReport q = fer::evaluate(*model, data, o);
+  CHECK(q.count == 20);
+  // The loss is a smooth function of the probabilities, which int8 moves by < 0.05.
+  CHECK(q.loss == doctest::Approx(f.loss).epsilon(0.05));
+}
