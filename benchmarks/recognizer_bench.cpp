@@ -42,6 +42,7 @@
 // counter and the bf16 autocast guard the extractors use.
 #include "bench_util.hpp"
 #include "models/flops.hpp"
+#include "models/int8.hpp"
 #include "models/torch_component.hpp"
 
 #include <ATen/Parallel.h>
@@ -83,7 +84,7 @@ const char* kUsage =
     "  --input-sizes LIST       input sides (e.g. 48,64,96,112) at which each --archs architecture is\n"
     "                           built (square, the model's InputSpec); model files keep their own;\n"
     "                           default: the architecture's default (48)\n"
-    "  --precisions fp32,bf16   inference precisions\n"
+    "  --precisions fp32,bf16   inference precisions (int8: models calibrated by fer quantize)\n"
     "  --threads 1,2            thread counts (fer::set_num_threads)\n"
     "  --min-time S             seconds of repetitions per configuration, at least (default 1.0)\n"
     "  --min-reps N             repetitions per configuration, at least (default 10)\n"
@@ -126,7 +127,7 @@ struct Settings {
   Timing timing;
   bool peaks = true, quick = false;
   int gemm_size = 2048;  // fp32 peak: n x n times n x n
-  int conv_batch = 32;   // bf16 peak: batch x 64 x 56 x 56, 64 -> 64 channels, 3x3
+  int conv_batch = 32;   // convolution peaks: batch x c x hw x hw, c -> c channels, 3x3
   std::string json_path;
 };
 
@@ -185,10 +186,11 @@ Args parse(int argc, char** argv) {
     else if (arg == "--precisions" || arg == "--precision") {
       std::vector<fer::Precision> p;
       for (const std::string& name : fer_bench::split_list(value())) {
-        if (name != "fp32" && name != "bf16") throw UsageError(arg + ": fp32 or bf16, got '" + name + "'");
+        if (name != "fp32" && name != "bf16" && name != "int8")
+          throw UsageError(arg + ": fp32, bf16 or int8, got '" + name + "'");
         p.push_back(fer::parse_precision(name));
       }
-      if (p.empty()) throw UsageError(arg + " needs fp32, bf16 or both");
+      if (p.empty()) throw UsageError(arg + " needs fp32, bf16 and/or int8");
       a.precisions = p;
     } else if (arg == "--min-time") a.min_time = seconds(arg, value());
     else if (arg == "--warmup-time") a.warmup_time = seconds(arg, value());
@@ -317,9 +319,11 @@ Peak peak_gemm(int n, int threads, const Timing& t) {
 // extractors run (models/torch_component.cpp): float32 weights and input stored
 // channels-last (oneDNN's path), with bf16 CPU autocast for the call, inference mode.
 // fp32 convolutions go through oneDNN while the fp32 GEMM goes through OpenBLAS,
-// so the fp32 peak is the faster of the two.
-Peak peak_conv(int batch, int threads, const Timing& t, bool bf16) {
-  const int64_t c = 64, hw = 56, k = 3;
+// so the fp32 peak is the faster of the two. Like the int8 one below, measured
+// at three shapes of equal cost (c -> c channels on hw x hw: 64 @ 56, 128 @ 28,
+// 256 @ 14); a precision's peak is its fastest kernel.
+Peak peak_conv(int batch, int threads, const Timing& t, bool bf16, int64_t c, int64_t hw) {
+  const int64_t k = 3;
   torch::manual_seed(2);
   torch::Tensor x = torch::randn({batch, c, hw, hw}).contiguous(at::MemoryFormat::ChannelsLast);
   torch::Tensor w = (torch::randn({c, c, k, k}) * 0.05).contiguous(at::MemoryFormat::ChannelsLast);
@@ -335,6 +339,30 @@ Peak peak_conv(int batch, int threads, const Timing& t, bool bf16) {
         c10::InferenceMode guard;
         fer::detail::AutocastGuard autocast(bf16);
         torch::Tensor y = torch::conv2d(x, w, {}, 1, 1);
+        g_sink = g_sink + double(y.size(0));
+      },
+      t);
+  return p;
+}
+
+// A 3x3 convolution in int8 as the int8 path runs it (models/int8.hpp):
+// uint8 input, prepacked per-channel int8 weights, oneDNN quantized engine.
+Peak peak_conv_int8(int batch, int threads, const Timing& t, int64_t c, int64_t hw) {
+  const int64_t k = 3;
+  torch::manual_seed(3);
+  torch::nn::Conv2d conv(torch::nn::Conv2dOptions(c, c, k).padding(1).bias(false));
+  fer::detail::QConv2d qconv(*conv, nullptr, false, {0.05, 128});
+  torch::Tensor qx = fer::detail::quantize_activation(torch::randn({batch, c, hw, hw}), {0.02, 128});
+  Peak p;
+  p.what = "int8 conv 3x3 " + std::to_string(c) + "->" + std::to_string(c) + " on " + std::to_string(batch) + "x" +
+           std::to_string(hw) + "x" + std::to_string(hw) + " (oneDNN quantized)";
+  p.precision = fer::Precision::Int8;
+  p.threads = threads;
+  p.flops = 2.0 * double(batch) * double(hw * hw) * double(c) * double(c * k * k);
+  p.stats = time_runs(
+      [&] {
+        c10::InferenceMode guard;
+        torch::Tensor y = qconv(qx);
         g_sink = g_sink + double(y.size(0));
       },
       t);
@@ -594,8 +622,12 @@ int run(const Settings& s) {
       bool want_fp32 = std::count(s.precisions.begin(), s.precisions.end(), fer::Precision::Float32) > 0;
       bool want_bf16 = std::count(s.precisions.begin(), s.precisions.end(), fer::Precision::BFloat16) > 0;
       if (want_fp32) ps.push_back(peak_gemm(s.gemm_size, threads, s.timing));
-      if (want_fp32) ps.push_back(peak_conv(s.conv_batch, threads, s.timing, false));
-      if (want_bf16) ps.push_back(peak_conv(s.conv_batch, threads, s.timing, true));
+      const bool want_int8 = std::count(s.precisions.begin(), s.precisions.end(), fer::Precision::Int8) > 0;
+      for (int64_t c : {64, 128, 256}) {  // equal cost: hw = 56 * 64 / c
+        if (want_fp32) ps.push_back(peak_conv(s.conv_batch, threads, s.timing, false, c, 56 * 64 / c));
+        if (want_bf16) ps.push_back(peak_conv(s.conv_batch, threads, s.timing, true, c, 56 * 64 / c));
+        if (want_int8) ps.push_back(peak_conv_int8(s.conv_batch, threads, s.timing, c, 56 * 64 / c));
+      }
       for (const Peak& p : ps) {
         std::printf("%-62s %3d %5d %10s %18s %9.1f %9.1f\n", p.what.c_str(), p.threads, p.stats.reps,
                     fmt_ms(p.stats.median).c_str(), spread(p.stats).c_str(), p.gflops(), p.best_gflops());
@@ -646,6 +678,17 @@ int run(const Settings& s) {
               },
               s.timing);
           prepares.push_back(pr);
+        }
+        if (precision == fer::Precision::Int8) {
+          // Only calibrated models of architectures with an int8 path run in
+          // int8 (fer quantize); the others are listed as skipped.
+          try {
+            model->set_precision(precision);
+          } catch (const fer::Error& e) {
+            std::printf("%-30s int8 skipped: %s\n", sub.label.c_str(), e.what());
+            skipped.push_back({{"model", sub.label}, {"precision", "int8"}, {"error", e.what()}});
+            continue;
+          }
         }
         model->set_precision(precision);
         std::vector<cv::Mat> prepared;

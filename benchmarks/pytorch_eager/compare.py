@@ -10,6 +10,10 @@ median and p10/p90 milliseconds per batch.
   fp32  plain float32 module and input.
   bf16  what a PyTorch user would do on CPU: module and input channels_last,
         forward under torch.autocast("cpu", dtype=torch.bfloat16).
+  int8  PyTorch's own static int8 quantization (FX graph mode, the "onednn"
+        engine and its default qconfig, calibrated on 64 random normalized
+        inputs), the counterpart of libfer's int8 path (fer quantize); timing
+        does not depend on the calibration data.
 
     /usr/bin/python3 benchmarks/pytorch_eager/compare.py [--json out.json] \
         [--libfer-json recognizer_bench.json]    # adds libfer's time and the ratio PyTorch / libfer
@@ -76,6 +80,19 @@ def time_batches(fn, min_reps, min_time, warmup, warmup_time):
     return np.asarray(times)
 
 
+def quantize_fx(torch, net, normalize, header, chw):
+    """PyTorch static int8 quantization of `net` (FX graph mode, onednn engine and qconfig)."""
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    torch.backends.quantized.engine = "onednn"
+    g = torch.Generator().manual_seed(7)
+    calib = normalize(torch.rand(64, *chw, generator=g), header)
+    prepared = prepare_fx(net.eval(), get_default_qconfig_mapping("onednn"), (calib[:1],))
+    with torch.inference_mode():
+        prepared(calib)
+    return convert_fx(prepared).eval()
+
+
 def bench_model(path, args, torch, models):
     net, header = models.load_fermodel(path)
     inp = header["input"]
@@ -86,6 +103,8 @@ def bench_model(path, args, torch, models):
             # A fresh copy per precision, so the fp32 rows run the plain module.
             net_p, _ = models.load_fermodel(path)
             net_p = net_p.to(memory_format=torch.channels_last).eval()
+        elif precision == "int8":
+            net_p = quantize_fx(torch, models.load_fermodel(path)[0], models.normalize, header, (c, h, w))
         else:
             net_p = net
         for batch in args.batches:
@@ -188,13 +207,40 @@ def print_table(rows, libfer):
         matched = sum(1 for r in rows if r.get("libfer_median_ms"))
         print("\nPT/libfer = PyTorch eager median / libfer median (> 1: libfer is faster); %d of %d rows matched "
               "a libfer row." % (matched, len(rows)))
+        print_fastest(rows, libfer)
+
+
+def fastest_pairs(rows, libfer):
+    """Per (model, batch, threads): PyTorch's fastest precision against libfer's fastest."""
+    out = {}
+    for r in rows:
+        key = (r["model"], r["batch"], r["threads"])
+        best = out.setdefault(key, {"pt": None, "lib": None})
+        if best["pt"] is None or r["median_ms"] < best["pt"][1]:
+            best["pt"] = (r["precision"], r["median_ms"])
+    for (model, batch, prec, threads), ms in libfer.items():
+        best = out.get((model, batch, threads))
+        if best is not None and (best["lib"] is None or ms < best["lib"][1]):
+            best["lib"] = (prec, ms)
+    return {k: v for k, v in out.items() if v["pt"] and v["lib"]}
+
+
+def print_fastest(rows, libfer):
+    pairs = fastest_pairs(rows, libfer)
+    if not pairs:
+        return
+    print("\nFastest against fastest (the precision each side runs best at this model, batch and threads):")
+    print("%-22s %5s %3s  %-16s %-16s %9s" % ("model", "batch", "thr", "PyTorch", "libfer", "PT/libfer"))
+    for (model, batch, threads), v in sorted(pairs.items()):
+        print("%-22s %5d %3d  %-16s %-16s %9.2f" % (model, batch, threads, "%s %.3f ms" % v["pt"],
+                                                   "%s %.3f ms" % v["lib"], v["pt"][1] / v["lib"][1]))
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help=".fermodel files (the shipped models)")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
-    ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "int8"], choices=["fp32", "bf16", "int8"])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--min-reps", type=int, default=10, help="least timed repetitions per row (10)")
     ap.add_argument("--min-time", type=float, default=1.0, help="least timed seconds per row (1.0)")
