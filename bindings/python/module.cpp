@@ -178,6 +178,7 @@ py::dict info_dict(const fer::ModelInfo& i) {
   d["storage"] = i.storage;
   d["provenance"] = i.provenance;
   d["metrics"] = i.metrics;
+  d["int8_calibrated"] = !i.activation_ranges.empty();  // can run in int8 (fer quantize)
   return d;
 }
 
@@ -290,7 +291,10 @@ PYBIND11_MODULE(_fer, m) {
       .def_property_readonly("model", [](const fer::Pipeline& p) {
         return std::const_pointer_cast<fer::Model>(p.shared_model());
       })
-      .def_property_readonly("classes", [](const fer::Pipeline& p) { return p.model().info().classes; });
+      .def_property_readonly("classes", [](const fer::Pipeline& p) { return p.model().info().classes; })
+      .def_property_readonly(
+          "precision", [](const fer::Pipeline& p) { return std::string(fer::precision_name(p.model().precision())); },
+          "The precision the recognizer runs in: 'fp32', 'bf16' or 'int8' ('auto' resolved)");
 
   m.def("evaluate", [](const std::string& model_path, const std::string& data, const std::string& format,
                        const std::string& tta) {

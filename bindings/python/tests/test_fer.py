@@ -68,6 +68,21 @@ def test_results_on_a_sample_photo(sample3):
         assert f.label in fer.Pipeline(threads=1).classes
 
 
+def test_int8_recognizes_like_fp32(sample3):
+    # The shipped default model carries an int8 calibration (fer quantize).
+    assert fer.load_model(fer.models()["default_model"]).info["int8_calibrated"]
+    fp32 = make_pipeline(detector="haar")
+    int8 = fer.Pipeline(threads=1, precision="int8", detector="haar")
+    assert fp32.precision == "fp32" and int8.precision == "int8"
+    a, b = fp32.process(sample3), int8.process(sample3)
+    assert len(a) == len(b) >= 2
+    for fa, fb in zip(a, b):
+        assert fa.box == fb.box
+        assert np.abs(np.asarray(fa.probabilities) - np.asarray(fb.probabilities)).max() < 0.1
+    auto = fer.Pipeline(threads=1, detector="haar").precision
+    assert auto in ("int8", "bf16", "fp32")
+
+
 def test_landmarks_on_a_sample_photo(sample3):
     image = sample3
     without = make_pipeline(landmarks="none").process(image)
