@@ -2,11 +2,15 @@
 // fp32, the model file's activation ranges, errors, and concurrent use.
 #include "support.hpp"
 
+// LibTorch's headers define a glog-style CHECK: they come before doctest's.
+#include <ATen/Context.h>
+
 #include <fer/train.hpp>
 
 #include <doctest/doctest.h>
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <thread>
 
 namespace {
@@ -253,4 +257,23 @@ TEST_CASE("int8: evaluate() runs a model switched to int8 and refuses a mismatch
   CHECK(q.count == 20);
   // The loss is a smooth function of the probabilities, which int8 moves by < 0.05.
   CHECK(q.loss == doctest::Approx(f.loss).epsilon(0.05));
+}
+
+TEST_CASE("int8: the process-wide quantized engine the user chose is left as it was") {
+  auto& ctx = at::globalContext();
+  const auto& engines = ctx.supportedQEngines();
+  if (std::find(engines.begin(), engines.end(), at::QEngine::QNNPACK) == engines.end()) {
+    MESSAGE("SKIPPED: this LibTorch has no QNNPACK engine to switch to");
+    return;
+  }
+  const at::QEngine before = ctx.qEngine();
+  ctx.setQEngine(at::QEngine::QNNPACK);
+  auto model = small_cnn("grid", 10);
+  auto in = smooth_faces(*model, 4, 71);
+  auto ref = model->predict(in);
+  model->calibrate(smooth_faces(*model, 16, 72));
+  model->set_precision(fer::Precision::Int8);
+  CHECK(int(ctx.qEngine()) == int(at::QEngine::QNNPACK));
+  CHECK(max_prob_diff(ref, model->predict(in)) < 0.05);  // the oneDNN-packed weights run under any engine
+  ctx.setQEngine(before);
 }

@@ -69,14 +69,23 @@ const torch::Tensor& RangeRecorder::record(const std::string& point, const torch
   return t;
 }
 
-void require_int8_engine() {
-  static std::mutex mutex;
-  std::lock_guard<std::mutex> lock(mutex);
+Int8EngineScope::Int8EngineScope() : lock_(mutex()) {
   auto& ctx = at::globalContext();
   const auto& engines = ctx.supportedQEngines();
   if (std::find(engines.begin(), engines.end(), at::QEngine::ONEDNN) == engines.end())
     throw Error(Status::Unsupported, "int8 inference needs LibTorch's oneDNN quantized engine, which this build lacks");
+  previous_ = int(ctx.qEngine());
   if (ctx.qEngine() != at::QEngine::ONEDNN) ctx.setQEngine(at::QEngine::ONEDNN);
+}
+
+Int8EngineScope::~Int8EngineScope() {
+  auto& ctx = at::globalContext();
+  if (int(ctx.qEngine()) != previous_) ctx.setQEngine(at::QEngine(previous_));
+}
+
+std::mutex& Int8EngineScope::mutex() {
+  static std::mutex m;
+  return m;
 }
 
 torch::Tensor quantize_activation(const torch::Tensor& x, QParams q) {
@@ -93,7 +102,7 @@ QConv2d::QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2d
   torch::Tensor w = float_copy(conv.weight);
   torch::Tensor b = conv.bias.defined() ? float_copy(conv.bias) : torch::zeros({w.size(0)});
   if (bn) fold_batch_norm(w, b, bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->options.eps());
-  require_int8_engine();
+  Int8EngineScope engine;
   auto padding = c10::get<torch::ExpandingArray<2>>(o.padding());
   packed_ = call_op("quantized::conv2d_prepack", "",
                     {quantize_weight(w), b, c10::IValue(pair_of(o.stride())), c10::IValue(pair_of(padding)),
@@ -116,7 +125,7 @@ QLinear::QLinear(const torch::nn::LinearImpl& linear, const torch::nn::BatchNorm
   torch::Tensor w = float_copy(linear.weight);
   torch::Tensor b = linear.bias.defined() ? float_copy(linear.bias) : torch::zeros({w.size(0)});
   if (bn) fold_batch_norm(w, b, bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->options.eps());
-  require_int8_engine();
+  Int8EngineScope engine;
   packed_ = call_op("quantized::linear_prepack", "", {quantize_weight(w), b});
 }
 

@@ -16,6 +16,7 @@
 
 #include <ATen/core/ivalue.h>
 
+#include <mutex>
 #include <string>
 
 namespace fer::detail {
@@ -42,9 +43,22 @@ class RangeRecorder {
   ActivationRanges ranges_;
 };
 
-/// Checks that this LibTorch has the oneDNN quantized engine and selects it
-/// for packing weights; throws Unsupported otherwise.
-void require_int8_engine();
+/// While alive: LibTorch's quantized engine is oneDNN, for packing weights
+/// (the packed weights then run on oneDNN whatever the engine); the previous
+/// engine, which is process-wide and may be the user's, is restored after.
+/// Scopes are serialized. Throws Unsupported when this LibTorch lacks oneDNN's engine.
+class Int8EngineScope {
+ public:
+  Int8EngineScope();
+  ~Int8EngineScope();
+  Int8EngineScope(const Int8EngineScope&) = delete;
+  Int8EngineScope& operator=(const Int8EngineScope&) = delete;
+
+ private:
+  static std::mutex& mutex();
+  std::lock_guard<std::mutex> lock_;
+  int previous_ = 0;
+};
 
 /// A convolution with its batch norm folded in, int8 weights prepacked,
 /// optionally fused with ReLU; uint8 in, uint8 out with `out` parameters.

@@ -86,9 +86,9 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
     torch::Tensor images = detail::dataset_images(data, idx, info.input);
     detail::occlude_face_regions(images, idx, options.occlusion, options.occlusion_seed);
     torch::Tensor x = detail::normalize_images(images, info.input);
-    auto logits = [&](const torch::Tensor& input) {
-      if (int8) return head->forward_logits(detail::int8_features(model.extractor(), input.contiguous()));
-      return detail::forward_model(*backbone, *head, input, options.precision).logits;
+    auto logits = [&, &bb = backbone, &hd = head](const torch::Tensor& input) {  // (clang: no captured bindings)
+      if (int8) return hd->forward_logits(detail::int8_features(model.extractor(), input.contiguous()));
+      return detail::forward_model(*bb, *hd, input, options.precision).logits;
     };
     torch::Tensor probs = torch::softmax(logits(x), 1);
     if (options.tta == "flip") probs = 0.5 * (probs + torch::softmax(logits(x.flip({3})), 1));
