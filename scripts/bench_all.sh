@@ -3,7 +3,7 @@
 # OUT_DIR (default runs/bench): tables (*.txt), JSON (*.json) and the
 # cost-growth plot (cost_growth.png, cost_growth.md). Run it on an otherwise
 # idle machine: it warns when the load average says other work is running.
-# About 25 minutes on the 2-core machine of the README.
+# About 30 minutes on the 2-core machine of the README.
 #   scripts/bench_all.sh [OUT_DIR]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,8 +16,8 @@ load=$(cut -d' ' -f1 /proc/loadavg)
 if awk -v l="$load" 'BEGIN { exit !(l >= 0.5) }'; then
   echo "warning: load average $load: other work is running; the figures will be pessimistic" >&2
 fi
-echo "== recognizers (shipped models and architectures; batch 1/8/32, fp32/bf16, 1/2 threads)"
-"$b/recognizer_bench" --archs small_cnn,mini_xception,mobile_fer,acnn,vit_asf,resnet18 \
+echo "== recognizers (shipped models and architectures; batch 1/8/32, fp32/bf16/int8, 1/2 threads)"
+"$b/recognizer_bench" --archs small_cnn,mini_xception,mobile_fer,acnn,vit_asf,resnet18 --precisions fp32,bf16,int8 \
   --json "$out/recognizer.json" | tee "$out/recognizer.txt"
 echo "== recognizers by input size (batch 1, 1 thread)"
 "$b/recognizer_bench" --models none --archs small_cnn,mobile_fer,resnet18 --batches 1 --threads 1 \

@@ -12,13 +12,19 @@ namespace fer::detail {
 
 namespace {
 
-// Calls operator `name`.`overload` through the dispatcher with boxed values,
-// so that the packed-weight classes need no C++ declaration here.
-c10::IValue call_op(const char* name, const char* overload, std::vector<c10::IValue> stack) {
+// Operators are reached through the dispatcher with boxed values, so that the
+// packed-weight classes need no C++ declaration here; their handles are looked
+// up once, when a layer is built.
+c10::OperatorHandle find_op(const char* name, const char* overload) {
   auto handle = c10::Dispatcher::singleton().findSchema({name, overload});
   if (!handle) throw Error(Status::Unsupported, std::string("this LibTorch has no operator ") + name);
-  handle->callBoxed(&stack);
-  if (stack.size() != 1) throw Error(Status::Internal, std::string(name) + " returned " + std::to_string(stack.size()) + " values");
+  return *handle;
+}
+
+c10::IValue call_op(const c10::OperatorHandle& op, std::vector<c10::IValue> stack) {
+  op.callBoxed(&stack);
+  if (stack.size() != 1)
+    throw Error(Status::Internal, op.schema().name() + " returned " + std::to_string(stack.size()) + " values");
   return std::move(stack.front());
 }
 
@@ -93,7 +99,7 @@ torch::Tensor quantize_activation(const torch::Tensor& x, QParams q) {
 }
 
 QConv2d::QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl* bn, bool relu, QParams out)
-    : relu_(relu), out_(out) {
+    : out_(out) {
   const auto& o = conv.options;
   if (!c10::holds_alternative<torch::ExpandingArray<2>>(o.padding()) ||
       !c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
@@ -104,35 +110,34 @@ QConv2d::QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2d
   if (bn) fold_batch_norm(w, b, bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->options.eps());
   Int8EngineScope engine;
   auto padding = c10::get<torch::ExpandingArray<2>>(o.padding());
-  packed_ = call_op("quantized::conv2d_prepack", "",
+  run_ = find_op(relu ? "quantized::conv2d_relu" : "quantized::conv2d", "new");
+  packed_ = call_op(find_op("quantized::conv2d_prepack", ""),
                     {quantize_weight(w), b, c10::IValue(pair_of(o.stride())), c10::IValue(pair_of(padding)),
                      c10::IValue(pair_of(o.dilation())), c10::IValue(o.groups())});
 }
 
 torch::Tensor QConv2d::operator()(const torch::Tensor& qx) const {
-  return call_op(relu_ ? "quantized::conv2d_relu" : "quantized::conv2d", "new",
-                 {qx, packed_, c10::IValue(out_.scale), c10::IValue(out_.zero_point)})
-      .toTensor();
+  return call_op(*run_, {qx, packed_, c10::IValue(out_.scale), c10::IValue(out_.zero_point)}).toTensor();
 }
 
 torch::Tensor quantized_add_relu(const torch::Tensor& qa, const torch::Tensor& qb, QParams out) {
-  return call_op("quantized::add_relu", "", {qa, qb, c10::IValue(out.scale), c10::IValue(out.zero_point)}).toTensor();
+  static const c10::OperatorHandle op = find_op("quantized::add_relu", "");
+  return call_op(op, {qa, qb, c10::IValue(out.scale), c10::IValue(out.zero_point)}).toTensor();
 }
 
 QLinear::QLinear(const torch::nn::LinearImpl& linear, const torch::nn::BatchNorm1dImpl* bn, bool relu, QParams out)
-    : relu_(relu), out_(out) {
+    : out_(out) {
   torch::NoGradGuard no_grad;
   torch::Tensor w = float_copy(linear.weight);
   torch::Tensor b = linear.bias.defined() ? float_copy(linear.bias) : torch::zeros({w.size(0)});
   if (bn) fold_batch_norm(w, b, bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->options.eps());
   Int8EngineScope engine;
-  packed_ = call_op("quantized::linear_prepack", "", {quantize_weight(w), b});
+  run_ = find_op(relu ? "quantized::linear_relu" : "quantized::linear", "");
+  packed_ = call_op(find_op("quantized::linear_prepack", ""), {quantize_weight(w), b});
 }
 
 torch::Tensor QLinear::operator()(const torch::Tensor& qx) const {
-  return call_op(relu_ ? "quantized::linear_relu" : "quantized::linear", "",
-                 {qx, packed_, c10::IValue(out_.scale), c10::IValue(out_.zero_point)})
-      .toTensor();
+  return call_op(*run_, {qx, packed_, c10::IValue(out_.scale), c10::IValue(out_.zero_point)}).toTensor();
 }
 
 namespace {

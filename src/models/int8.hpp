@@ -14,9 +14,11 @@
 
 #include "models/torch_component.hpp"
 
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/core/ivalue.h>
 
 #include <mutex>
+#include <optional>
 #include <string>
 
 namespace fer::detail {
@@ -68,8 +70,8 @@ class QConv2d {
   torch::Tensor operator()(const torch::Tensor& qx) const;
 
  private:
+  std::optional<c10::OperatorHandle> run_;  // the int8 kernel (with or without ReLU)
   c10::IValue packed_;
-  bool relu_;
   QParams out_;
 };
 
@@ -80,8 +82,8 @@ class QLinear {
   torch::Tensor operator()(const torch::Tensor& qx) const;
 
  private:
+  std::optional<c10::OperatorHandle> run_;  // the int8 kernel (with or without ReLU)
   c10::IValue packed_;
-  bool relu_;
   QParams out_;
 };
 
