@@ -241,6 +241,19 @@ TEST_CASE("header edits: unknown architecture, shape mismatch, bad fields") {
         })) == fer::Status::CorruptData);
   CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["tensors"]["extractor"][0]["name"] = "renamed"; })) ==
         fer::Status::ShapeMismatch);
+  // int8 activation ranges: [min, max] pairs of finite numbers, min <= max, within +-1e30.
+  auto with_range = [&](nlohmann::json range) {
+    return load_status(edit_header(b, [&](nlohmann::json& h) { h["int8"]["activation_ranges"]["input"] = range; }));
+  };
+  CHECK(with_range({-1.0, 2.5}) == fer::Status::Ok);
+  CHECK(with_range({1.0, -1.0}) == fer::Status::CorruptData);
+  CHECK(with_range({0.0, 1e31}) == fer::Status::CorruptData);
+  CHECK(with_range({0.0}) == fer::Status::CorruptData);
+  CHECK(with_range({"a", 1.0}) == fer::Status::CorruptData);
+  CHECK(with_range(nlohmann::json::object()) == fer::Status::CorruptData);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["int8"] = 3; })) == fer::Status::CorruptData);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["int8"]["activation_ranges"][""] = {0, 1}; })) ==
+        fer::Status::CorruptData);
 }
 
 TEST_CASE("tensors that alias the same bytes are rejected before they are read") {
