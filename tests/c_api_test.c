@@ -480,6 +480,59 @@ static int count_epoch(void* user, const fer_epoch_report* r) {
   return c->stop_after > 0 && c->epochs >= c->stop_after;
 }
 
+/* int8 calibration of the model trained by test_train, on test_evaluate's folder. */
+static void test_quantize(const char* tmp) {
+  char model[1024], data[1024], out[1100], missing[1100];
+  snprintf(model, sizeof model, "%s/c_train/best.fermodel", tmp);
+  snprintf(data, sizeof data, "%s/c_eval", tmp);
+  snprintf(out, sizeof out, "%s/c_quantized.fermodel", tmp);
+  snprintf(missing, sizeof missing, "%s/no_such_dataset", tmp);
+  remove(out);
+  fer_eval_options eo;
+  fer_eval_options_init(&eo);
+  eo.threads = 1;
+  CHECK(fer_quantize(NULL, data, &eo, 0, 0, out) == FER_INVALID_ARGUMENT);
+  CHECK(fer_quantize(model, NULL, &eo, 0, 0, out) == FER_INVALID_ARGUMENT);
+  CHECK(fer_quantize(model, data, &eo, 0, 0, NULL) == FER_INVALID_ARGUMENT);
+  CHECK(fer_quantize(model, data, &eo, -1, 0, out) == FER_INVALID_ARGUMENT);
+  CHECK(fer_quantize(model, missing, &eo, 0, 0, out) == FER_NOT_FOUND);
+  CHECK(fer_quantize(model, data, &eo, 0, 0, out) == FER_SHAPE_MISMATCH); /* 64x64 images, 48x48 model */
+  FILE* f = fopen(out, "rb");
+  CHECK(f == NULL); /* a failed call writes nothing */
+  if (f) fclose(f);
+  eo.resize = 1;
+  CHECK(fer_quantize(model, data, &eo, 4, 7, out) == FER_OK);
+  fer_model* m = NULL;
+  CHECK(fer_model_load(out, &m) == FER_OK);
+  const char* value = NULL;
+  CHECK(m && fer_model_provenance(m, "int8_calibration", &value) == FER_OK && value &&
+        strstr(value, "4 images drawn with seed 7") != NULL);
+  fer_model_destroy(m);
+  /* a pipeline runs the calibrated copy in int8 */
+  fer_pipeline_options o;
+  fer_pipeline_options_init(&o);
+  o.model_path = out;
+  o.precision = "int8";
+  o.detector = "haar";
+  o.threads = 1;
+  fer_pipeline* p = NULL;
+  CHECK(fer_pipeline_create(&o, &p) == FER_OK && p != NULL);
+  if (p) {
+    uint8_t gray[64 * 64];
+    fer_image_view g = {gray, 64, 64, 64, FER_PIXEL_GRAY8};
+    fer_results* r = NULL;
+    memset(gray, 100, sizeof gray);
+    CHECK(fer_pipeline_process(p, &g, &r) == FER_OK && r != NULL);
+    fer_results_destroy(r);
+  }
+  fer_pipeline_destroy(p);
+  /* the uncalibrated original cannot run in int8 */
+  o.model_path = model;
+  p = (fer_pipeline*)0x5;
+  CHECK(fer_pipeline_create(&o, &p) == FER_INVALID_ARGUMENT && p == (fer_pipeline*)0x5);
+  CHECK(strstr(fer_last_error(), "calibrat") != NULL);
+}
+
 /* A tiny training run on the evaluation folder of test_evaluate. */
 static void test_train(const char* tmp) {
   char data[1024], out[1024], path[1100];
@@ -707,6 +760,7 @@ int main(int argc, char** argv) {
   test_landmarks(ppm);
   test_evaluate(pm, tmp);
   test_train(tmp);
+  test_quantize(tmp);
 
   fer_pipeline_destroy(p);
 

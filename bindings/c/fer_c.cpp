@@ -714,4 +714,30 @@ fer_status fer_evaluate(const fer_model* model, const char* data_path, const fer
   });
 }
 
+fer_status fer_quantize(const char* model_path, const char* data_path, const fer_eval_options* data_options,
+                        int32_t images, uint64_t seed, const char* out_path) {
+  return guarded("fer_quantize", [&] {
+    FER_REQUIRE(model_path && data_path && out_path, "fer_quantize: model_path, data_path and out_path must be non-NULL");
+    FER_REQUIRE(images >= 0, "fer_quantize: images must be >= 0 (0 = 2000)");
+    FER_REQUIRE(!data_options ||
+                    (data_options->struct_size >= sizeof(fer_eval_options) && data_options->struct_size < (1u << 16)),
+                "fer_quantize: data_options->struct_size is not set; call fer_eval_options_init first");
+    auto model = fer::Model::load(model_path);
+    fer::DatasetSpec spec;
+    spec.path = data_path;
+    fer::CalibrationOptions co;
+    if (images > 0) co.images = images;
+    co.seed = seed;
+    if (data_options) {
+      if (data_options->format) spec.format = data_options->format;
+      if (data_options->split) spec.split = data_options->split;
+      spec.resize = data_options->resize != 0;
+      co.threads = data_options->threads;
+    }
+    fer::calibrate(*model, spec, co);
+    model->save(out_path);
+    return FER_OK;
+  });
+}
+
 }  // extern "C"

@@ -312,6 +312,27 @@ PYBIND11_MODULE(_fer, m) {
       }, py::arg("model"), py::arg("data"), py::arg("format") = "folder", py::arg("tta") = "none",
       "Evaluates a model file on a labelled dataset; returns the report as a JSON string");
 
+  m.def("quantize", [](const std::string& model_path, const std::string& data, const std::string& out,
+                       const std::string& format, const std::string& split, int images, uint64_t seed, bool resize,
+                       int threads) {
+        py::gil_scoped_release release;
+        auto model = fer::Model::load(model_path);
+        fer::DatasetSpec spec;
+        spec.path = data;
+        spec.format = format;
+        spec.split = split;
+        spec.resize = resize;
+        fer::CalibrationOptions co;
+        co.images = images;
+        co.seed = seed;
+        co.threads = threads;
+        fer::calibrate(*model, spec, co);
+        model->save(out);
+      }, py::arg("model"), py::arg("data"), py::arg("out"), py::arg("format") = "folder", py::arg("split") = "",
+      py::arg("images") = 2000, py::arg("seed") = 0, py::arg("resize") = false, py::arg("threads") = 0,
+      "Calibrates a model file for int8 inference on `images` images drawn from a labelled dataset (training "
+      "images, never test ones) and writes the calibrated copy to `out` (as `fer quantize`)");
+
   py::class_<PyTrackedFace>(m, "TrackedFace", "One face on one frame of a Stream")
       .def_property_readonly("track_id", [](const PyTrackedFace& t) { return t.face.track_id; },
                              "stable while the face is tracked; never reused within a stream")

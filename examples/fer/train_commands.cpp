@@ -12,9 +12,8 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
-#include <map>
-#include <random>
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -324,7 +323,6 @@ int run_quantize(int argc, char** argv) {
   const int images = integer(a, "images", 2000);
   if (images < 1) throw UsageError("--images must be positive");
   const int seed = integer(a, "seed", 0);
-  fer::set_num_threads(integer(a, "threads", 0));
   auto model = fer::Model::load(in);
   fer::DatasetSpec spec;
   spec.path = str(a, "data", "");
@@ -332,27 +330,14 @@ int run_quantize(int argc, char** argv) {
   spec.split = str(a, "split", "");
   spec.image_root = str(a, "image-root", "");
   spec.resize = flag(a, "resize");
-  spec.width = model->info().input.width;
-  spec.height = model->info().input.height;
-  spec.channels = model->info().input.channels;
-  fer::Dataset data = fer::read_dataset(spec);
-  std::vector<size_t> order(data.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::mt19937_64 rng{uint64_t(seed)};
-  std::shuffle(order.begin(), order.end(), rng);
-  order.resize(std::min(order.size(), size_t(images)));
-  std::vector<cv::Mat> inputs;
-  for (size_t i : order) {
-    cv::Mat image(data.height, data.width, CV_8UC(data.channels), const_cast<uint8_t*>(data.image(i)));
-    inputs.push_back(model->prepare(image));
-  }
-  model->calibrate(inputs);
-  model->info().provenance["int8_calibration"] =
-      std::to_string(inputs.size()) + " images drawn with seed " + std::to_string(seed) + " from " + spec.path +
-      " (" + spec.format + (spec.split.empty() ? "" : ", split " + spec.split) + ")";
+  fer::CalibrationOptions co;
+  co.images = images;
+  co.seed = uint64_t(seed);
+  co.threads = integer(a, "threads", 0);
+  fer::calibrate(*model, spec, co);
   model->save(out);
-  std::printf("%s: %zu activation ranges from %zu images -> %s\n", in.c_str(), model->info().activation_ranges.size(),
-              inputs.size(), out.c_str());
+  std::printf("%s: %zu activation ranges (%s) -> %s\n", in.c_str(), model->info().activation_ranges.size(),
+              model->info().provenance["int8_calibration"].c_str(), out.c_str());
   return 0;
 }
 

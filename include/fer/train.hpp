@@ -139,6 +139,24 @@ struct EvalOptions {
 /// model's by name; a dataset may hold only some of the model's classes.
 EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& options = {});
 
+/// Int8 calibration on real faces (see Precision::Int8 and Model::calibrate).
+struct CalibrationOptions {
+  int images = 2000;   ///< images drawn from the dataset (all when it has fewer)
+  uint64_t seed = 0;   ///< which images are drawn
+  int batch_size = 64;
+  int threads = 0;     ///< compute threads (process-wide); 0 = all cores
+  std::string source;  ///< where the data came from (e.g. its path), for the provenance
+};
+
+/// Calibrates `model` for int8 on images drawn from `data` (labels unused;
+/// use training images, never the test split): Model::calibrate on their
+/// prepared crops, and provenance "int8_calibration" saying which images.
+/// Throws Unsupported for an architecture without an int8 path.
+void calibrate(Model& model, const Dataset& data, const CalibrationOptions& options = {});
+/// Same on the dataset `spec` names, read at the model's input size and
+/// channels; the provenance names its path, format and split.
+void calibrate(Model& model, DatasetSpec spec, CalibrationOptions options = {});
+
 struct EpochReport {
   int epoch = 0;                 ///< 1-based
   double train_loss = 0;

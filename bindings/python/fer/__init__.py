@@ -17,7 +17,7 @@ TypeError/ValueError for images of the wrong kind.
 import json as _json
 
 from ._fer import (Error, FaceResult, Model, Pipeline, Stream, TrackedFace, VideoFrame, VideoSource, draw, models,
-                   set_num_threads, version, __version__)
+                   quantize, set_num_threads, version, __version__)
 from ._fer import evaluate as _evaluate
 from ._fer import _train
 
@@ -57,4 +57,4 @@ def train(data, on_epoch=None, **options):
 
 
 __all__ = ["Error", "FaceResult", "Model", "Pipeline", "Stream", "TrackedFace", "VideoFrame", "VideoSource",
-           "annotate", "draw", "evaluate", "load_model", "models", "set_num_threads", "train", "version", "__version__"]
+           "annotate", "draw", "evaluate", "load_model", "models", "quantize", "set_num_threads", "train", "version", "__version__"]

@@ -83,6 +83,24 @@ def test_int8_recognizes_like_fp32(sample3):
     assert auto in ("int8", "bf16", "fp32")
 
 
+def test_quantize_writes_a_calibrated_copy(tmp_path, sample3):
+    import shutil
+    src = fer.models()["default_model"]
+    data = tmp_path / "data" / "happy"
+    data.mkdir(parents=True)
+    for i in range(3):                      # three crops of the sample photo as a tiny folder dataset
+        import cv2
+        cv2.imwrite(str(data / ("face%d.png" % i)), sample3[40 * i:40 * i + 200, 100:300])
+    out = tmp_path / "q.fermodel"
+    fer.quantize(src, str(tmp_path / "data"), str(out), resize=True, images=3, threads=1)
+    info = fer.load_model(str(out)).info
+    assert info["int8_calibrated"] and "3 images drawn with seed 0" in info["provenance"]["int8_calibration"]
+    assert fer.Pipeline(model=str(out), precision="int8", threads=1, detector="haar").precision == "int8"
+    with pytest.raises(fer.Error) as e:
+        fer.quantize(src, str(tmp_path / "missing"), str(tmp_path / "x.fermodel"))
+    assert e.value.status == "not_found" and not (tmp_path / "x.fermodel").exists()
+
+
 def test_landmarks_on_a_sample_photo(sample3):
     image = sample3
     without = make_pipeline(landmarks="none").process(image)

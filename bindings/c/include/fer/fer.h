@@ -316,6 +316,18 @@ FER_C_API fer_status fer_train(const fer_train_options* options, fer_model** mod
 FER_C_API fer_status fer_evaluate(const fer_model* model, const char* data_path, const fer_eval_options* options,
                                   fer_eval_report* report);
 
+/* --- int8 calibration --------------------------------------------------- */
+/* Calibrates the model file `model_path` for int8 inference on up to `images`
+   images (0 = 2000) drawn with `seed` from the labelled dataset at `data_path`
+   (`data_options`, may be NULL: format, split, resize and threads as for
+   fer_evaluate; tta is ignored) and writes the calibrated copy, same weights
+   plus activation ranges, to `out_path` (atomically). Calibrate on training
+   images, never on test images. A pipeline then runs it in int8 with
+   precision "int8", or "auto" on CPUs with VNNI. FER_UNSUPPORTED for an
+   architecture without an int8 path. */
+FER_C_API fer_status fer_quantize(const char* model_path, const char* data_path, const fer_eval_options* data_options,
+                                  int32_t images, uint64_t seed, const char* out_path);
+
 #ifdef __cplusplus
 }
 #endif
