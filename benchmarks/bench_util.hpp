@@ -1,12 +1,16 @@
 // Small helpers shared by the benchmark programs: comma lists, the CPU's
-// /proc/cpuinfo fields, and memory and descriptor counts of this process for
-// the soak runs (stream_fps --soak, pipeline_soak). Linux /proc only.
+// /proc/cpuinfo fields, a repeat-and-take-the-median timer, and memory and
+// descriptor counts of this process for the soak runs (stream_fps --soak,
+// pipeline_soak). Linux /proc only.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -14,6 +18,26 @@
 #include <vector>
 
 namespace fer_bench {
+
+/// Median and p10/p90 of repeated runs, in milliseconds.
+struct Timing {
+  double median = 0, p10 = 0, p90 = 0;
+};
+
+/// One warm-up run of `run`, then `repeats` (>= 1) timed runs: median and
+/// p10/p90 in ms, each divided by `per`.
+inline Timing time_repeats(const std::function<void()>& run, int repeats, double per = 1) {
+  std::vector<double> t;
+  run();  // warm-up
+  for (int r = 0; r < std::max(repeats, 1); ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    run();
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / per);
+  }
+  std::sort(t.begin(), t.end());
+  auto at = [&](double q) { return t[std::min(t.size() - 1, size_t(q * double(t.size())))]; };
+  return {t[t.size() / 2], at(0.1), at(0.9)};
+}
 
 /// "a,b,,c" -> {"a", "b", "c"} (empty items dropped).
 inline std::vector<std::string> split_list(const std::string& s) {

@@ -43,30 +43,14 @@
 
 namespace {
 
-struct Timing {
-  double median = 0, p10 = 0, p90 = 0;
-};
+using fer_bench::Timing;
 
 const char* kUsage =
     "usage: detector_bench [--threads 1,2] [--precisions fp32,bf16] [--repeats N] [--json FILE]\n"
     "                      [--frame-sizes 320x240,640x480,1280x720,1920x1080]\n";
 
-// One warm-up run of `run`, then `repeats` timed runs: median and p10/p90 in ms, each divided by `per`.
-Timing time_runs(const std::function<void()>& run, int repeats, double per = 1) {
-  std::vector<double> t;
-  run();  // warm-up
-  for (int r = 0; r < repeats; ++r) {
-    auto t0 = std::chrono::steady_clock::now();
-    run();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / per);
-  }
-  std::sort(t.begin(), t.end());
-  auto at = [&](double q) { return t[std::min(t.size() - 1, size_t(q * double(t.size())))]; };
-  return {t[t.size() / 2], at(0.1), at(0.9)};
-}
-
 Timing time_ms(fer::Detector& d, const cv::Mat& img, int repeats) {
-  return time_runs([&] { d.detect(img); }, repeats);
+  return fer_bench::time_repeats([&] { d.detect(img); }, repeats);
 }
 
 // "640x480" -> {640, 480}; false unless both sides are in [16, 8192].
@@ -264,7 +248,7 @@ int main(int argc, char** argv) {
         auto all = [&] {
           for (size_t i = 0; i < photos.size(); ++i) lm->detect(photos[i], boxes[i]);
         };
-        const Timing ms = time_runs(all, repeats, double(std::max<size_t>(faces, 1)));
+        const Timing ms = fer_bench::time_repeats(all, repeats, double(std::max<size_t>(faces, 1)));
         std::printf("%-10s %3s %8.2f (%.2f-%.2f)\n", name.c_str(), t.c_str(), ms.median, ms.p10, ms.p90);
         landmark_rows.push_back({{"model", name}, {"threads", std::atoi(t.c_str())}, {"faces", faces},
                                  {"ms_per_face_median", ms.median}, {"ms_per_face_p10", ms.p10},

@@ -1,0 +1,30 @@
+# CTest pipeline_bench_smoke: a short pipeline_bench run (haar, int8 and fp32,
+# 1 thread, 1 repeat) must exit 0 and write JSON whose rows found faces and
+# timed them (checked with Python's json); skipped without the sample photos.
+#   cmake -DBENCH=... -DPYTHON=... -DJSON=... -DASSETS=... -P pipeline_bench_smoke.cmake
+if(NOT EXISTS ${ASSETS}/face-api/demo/sample1.jpg)
+  message(STATUS "sample photos absent (run scripts/setup.sh): pipeline_bench smoke skipped")
+  return()
+endif()
+file(REMOVE ${JSON})
+execute_process(COMMAND ${BENCH} --detectors haar --precisions int8,fp32 --threads 1 --repeats 1 --json ${JSON}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "pipeline_bench exited ${rc}\nstdout: ${out}\nstderr: ${err}")
+endif()
+message(STATUS "${out}")
+execute_process(COMMAND ${PYTHON} -c [=[
+import json, sys
+d = json.load(open(sys.argv[1]))
+rows = d["rows"]
+assert {r["recognition_precision"] for r in rows} == {"int8", "fp32"}, "rows must cover int8 and fp32 recognition"
+for r in rows:
+    assert r["faces"] > 0 and r["photos"] == 6, r
+    assert r["photo_ms"] > 0 and 0 < r["photo_detect_ms"] < r["photo_ms"] * 1.5, r
+    assert r["frame_640x480_ms"] > 0, r
+print(len(rows), "rows ok")
+]=] ${JSON} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "pipeline_bench JSON check failed (${JSON}):\n${out}${err}")
+endif()
+message(STATUS "${out}")
