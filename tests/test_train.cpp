@@ -149,6 +149,9 @@ TEST_CASE("train: a tiny model's loss falls and accuracy rises above chance") {
   CHECK(best->info().provenance.at("dataset") == data);
   CHECK(best->info().metrics.count("val_accuracy") == 1);
   CHECK(best->info().classes == std::vector<std::string>{"happiness", "sadness", "surprise"});
+  // Calibrated for int8 at the end, on all 120 training images (fewer than the 2,000 asked for).
+  CHECK(best->info().activation_ranges.count("input") == 1);
+  CHECK(best->info().provenance.at("int8_calibration").find("120 images drawn with seed 0 from the training data") == 0);
   // One JSON line per epoch in the log.
   std::ifstream log(fs::path(o.out_dir) / "log.jsonl");
   int lines = 0;
@@ -163,6 +166,13 @@ TEST_CASE("train: a tiny model's loss falls and accuracy rises above chance") {
   CHECK(e.count == 120);
   CHECK(e.confusion.size() == 3);
   CHECK(e.per_class_recall.size() == 3);
+  // The same in int8: within 10 points of fp32 on these 120 images (a broken
+  // calibration lands near chance, 33%).
+  auto q = fer::Model::load(r.best_path);
+  q->set_precision(fer::Precision::Int8);
+  fer::EvalOptions eo;
+  eo.precision = "int8";
+  CHECK(std::abs(fer::evaluate(*q, d, eo).accuracy - e.accuracy) <= 0.1);
 }
 
 TEST_CASE("train: resume after an interrupt equals uninterrupted training") {
@@ -177,7 +187,10 @@ TEST_CASE("train: resume after an interrupt equals uninterrupted training") {
     if (e.epoch == 1) throw Interrupt{};
   }),
                   Interrupt);
+  part.calibration_images = 0;  // no int8 calibration of best.fermodel
   fer::train(part);  // resumes from the epoch-1 checkpoint
+  CHECK(fer::Model::load((fs::path(part.out_dir) / "best.fermodel").string())->info().activation_ranges.empty());
+  CHECK(!fer::Model::load((fs::path(full.out_dir) / "best.fermodel").string())->info().activation_ranges.empty());
   auto a = file_bytes((fs::path(full.out_dir) / "checkpoint/model.fermodel").string());
   auto b = file_bytes((fs::path(part.out_dir) / "checkpoint/model.fermodel").string());
   REQUIRE(a.size() > 1000);

@@ -49,6 +49,8 @@ const char* kTrainUsage =
     "run:\n"
     "  --out DIR (runs/train)  --no-resume  --seed N (0)  --precision fp32|bf16 (fp32)  --threads N\n"
     "  --max-steps N (per epoch; 0 = all)  --no-progress  --config FILE (JSON: flag names -> values)\n"
+    "  --calibrate N (2000)   int8 calibration of best.fermodel on N training images at the end (0 = none;\n"
+    "                         architectures with an int8 path: small_cnn, resnet18, resnet34)\n"
     "  --world-size N  --rank R  --master HOST:PORT   data-parallel training over Gloo\n";
 
 const char* kEvalUsage =
@@ -188,7 +190,7 @@ int run_train(int argc, char** argv) {
                   "batch", "optimizer", "lr", "momentum", "weight-decay", "warmup", "min-lr-ratio", "grad-clip", "ema",
                   "label-smoothing", "class-weights", "no-augment", "crop-scale", "rotate", "erase", "mixup", "cutmix",
                   "dlp", "dlp-k", "teacher", "kd", "kd-t", "kd-feature", "kd-attention", "out", "no-resume", "seed",
-                  "precision", "threads", "max-steps", "no-progress", "config", "world-size", "rank", "master"});
+                  "precision", "threads", "max-steps", "no-progress", "config", "calibrate", "world-size", "rank", "master"});
   if (!flag(a, "data")) throw UsageError("fer train needs --data PATH");
   fer::TrainOptions o;
   o.train_data.path = str(a, "data", "");
@@ -240,6 +242,8 @@ int run_train(int argc, char** argv) {
   o.precision = str(a, "precision", o.precision);
   o.threads = integer(a, "threads", 0);
   o.max_steps_per_epoch = integer(a, "max-steps", 0);
+  o.calibration_images = integer(a, "calibrate", o.calibration_images);
+  if (o.calibration_images < 0) throw UsageError("--calibrate must be >= 0");
   o.progress = !flag(a, "no-progress");
   o.world_size = integer(a, "world-size", 1);
   o.rank = integer(a, "rank", 0);

@@ -86,6 +86,10 @@ struct TrainOptions {
   bool progress = true;                ///< progress bar on stderr
   std::string command_line;            ///< recorded in the model file's provenance
   std::map<std::string, std::string> provenance;  ///< extra provenance (dataset name, ...)
+  /// After the last epoch, best.fermodel is calibrated for int8 (fer::calibrate)
+  /// on this many training images drawn with `seed`, when its architecture has
+  /// an int8 path; 0 = not calibrated.
+  int calibration_images = 2000;
   /// When set and it becomes true (e.g. from a SIGINT handler), training stops
   /// after the current step and train() throws Error(Cancelled). The last
   /// complete checkpoint is left as it was, so rerunning resumes from it.

@@ -181,6 +181,8 @@ class Trainer {
     result.history = history_;
     result.best_epoch = best_epoch_;
     result.best_path = (out_ / "best.fermodel").string();
+    if (dp_.rank() == 0) calibrate_best(result.best_path);
+    dp_.barrier();
     result.best = Model::load(result.best_path);
     return result;
   }
@@ -455,6 +457,23 @@ class Trainer {
     m.info() = saved;
     backbone_->train();
     head_->train();
+  }
+
+  // int8 calibration of the exported model on training images (see
+  // TrainOptions::calibration_images); deterministic, so a rerun of a finished
+  // run rewrites the same file.
+  void calibrate_best(const std::string& path) const {
+    if (o_.calibration_images <= 0) return;
+    auto best = Model::load(path);
+    if (!best->extractor().supports_int8()) return;
+    CalibrationOptions co;
+    co.images = o_.calibration_images;
+    co.seed = o_.seed;
+    co.threads = o_.threads;
+    co.source = "the training data " + o_.train_data.path +
+                (o_.train_data.split.empty() ? "" : " (split " + o_.train_data.split + ")");
+    calibrate(*best, train_, co);
+    best->save(path);
   }
 
   std::string fingerprint() const {
