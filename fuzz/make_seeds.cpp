@@ -49,6 +49,12 @@ int main(int argc, char** argv) {
   info.architecture_config.set("width", 0.25);
   info.storage = "bfloat16";
   write(dir(root, "model_file") + "/seed_small_cnn", fer::Model::create(info, 1)->to_bytes());
+  // and the same calibrated for int8 (activation ranges in the header).
+  auto calibrated = fer::Model::create(info, 2);
+  std::vector<cv::Mat> faces;
+  for (int i = 0; i < 4; ++i) faces.push_back(calibrated->prepare(cv::Mat(48, 48, CV_8UC1, cv::Scalar(40 + 50 * i))));
+  calibrated->calibrate(faces);
+  write(dir(root, "model_file") + "/seed_small_cnn_int8", calibrated->to_bytes());
 
   // tfjs_weights: manifest, NUL, shard (a float32 2x2 and a uint8-quantized 3-vector).
   const std::string manifest =
