@@ -174,6 +174,11 @@ TEST_CASE("int8: clear errors, and a refused switch changes nothing") {
   CHECK(status_of([&] { resnet->set_precision(fer::Precision::Int8); }) == fer::Status::Unsupported);
   CHECK(resnet->precision() == fer::Precision::Float32);
   CHECK(resnet->resolve_precision("auto") == fer::parse_precision("auto"));
+  // mobile_fer runs faster in fp32 than in bf16 at small batches: auto says fp32 for it.
+  auto mobile = zoo_model("mobile_fer", 1);
+  CHECK_FALSE(mobile->extractor().prefers_bf16());
+  CHECK(mobile->resolve_precision("auto") == fer::Precision::Float32);
+  CHECK(mobile->resolve_precision("bf16") == fer::Precision::BFloat16);
   CHECK(resnet->predict(rin).size() == 2);
 }
 

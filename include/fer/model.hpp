@@ -97,7 +97,8 @@ class Model {
   Precision precision() const { return extractor_->precision(); }
   /// "fp32", "bf16", "int8" or "auto": auto is int8 for a calibrated model
   /// whose architecture has an int8 path on a CPU with int8 dot products
-  /// (VNNI/AMX), else as parse_precision("auto").
+  /// (VNNI/AMX), else as parse_precision("auto"), except fp32 for
+  /// architectures that run slower in bf16 (FeatureExtractor::prefers_bf16).
   Precision resolve_precision(const std::string& name) const;
   /// Measures the int8 activation ranges on `inputs` (prepared faces, as for
   /// predict(); real faces such as a few thousand training images), replacing

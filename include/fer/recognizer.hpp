@@ -82,6 +82,11 @@ class FeatureExtractor {
   virtual Precision precision() const { return Precision::Float32; }
   /// Whether the architecture has an int8 path.
   virtual bool supports_int8() const { return false; }
+  /// Whether bf16 is the faster choice for a frame's few faces where the CPU
+  /// has native bf16 (false for networks of many small depthwise convolutions,
+  /// such as mobile_fer, which run faster in fp32 up to about 8 faces);
+  /// precision "auto" follows it.
+  virtual bool prefers_bf16() const { return true; }
   /// Runs the float network on `crops` (as extract()) and returns `ranges`
   /// widened to every activation seen at the int8 quantization points.
   /// Throws Unsupported without an int8 path.

@@ -148,6 +148,9 @@ class MobileFerImpl : public BackboneImpl {
     return {y.mean({2, 3}), {}};
   }
   int64_t feature_dim() const override { return dim_; }
+  // Measured (README, Speed): bf16 is slower than fp32 up to batch 8 here,
+  // its many small depthwise convolutions paying the conversions.
+  bool prefers_bf16() const override { return false; }
 
  private:
   int64_t channels_ = 1, dim_ = 0;

@@ -54,6 +54,7 @@ class TorchExtractor final : public FeatureExtractor {
   }
   Precision precision() const override { return precision_; }
   bool supports_int8() const override { return module_->supports_int8(); }
+  bool prefers_bf16() const override { return module_->prefers_bf16(); }
   ActivationRanges calibrate(const std::vector<cv::Mat>& crops, ActivationRanges ranges) const override {
     if (!module_->supports_int8())
       throw Error(Status::Unsupported, "architecture '" + name_ + "' has no int8 path");

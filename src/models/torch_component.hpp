@@ -37,6 +37,8 @@ class BackboneImpl : public torch::nn::Module {
   /// float forward pass recording the range at each quantization point;
   /// build_int8 builds the quantized network from the current (float) weights.
   virtual bool supports_int8() const { return false; }
+  /// See FeatureExtractor::prefers_bf16.
+  virtual bool prefers_bf16() const { return true; }
   virtual torch::Tensor forward_observed(const torch::Tensor& x, RangeRecorder& recorder);
   virtual std::unique_ptr<Int8Network> build_int8(const ActivationRanges& ranges);
 };

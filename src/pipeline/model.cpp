@@ -77,9 +77,11 @@ void Model::set_precision(Precision precision) {
 }
 
 Precision Model::resolve_precision(const std::string& name) const {
-  if (name == "auto" && !info_.activation_ranges.empty() && extractor_->supports_int8() && cpu_has_native_int8())
+  if (name != "auto") return parse_precision(name);
+  if (!info_.activation_ranges.empty() && extractor_->supports_int8() && cpu_has_native_int8())
     return Precision::Int8;
-  return parse_precision(name);
+  Precision p = parse_precision(name);
+  return p == Precision::BFloat16 && !extractor_->prefers_bf16() ? Precision::Float32 : p;
 }
 
 void Model::calibrate(const std::vector<cv::Mat>& inputs, int batch_size) {
