@@ -160,6 +160,13 @@ TEST_CASE("int8: clear errors, and a refused switch changes nothing") {
   }
   CHECK(model->precision() == fer::Precision::Float32);
   CHECK(max_prob_diff(ref, model->predict(in)) == 0.0);
+  // The same from bf16: still bf16 afterwards.
+  model->set_precision(fer::Precision::BFloat16);
+  auto ref_bf16 = model->predict(in);
+  CHECK(status_of([&] { model->set_precision(fer::Precision::Int8); }) == fer::Status::InvalidArgument);
+  CHECK(model->precision() == fer::Precision::BFloat16);
+  CHECK(max_prob_diff(ref_bf16, model->predict(in)) == 0.0);
+  model->set_precision(fer::Precision::Float32);
   // Calibrating while in bf16 is refused (the weights are bf16 then).
   model->set_precision(fer::Precision::BFloat16);
   CHECK(status_of([&] { model->calibrate(in); }) == fer::Status::InvalidArgument);

@@ -39,9 +39,15 @@ class TorchExtractor final : public FeatureExtractor {
       if (ranges_.empty())
         throw Error(Status::InvalidArgument, "int8 needs activation ranges calibrated on real faces, and this " +
                                                  name_ + " has none: calibrate the model (fer quantize)");
+      const Precision before = precision_;
       set_precision(Precision::Float32);
       module_->eval();
-      int8_ = module_->build_int8(ranges_);
+      try {
+        int8_ = module_->build_int8(ranges_);
+      } catch (...) {
+        set_precision(before);  // a refused switch changes nothing
+        throw;
+      }
     } else if (p == Precision::BFloat16) {
       int8_.reset();
       to_channels_last(*module_);
