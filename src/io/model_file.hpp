@@ -11,6 +11,13 @@
 //   ...     D     tensor data (float32 or bfloat16, row-major, per the table)
 //   end-4   4     CRC-32 of every byte before it
 //
+// Header keys: format, architecture {name, config}, head {name, config},
+// input {width, height, channels, mean, std}, crop {method, margin, square,
+// template}, classes, trained, storage, provenance, metrics, tensors
+// {extractor, classifier: [{name, shape, offset, nbytes}]}, and optionally
+// int8 {activation_ranges: {point: [min, max]}} (the int8 calibration; files
+// without it load as before, and readers that predate it ignore it).
+//
 // Nothing in a model file is executed or deserialized into arbitrary objects:
 // the header is plain JSON, read into fixed fields and checked; every size is
 // checked against the file size before anything is allocated.
