@@ -205,16 +205,25 @@ int run_models() {
   // FLOPs = 2 x multiply-accumulates of convolutions and matrix products (fer::detail::count_flops).
   fer::set_num_threads(1);
   std::printf("feature extractors (default options: 48x48 gray, width 1.0; latency: 1 face, 1 thread):\n");
-  std::printf("  %-16s %11s %9s %5s %9s %9s  %s\n", "name", "parameters", "GFLOPs", "dim", "fp32 ms", "bf16 ms",
-              "description");
+  std::printf("  %-16s %11s %9s %5s %9s %9s %9s  %s\n", "name", "parameters", "GFLOPs", "dim", "fp32 ms", "bf16 ms",
+              "int8 ms", "description");
   for (const auto& n : fer::extractor_registry().names()) {
     auto e = fer::FeatureExtractor::create(n, fer::Config{});
     double gflops = double(fer::detail::count_flops(*e).flops()) * 1e-9;
     double fp32_ms = median_latency_ms(*e);
+    // int8 (architectures with an int8 path): ranges from the timing input
+    // itself, enough for timing; real models are calibrated on faces (fer quantize).
+    char int8_ms[16] = "-";
+    if (e->supports_int8()) {
+      int size = int(e->config().get_int("input_size", 48)), channels = int(e->config().get_int("channels", 1));
+      e->set_activation_ranges(e->calibrate({cv::Mat(size, size, CV_32FC(channels), cv::Scalar::all(0.1))}, {}));
+      e->set_precision(fer::Precision::Int8);
+      std::snprintf(int8_ms, sizeof int8_ms, "%.2f", median_latency_ms(*e));
+    }
     e->set_precision(fer::Precision::BFloat16);
     double bf16_ms = median_latency_ms(*e);
-    std::printf("  %-16s %11lld %9.3f %5d %9.2f %9.2f  %s\n", n.c_str(), (long long)e->parameter_count(), gflops,
-                e->feature_dim(), fp32_ms, bf16_ms, fer::extractor_registry().description(n).c_str());
+    std::printf("  %-16s %11lld %9.3f %5d %9.2f %9.2f %9s  %s\n", n.c_str(), (long long)e->parameter_count(), gflops,
+                e->feature_dim(), fp32_ms, bf16_ms, int8_ms, fer::extractor_registry().description(n).c_str());
   }
   std::printf("classifier heads:\n");
   for (const auto& n : fer::classifier_registry().names())
