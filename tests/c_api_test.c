@@ -504,6 +504,8 @@ static void test_quantize(const char* tmp) {
   CHECK(fer_quantize(model, data, &eo, 4, 7, out) == FER_OK);
   fer_model* m = NULL;
   CHECK(fer_model_load(out, &m) == FER_OK);
+  const char* loaded_precision = NULL;
+  CHECK(m && fer_model_precision(m, &loaded_precision, NULL) == FER_OK && strcmp(loaded_precision, "fp32") == 0);
   const char* value = NULL;
   CHECK(m && fer_model_provenance(m, "int8_calibration", &value) == FER_OK && value &&
         strstr(value, "4 images drawn with seed 7") != NULL);
@@ -518,6 +520,12 @@ static void test_quantize(const char* tmp) {
   fer_pipeline* p = NULL;
   CHECK(fer_pipeline_create(&o, &p) == FER_OK && p != NULL);
   if (p) {
+    const fer_model* pm = NULL;
+    const char* precision = NULL;
+    int32_t calibrated = -1;
+    CHECK(fer_pipeline_model(p, &pm) == FER_OK && fer_model_precision(pm, &precision, &calibrated) == FER_OK);
+    CHECK(precision && strcmp(precision, "int8") == 0 && calibrated == 1);
+    CHECK(fer_model_precision(pm, NULL, NULL) == FER_INVALID_ARGUMENT);
     uint8_t gray[64 * 64];
     fer_image_view g = {gray, 64, 64, 64, FER_PIXEL_GRAY8};
     fer_results* r = NULL;

@@ -601,6 +601,15 @@ fer_status fer_model_metric(const fer_model* model, const char* key, double* val
   });
 }
 
+fer_status fer_model_precision(const fer_model* model, const char** name, int32_t* int8_calibrated) {
+  return guarded("fer_model_precision", [&] {
+    FER_REQUIRE(model && name, "fer_model_precision: model and name must be non-NULL");
+    *name = fer::precision_name(model->model->precision());  // a static string
+    if (int8_calibrated) *int8_calibrated = model->info.activation_ranges.empty() ? 0 : 1;
+    return FER_OK;
+  });
+}
+
 void fer_train_options_init(fer_train_options* o) {
   if (!o) return;
   std::memset(o, 0, sizeof *o);

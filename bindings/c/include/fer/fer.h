@@ -299,6 +299,11 @@ FER_C_API fer_status fer_model_class_name(const fer_model* model, size_t index, 
 FER_C_API fer_status fer_model_provenance(const fer_model* model, const char* key, const char** value);
 /* A metric ("val_accuracy", ...); FER_NOT_FOUND if absent. */
 FER_C_API fer_status fer_model_metric(const fer_model* model, const char* key, double* value);
+/* The precision the model's recognizer runs in: "fp32" (a loaded file), or for
+   a pipeline's or stream's model the one it resolved ("fp32", "bf16" or
+   "int8"); *int8_calibrated (may be NULL) says whether the model carries an
+   int8 calibration (fer_quantize), i.e. whether it can run in "int8". */
+FER_C_API fer_status fer_model_precision(const fer_model* model, const char** name, int32_t* int8_calibrated);
 
 /* --- evaluation --------------------------------------------------------- */
 FER_C_API void fer_eval_options_init(fer_eval_options* options);
