@@ -90,28 +90,37 @@ TEST_CASE("int8: precision names and auto") {
 // network (or a ResNet-18); on these random-weight models the features move by under 1%
 // and the class probabilities by well under 0.05. A broken fold or wrong
 // quantization parameters move them by far more (tens of percent).
-TEST_CASE("int8: small_cnn (grid and avg pooling) and resnet18 agree with fp32 after calibration") {
+TEST_CASE("int8: small_cnn (grid and avg pooling), resnet18 and acnn agree with fp32 after calibration") {
   fer::set_num_threads(2);
-  for (const std::string pool : {"grid", "avg", "resnet18"}) {
+  for (const std::string pool : {"grid", "avg", "resnet18", "acnn"}) {
     CAPTURE(pool);
-    auto model = pool == "resnet18" ? zoo_model("resnet18", 3) : small_cnn(pool, 3);
+    auto model = pool == "resnet18" || pool == "acnn" ? zoo_model(pool, 3) : small_cnn(pool, 3);
     auto calibration = smooth_faces(*model, 64, 11);
     auto in = smooth_faces(*model, 16, 12);  // not the calibration images
-    auto ref = model->predict(in, true);
+    auto ref = model->predict(in, true, true);
     model->calibrate(calibration, 16);
     CHECK(model->info().activation_ranges.count("input") == 1);
     if (pool == "resnet18") {
       CHECK(model->info().activation_ranges.count("body.0.out") == 1);
       CHECK(model->info().activation_ranges.count("body.2.down") == 1);  // stage 2 starts with a projection
+    } else if (pool == "acnn") {
+      CHECK(model->info().activation_ranges.count("features.0") == 1);
     } else {
       CHECK(model->info().activation_ranges.count("features.0") == 1);
       CHECK(model->info().activation_ranges.count("project") == (pool == "grid" ? 1u : 0u));
     }
     model->set_precision(fer::Precision::Int8);
     CHECK(model->precision() == fer::Precision::Int8);
-    auto q = model->predict(in, true);
+    auto q = model->predict(in, true, true);
     CHECK(feature_error(ref, q) < 0.03);
     CHECK(max_prob_diff(ref, q) < 0.05);
+    // acnn's attention map (computed in float from the int8 trunk) as well.
+    REQUIRE(q[0].attention.empty() == ref[0].attention.empty());
+    if (!ref[0].attention.empty()) {
+      CHECK(q[0].attention.size() == ref[0].attention.size());
+      CHECK(cv::norm(q[0].attention, ref[0].attention, cv::NORM_INF) < 0.02);
+      CHECK(cv::sum(q[0].attention)[0] == doctest::Approx(1.0).epsilon(1e-4));
+    }
     // Batching does not change an image's int8 result beyond rounding.
     auto one = model->predict({in[3]}, true);
     for (size_t k = 0; k < one[0].probabilities.size(); ++k)

@@ -13,6 +13,7 @@
 // At the default config (1 channel, 48 px, width 1.0), measured: 1,180,080
 // parameters, 0.766 GFLOPs (fer::detail::count_flops, FLOPs = 2 x MACs).
 #include "models/builtin.hpp"
+#include "models/int8.hpp"
 #include "models/zoo_common.hpp"
 
 namespace fer::detail {
@@ -48,17 +49,50 @@ class AcnnImpl : public BackboneImpl {
 
   BackboneOutput forward_features(const torch::Tensor& input) override {
     torch::Tensor x = prepare_input(input, channels_, "acnn");
-    torch::Tensor f = features_->forward(x);
+    return attend(features_->forward(x));
+  }
+  int64_t feature_dim() const override { return dim_; }
+
+  // Int8: the conv trunk (quantization points "input" and "features.<conv
+  // index>") runs quantized; the attention head, a few small ops on the last
+  // 6x6 map, runs in float on its dequantized output.
+  bool supports_int8() const override { return true; }
+  torch::Tensor forward_observed(const torch::Tensor& input, RangeRecorder& recorder) override {
+    torch::Tensor x = recorder.record("input", prepare_input(input, channels_, "acnn"));
+    return attend(QSequential::observe(features_, x, recorder, "features")).features;
+  }
+  std::unique_ptr<Int8Network> build_int8(const ActivationRanges& ranges) override {
+    return std::make_unique<Int8>(*this, ranges);
+  }
+
+ private:
+  // Channel attention, then spatial attention pooling of the last map `f`.
+  BackboneOutput attend(torch::Tensor f) {
     f = f * torch::sigmoid(se_expand_(torch::relu(se_reduce_(f.mean({2, 3}, true)))));
     int64_t n = f.size(0), h = f.size(2), w = f.size(3);
     torch::Tensor score = spatial_score_(torch::relu(spatial_hidden_(f))).view({n, h * w});
     torch::Tensor a = torch::softmax(score, 1);
-    torch::Tensor pooled = torch::bmm(f.view({n, dim_, h * w}), a.unsqueeze(2)).squeeze(2);
+    torch::Tensor pooled = torch::bmm(f.reshape({n, dim_, h * w}), a.unsqueeze(2)).squeeze(2);
     return {pooled, a.view({n, h, w})};
   }
-  int64_t feature_dim() const override { return dim_; }
 
- private:
+  // Holds the network it was built from for the float attention head: the
+  // extractor owning both destroys this first.
+  class Int8 final : public Int8Network {
+   public:
+    Int8(AcnnImpl& net, const ActivationRanges& ranges)
+        : net_(&net), input_(activation_qparams(ranges, "input")), features_(net.features_, ranges, "features") {}
+    BackboneOutput operator()(const torch::Tensor& input) const override {
+      torch::Tensor x = prepare_input(input, net_->channels_, "acnn");
+      return net_->attend(features_(quantize_activation(x, input_)).dequantize().contiguous());
+    }
+
+   private:
+    AcnnImpl* net_;  // inference-mode forward of its float attention head, read-only
+    QParams input_;
+    QSequential features_;
+  };
+
   int64_t channels_ = 1, dim_ = 0;
   torch::nn::Sequential features_{nullptr};
   torch::nn::Conv2d se_reduce_{nullptr}, se_expand_{nullptr}, spatial_hidden_{nullptr}, spatial_score_{nullptr};

@@ -178,10 +178,10 @@ class ResNetImpl : public BackboneImpl {
       for (size_t i = 0; i < net.body_->size(); ++i)
         blocks_.emplace_back(*net.body_->ptr(i)->as<BasicBlockImpl>(), ranges, "body." + std::to_string(i));
     }
-    torch::Tensor operator()(const torch::Tensor& input) const override {
+    BackboneOutput operator()(const torch::Tensor& input) const override {
       torch::Tensor q = stem_(quantize_activation(prepare_input(input, channels_, name_), input_));
       for (const QBasicBlock& b : blocks_) q = b(q);
-      return q.dequantize().mean({2, 3});
+      return {q.dequantize().mean({2, 3}), {}};
     }
 
    private:

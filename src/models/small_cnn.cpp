@@ -81,12 +81,12 @@ class SmallCnnImpl : public BackboneImpl {
         : input_(activation_qparams(ranges, "input")), features_(net.features_, ranges, "features"), grid_(net.pool_ == "grid") {
       if (grid_) project_.emplace(*net.project_, net.project_bn_.get(), true, activation_qparams(ranges, "project"));
     }
-    torch::Tensor operator()(const torch::Tensor& x) const override {
+    BackboneOutput operator()(const torch::Tensor& x) const override {
       torch::Tensor q = features_(quantize_activation(x, input_));
-      if (!grid_) return q.dequantize().mean({2, 3});
+      if (!grid_) return {q.dequantize().mean({2, 3}), {}};
       // The quantized pooling keeps the layout; flatten in N x C x 3 x 3 order as the float path does.
       q = torch::adaptive_avg_pool2d(q, {3, 3}).contiguous().flatten(1);
-      return (*project_)(q).dequantize();
+      return {(*project_)(q).dequantize(), {}};
     }
 
    private:

@@ -90,7 +90,7 @@ class TorchExtractor final : public FeatureExtractor {
   /// The int8 network's features for a normalized float batch (int8 mode only).
   torch::Tensor int8_features(const torch::Tensor& x) const {
     if (!int8_) throw Error(Status::InvalidArgument, "the extractor does not run in int8");
-    return (*int8_)(x);
+    return (*int8_)(x).features;
   }
 
   FeatureBatch extract(const std::vector<cv::Mat>& crops) const override {
@@ -98,14 +98,15 @@ class TorchExtractor final : public FeatureExtractor {
     if (crops.empty()) return out;
     torch::Tensor x = input_tensor(crops);
     c10::InferenceMode guard;
+    const bool bf16 = precision_ == Precision::BFloat16;
+    BackboneOutput y;
     if (int8_) {
-      out.features = tensor_to_mat((*int8_)(x));
-      return out;
+      y = (*int8_)(x);
+    } else {
+      AutocastGuard autocast(bf16);
+      if (bf16 && x.size(1) > 1) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+      y = module_->forward_features(x);
     }
-    bool bf16 = precision_ == Precision::BFloat16;
-    AutocastGuard autocast(bf16);
-    if (bf16 && x.size(1) > 1) x = x.contiguous(at::MemoryFormat::ChannelsLast);
-    BackboneOutput y = module_->forward_features(x);
     out.features = tensor_to_mat(y.features.to(torch::kFloat32));
     if (y.attention.defined()) {
       torch::Tensor a = y.attention.to(torch::kFloat32).contiguous();

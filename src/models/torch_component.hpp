@@ -21,11 +21,12 @@ struct BackboneOutput {
 class RangeRecorder;  // models/int8.hpp
 
 /// An int8 build of a backbone (see models/int8.hpp): normalized float input
-/// N x C x H x W -> float features N x D. operator() is thread-safe.
+/// N x C x H x W -> float features N x D (and the attention map where the
+/// architecture has one). operator() is thread-safe.
 class Int8Network {
  public:
   virtual ~Int8Network() = default;
-  virtual torch::Tensor operator()(const torch::Tensor& x) const = 0;
+  virtual BackboneOutput operator()(const torch::Tensor& x) const = 0;
 };
 
 /// A feature-extractor network. Input: N x C x H x W float (normalized).
