@@ -3,7 +3,7 @@
 # training images, seed 0; never test images), then evaluates it once in int8
 # on the test split, without and with flip TTA (OUT/test_int8_none.json, ..._flip.json).
 #   scripts/quantize_recipe.sh RECIPE [DATA_DIR (/tmp/ferdata)] [OUT_DIR (runs/RECIPE)]
-# Only architectures with an int8 path (small_cnn, resnet18, resnet34, acnn) can be calibrated.
+# Only architectures with an int8 path (small_cnn, resnet18, resnet34, acnn, vit_asf) can be calibrated.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 recipe="$(basename "${1:?usage: scripts/quantize_recipe.sh RECIPE [DATA_DIR] [OUT_DIR]}" .json)"

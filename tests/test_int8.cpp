@@ -90,11 +90,11 @@ TEST_CASE("int8: precision names and auto") {
 // network (or a ResNet-18); on these random-weight models the features move by under 1%
 // and the class probabilities by well under 0.05. A broken fold or wrong
 // quantization parameters move them by far more (tens of percent).
-TEST_CASE("int8: small_cnn (grid and avg pooling), resnet18 and acnn agree with fp32 after calibration") {
+TEST_CASE("int8: small_cnn (grid and avg pooling), resnet18, acnn and vit_asf agree with fp32 after calibration") {
   fer::set_num_threads(2);
-  for (const std::string pool : {"grid", "avg", "resnet18", "acnn"}) {
+  for (const std::string pool : {"grid", "avg", "resnet18", "acnn", "vit_asf"}) {
     CAPTURE(pool);
-    auto model = pool == "resnet18" || pool == "acnn" ? zoo_model(pool, 3) : small_cnn(pool, 3);
+    auto model = pool == "grid" || pool == "avg" ? small_cnn(pool, 3) : zoo_model(pool, 3);
     auto calibration = smooth_faces(*model, 64, 11);
     auto in = smooth_faces(*model, 16, 12);  // not the calibration images
     auto ref = model->predict(in, true, true);
@@ -105,6 +105,9 @@ TEST_CASE("int8: small_cnn (grid and avg pooling), resnet18 and acnn agree with 
       CHECK(model->info().activation_ranges.count("body.2.down") == 1);  // stage 2 starts with a projection
     } else if (pool == "acnn") {
       CHECK(model->info().activation_ranges.count("features.0") == 1);
+    } else if (pool == "vit_asf") {
+      CHECK(model->info().activation_ranges.count("lbp_input") == 1);
+      CHECK(model->info().activation_ranges.count("image_stream.3.out") == 1);
     } else {
       CHECK(model->info().activation_ranges.count("features.0") == 1);
       CHECK(model->info().activation_ranges.count("project") == (pool == "grid" ? 1u : 0u));
@@ -114,7 +117,7 @@ TEST_CASE("int8: small_cnn (grid and avg pooling), resnet18 and acnn agree with 
     auto q = model->predict(in, true, true);
     CHECK(feature_error(ref, q) < 0.03);
     CHECK(max_prob_diff(ref, q) < 0.05);
-    // acnn's attention map (computed in float from the int8 trunk) as well.
+    // acnn's and vit_asf's attention maps (computed in float from the int8 trunk) as well.
     REQUIRE(q[0].attention.empty() == ref[0].attention.empty());
     if (!ref[0].attention.empty()) {
       CHECK(q[0].attention.size() == ref[0].attention.size());

@@ -50,7 +50,7 @@ const char* kTrainUsage =
     "  --out DIR (runs/train)  --no-resume  --seed N (0)  --precision fp32|bf16 (fp32)  --threads N\n"
     "  --max-steps N (per epoch; 0 = all)  --no-progress  --config FILE (JSON: flag names -> values)\n"
     "  --calibrate N (2000)   int8 calibration of best.fermodel on N training images at the end (0 = none;\n"
-    "                         architectures with an int8 path: small_cnn, resnet18, resnet34, acnn)\n"
+    "                         architectures with an int8 path: small_cnn, resnet18, resnet34, acnn, vit_asf)\n"
     "  --world-size N  --rank R  --master HOST:PORT   data-parallel training over Gloo\n";
 
 const char* kEvalUsage =

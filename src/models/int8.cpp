@@ -1,5 +1,7 @@
 #include "models/int8.hpp"
 
+#include "models/zoo_common.hpp"  // BasicBlockImpl, QBasicBlock
+
 #include <fer/error.hpp>
 
 #include <ATen/core/dispatch/Dispatcher.h>
@@ -142,12 +144,13 @@ torch::Tensor QLinear::operator()(const torch::Tensor& qx) const {
 
 namespace {
 
-// One conv unit or max-pool of a Sequential: [first, last] item indices.
+// One conv unit, residual block or max-pool of a Sequential: [first, last] item indices.
 struct Unit {
   size_t first = 0, last = 0;
   const torch::nn::Conv2dImpl* conv = nullptr;
   const torch::nn::BatchNorm2dImpl* bn = nullptr;
   bool relu = false;
+  BasicBlockImpl* block = nullptr;
   const torch::nn::MaxPool2dImpl* pool = nullptr;
 };
 
@@ -164,6 +167,7 @@ std::vector<Unit> units_of(const torch::nn::Sequential& seq) {
         u.relu = true;
         ++u.last;
       }
+    } else if ((u.block = seq->ptr(i)->as<BasicBlockImpl>())) {
     } else if ((u.pool = m->as<torch::nn::MaxPool2dImpl>())) {
     } else {
       throw Error(Status::Unsupported, "int8: layer " + std::to_string(i) + " (" + seq->ptr(i)->name() +
@@ -180,9 +184,11 @@ std::vector<Unit> units_of(const torch::nn::Sequential& seq) {
 QSequential::QSequential(const torch::nn::Sequential& seq, const ActivationRanges& ranges, const std::string& prefix) {
   for (const Unit& u : units_of(seq)) {
     Step s;
+    const std::string point = prefix + "." + std::to_string(u.first);
     if (u.conv)
-      s.conv = std::make_shared<QConv2d>(*u.conv, u.bn, u.relu,
-                                         activation_qparams(ranges, prefix + "." + std::to_string(u.first)));
+      s.conv = std::make_shared<QConv2d>(*u.conv, u.bn, u.relu, activation_qparams(ranges, point));
+    else if (u.block)
+      s.block = std::make_shared<QBasicBlock>(*u.block, ranges, point);
     else
       s.pool = u.pool->options;
     steps_.push_back(std::move(s));
@@ -193,6 +199,8 @@ torch::Tensor QSequential::operator()(torch::Tensor qx) const {
   for (const Step& s : steps_) {
     if (s.conv) {
       qx = (*s.conv)(qx);
+    } else if (s.block) {
+      qx = (*s.block)(qx);
     } else {
       qx = torch::max_pool2d(qx, *s.pool.kernel_size(), *s.pool.stride(), *s.pool.padding(), *s.pool.dilation(),
                              s.pool.ceil_mode());
@@ -204,8 +212,13 @@ torch::Tensor QSequential::operator()(torch::Tensor qx) const {
 torch::Tensor QSequential::observe(torch::nn::Sequential seq, torch::Tensor x, RangeRecorder& recorder,
                                    const std::string& prefix) {
   for (const Unit& u : units_of(seq)) {
+    const std::string point = prefix + "." + std::to_string(u.first);
+    if (u.block) {
+      x = u.block->forward_observed(x, recorder, point);
+      continue;
+    }
     for (size_t i = u.first; i <= u.last; ++i) x = (seq->begin() + int64_t(i))->forward(x);
-    if (u.conv) recorder.record(prefix + "." + std::to_string(u.first), x);
+    if (u.conv) recorder.record(point, x);
   }
   return x;
 }

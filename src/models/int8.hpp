@@ -93,9 +93,13 @@ torch::Tensor quantized_add_relu(const torch::Tensor& qa, const torch::Tensor& q
 /// Float -> uint8 by `q` (per tensor).
 torch::Tensor quantize_activation(const torch::Tensor& x, QParams q);
 
-/// Int8 version of a Sequential made of Conv2d [BatchNorm2d] [ReLU] units and
-/// MaxPool2d layers (the conv stacks of small_cnn and similar networks). The
-/// quantization point of a unit is "<prefix>.<index of its conv>".
+class QBasicBlock;  // models/zoo_common.hpp
+
+/// Int8 version of a Sequential made of Conv2d [BatchNorm2d] [ReLU] units,
+/// ResNet basic blocks and MaxPool2d layers (the conv stacks of small_cnn,
+/// acnn, the ResNets and vit_asf's streams). The quantization point of a unit
+/// is "<prefix>.<index of its conv>", those of a block "<prefix>.<index>.conv1" ...
+/// (BasicBlockImpl::forward_observed).
 class QSequential {
  public:
   QSequential(const torch::nn::Sequential& seq, const ActivationRanges& ranges, const std::string& prefix);
@@ -107,8 +111,9 @@ class QSequential {
 
  private:
   struct Step {
-    std::shared_ptr<QConv2d> conv;                   // a conv unit, or
-    torch::nn::MaxPool2dOptions pool{1};             // a max-pool when conv is null
+    std::shared_ptr<QConv2d> conv;        // a conv unit, or
+    std::shared_ptr<QBasicBlock> block;   // a residual block, or
+    torch::nn::MaxPool2dOptions pool{1};  // a max-pool when both are null
   };
   std::vector<Step> steps_;
 };

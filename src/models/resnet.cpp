@@ -160,9 +160,7 @@ class ResNetImpl : public BackboneImpl {
   torch::Tensor forward_observed(const torch::Tensor& input, RangeRecorder& recorder) override {
     torch::Tensor x = recorder.record("input", prepare_input(input, channels_, name_));
     x = QSequential::observe(stem_, x, recorder, "stem");
-    for (size_t i = 0; i < body_->size(); ++i)
-      x = body_[i]->as<BasicBlockImpl>()->forward_observed(x, recorder, "body." + std::to_string(i));
-    return x.mean({2, 3});
+    return QSequential::observe(body_, x, recorder, "body").mean({2, 3});
   }
   std::unique_ptr<Int8Network> build_int8(const ActivationRanges& ranges) override {
     if (!supports_int8()) return BackboneImpl::build_int8(ranges);
@@ -174,22 +172,17 @@ class ResNetImpl : public BackboneImpl {
    public:
     Int8(const ResNetImpl& net, const ActivationRanges& ranges)
         : name_(net.name_), channels_(net.channels_), input_(activation_qparams(ranges, "input")),
-          stem_(net.stem_, ranges, "stem") {
-      for (size_t i = 0; i < net.body_->size(); ++i)
-        blocks_.emplace_back(*net.body_->ptr(i)->as<BasicBlockImpl>(), ranges, "body." + std::to_string(i));
-    }
+          stem_(net.stem_, ranges, "stem"), body_(net.body_, ranges, "body") {}
     BackboneOutput operator()(const torch::Tensor& input) const override {
       torch::Tensor q = stem_(quantize_activation(prepare_input(input, channels_, name_), input_));
-      for (const QBasicBlock& b : blocks_) q = b(q);
-      return {q.dequantize().mean({2, 3}), {}};
+      return {body_(q).dequantize().mean({2, 3}), {}};
     }
 
    private:
     std::string name_;
     int64_t channels_;
     QParams input_;
-    QSequential stem_;
-    std::vector<QBasicBlock> blocks_;
+    QSequential stem_, body_;
   };
 
   Unit unit_ = Unit::Basic;

@@ -27,6 +27,7 @@
 // At the default config (1 channel, 48 px, width 1.0), measured: 5,716,096
 // parameters, 0.645 GFLOPs (fer::detail::count_flops, FLOPs = 2 x MACs).
 #include "models/builtin.hpp"
+#include "models/int8.hpp"
 #include "models/zoo_common.hpp"
 
 #include <fer/error.hpp>
@@ -171,8 +172,53 @@ class VitAsfImpl : public BackboneImpl {
 
   BackboneOutput forward_features(const torch::Tensor& input) override {
     torch::Tensor x = prepare_input(input, channels_, "vit_asf");
-    torch::Tensor a = image_stream_->forward(x);
-    torch::Tensor b = lbp_stream_->forward(standard_strides(lbp_map(x)));
+    return fuse_and_encode(image_stream_->forward(x), lbp_stream_->forward(standard_strides(lbp_map(x))));
+  }
+  int64_t feature_dim() const override { return dim_; }
+
+  // Int8: the two CNN streams (quantization points "input", "lbp_input",
+  // "image_stream.*", "lbp_stream.*") run quantized; the fusion and the
+  // transformer, on 6x6 visual words, run in float on their outputs.
+  bool supports_int8() const override { return true; }
+  torch::Tensor forward_observed(const torch::Tensor& input, RangeRecorder& recorder) override {
+    torch::Tensor x = recorder.record("input", prepare_input(input, channels_, "vit_asf"));
+    torch::Tensor lbp = recorder.record("lbp_input", standard_strides(lbp_map(x)));
+    return fuse_and_encode(QSequential::observe(image_stream_, x, recorder, "image_stream"),
+                           QSequential::observe(lbp_stream_, lbp, recorder, "lbp_stream"))
+        .features;
+  }
+  std::unique_ptr<Int8Network> build_int8(const ActivationRanges& ranges) override {
+    return std::make_unique<Int8>(*this, ranges);
+  }
+
+ private:
+  // Holds the network it was built from for the float fusion and transformer:
+  // the extractor owning both destroys this first.
+  class Int8 final : public Int8Network {
+   public:
+    Int8(VitAsfImpl& net, const ActivationRanges& ranges)
+        : net_(&net), input_(activation_qparams(ranges, "input")), lbp_input_(activation_qparams(ranges, "lbp_input")),
+          image_(net.image_stream_, ranges, "image_stream"), lbp_(net.lbp_stream_, ranges, "lbp_stream") {}
+    BackboneOutput operator()(const torch::Tensor& input) const override {
+      torch::Tensor x = prepare_input(input, net_->channels_, "vit_asf");
+      torch::Tensor a = image_(quantize_activation(x, input_)).dequantize().contiguous();
+      torch::Tensor b = lbp_(quantize_activation(standard_strides(lbp_map(x)), lbp_input_)).dequantize().contiguous();
+      // The float part in bf16 where the CPU has it (as in bf16 mode; fp32 it
+      // would cost more than the int8 streams save).
+      AutocastGuard autocast(cpu_has_native_bf16());
+      BackboneOutput y = net_->fuse_and_encode(a, b);
+      return {y.features.to(torch::kFloat32), y.attention.to(torch::kFloat32)};
+    }
+
+   private:
+    VitAsfImpl* net_;  // inference-mode forward of its float fusion and transformer, read-only
+    QParams input_, lbp_input_;
+    QSequential image_, lbp_;
+  };
+
+  // Selective fusion of the image (a) and LBP (b) streams' last maps, then
+  // the transformer over the visual words.
+  BackboneOutput fuse_and_encode(const torch::Tensor& a, const torch::Tensor& b) {
     torch::Tensor f = fusion_(a, b);
     int64_t n = f.size(0), h = f.size(2), w = f.size(3);
     if (h * w != grid_ * grid_)
@@ -191,9 +237,7 @@ class VitAsfImpl : public BackboneImpl {
     map = map / map.sum(1, true);
     return {features, map.view({n, h, w})};
   }
-  int64_t feature_dim() const override { return dim_; }
 
- private:
   int64_t channels_ = 1, dim_ = 0, grid_ = 0;
   torch::nn::Sequential image_stream_{nullptr}, lbp_stream_{nullptr};
   SelectiveFusion fusion_{nullptr};
