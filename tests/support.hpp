@@ -3,6 +3,8 @@
 
 #include <fer/fer.hpp>
 
+#include <opencv2/imgproc.hpp>
+
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -26,6 +28,21 @@ inline std::shared_ptr<fer::Model> tiny_model(uint64_t seed = 1, const std::stri
   info.provenance["dataset"] = "none";
   info.metrics["val_accuracy"] = 0.125;
   return fer::Model::create(info, seed);
+}
+
+/// `n` prepared inputs for `m` from smooth random 64x64 BGR images (uniform
+/// noise, Gaussian-blurred by `blur` px), deterministic for `seed`: inputs
+/// whose activations resemble images' more than raw noise does.
+inline std::vector<cv::Mat> smooth_random_faces(const fer::Model& m, int n, uint64_t seed, int blur = 5) {
+  std::vector<cv::Mat> v;
+  cv::RNG rng(seed);
+  for (int i = 0; i < n; ++i) {
+    cv::Mat face(64, 64, CV_8UC3);
+    rng.fill(face, cv::RNG::UNIFORM, 0, 255);
+    cv::GaussianBlur(face, face, cv::Size(blur, blur), 0);
+    v.push_back(m.prepare(face));
+  }
+  return v;
 }
 
 struct SamplePhoto {

@@ -6,17 +6,7 @@
 
 namespace {
 
-std::vector<cv::Mat> fixed_faces(const fer::Model& m, int n) {
-  std::vector<cv::Mat> v;
-  cv::RNG rng(7);
-  for (int i = 0; i < n; ++i) {
-    cv::Mat face(64, 64, CV_8UC3);
-    rng.fill(face, cv::RNG::UNIFORM, 0, 255);
-    cv::GaussianBlur(face, face, cv::Size(5, 5), 0);
-    v.push_back(m.prepare(face));
-  }
-  return v;
-}
+std::vector<cv::Mat> fixed_faces(const fer::Model& m, int n) { return fer_test::smooth_random_faces(m, n, 7, 5); }
 
 }  // namespace
 

@@ -15,17 +15,8 @@
 
 namespace {
 
-// Smooth random faces (as test_fast_path), so activations resemble images'.
 std::vector<cv::Mat> smooth_faces(const fer::Model& m, int n, uint64_t seed) {
-  std::vector<cv::Mat> v;
-  cv::RNG rng(seed);
-  for (int i = 0; i < n; ++i) {
-    cv::Mat face(64, 64, CV_8UC3);
-    rng.fill(face, cv::RNG::UNIFORM, 0, 255);
-    cv::GaussianBlur(face, face, cv::Size(7, 7), 0);
-    v.push_back(m.prepare(face));
-  }
-  return v;
+  return fer_test::smooth_random_faces(m, n, seed, 7);
 }
 
 std::shared_ptr<fer::Model> small_cnn(const std::string& pool, uint64_t seed) {

@@ -179,6 +179,19 @@ std::atomic<bool> g_stop_training{false};
 extern "C" void request_stop(int) { g_stop_training.store(true); }
 }  // namespace
 
+namespace {
+// The dataset flags fer eval and fer quantize share: --data, --format, --split, --image-root, --resize.
+fer::DatasetSpec data_spec(const Args& a) {
+  fer::DatasetSpec spec;
+  spec.path = str(a, "data", "");
+  spec.format = str(a, "format", "folder");
+  spec.split = str(a, "split", "");
+  spec.image_root = str(a, "image-root", "");
+  spec.resize = flag(a, "resize");
+  return spec;
+}
+}  // namespace
+
 int run_train(int argc, char** argv) {
   if (wants_help(argc, argv)) {
     std::fputs(kTrainUsage, stdout);
@@ -278,12 +291,7 @@ int run_eval(int argc, char** argv) {
                    : fer::Model::load(path);
   if (!model->info().trained)
     std::fprintf(stderr, "warning: the model is untrained (random weights); expect chance-level accuracy\n");
-  fer::DatasetSpec spec;
-  spec.path = str(a, "data", "");
-  spec.format = str(a, "format", "folder");
-  spec.split = str(a, "split", "");
-  spec.image_root = str(a, "image-root", "");
-  spec.resize = flag(a, "resize");
+  fer::DatasetSpec spec = data_spec(a);
   spec.width = model->info().input.width;
   spec.height = model->info().input.height;
   spec.channels = model->info().input.channels;
@@ -328,12 +336,7 @@ int run_quantize(int argc, char** argv) {
   if (images < 1) throw UsageError("--images must be positive");
   const int seed = integer(a, "seed", 0);
   auto model = fer::Model::load(in);
-  fer::DatasetSpec spec;
-  spec.path = str(a, "data", "");
-  spec.format = str(a, "format", "folder");
-  spec.split = str(a, "split", "");
-  spec.image_root = str(a, "image-root", "");
-  spec.resize = flag(a, "resize");
+  fer::DatasetSpec spec = data_spec(a);
   fer::CalibrationOptions co;
   co.images = images;
   co.seed = uint64_t(seed);

@@ -233,7 +233,7 @@ class VitAsfImpl : public BackboneImpl {
     for (size_t i = 0; i < layer_refs_.size(); ++i)
       tokens = layer_refs_[i]->forward(tokens, i + 1 == layer_refs_.size() ? &attention : nullptr);
     torch::Tensor features = norm_(tokens.select(1, 0));
-    torch::Tensor map = attention.select(2, 0).slice(2, 1).mean(1);
+    torch::Tensor map = attention.select(2, 0).slice(2, 1).mean(1).to(torch::kFloat32);  // sums to 1 in any precision
     map = map / map.sum(1, true);
     return {features, map.view({n, h, w})};
   }
