@@ -9,7 +9,9 @@
 //
 // An architecture opts in by overriding BackboneImpl::forward_observed (the
 // float forward pass that records the range at each quantization point) and
-// BackboneImpl::build_int8 (the same network built from these blocks).
+// BackboneImpl::build_int8 (the same network built from these blocks):
+// small_cnn and the ResNet-18/34 entirely; acnn and vit_asf their CNN parts,
+// with their attention heads (and vit_asf's transformer) in float after.
 #pragma once
 
 #include "models/torch_component.hpp"
