@@ -680,8 +680,17 @@ int run(const Settings& s) {
           prepares.push_back(pr);
         }
         if (precision == fer::Precision::Int8) {
-          // Only calibrated models of architectures with an int8 path run in
-          // int8 (fer quantize); the others are listed as skipped.
+          // Model files run in int8 when calibrated (fer quantize); untrained
+          // --archs networks with an int8 path are calibrated here on the
+          // benchmark's own crops, which is enough for timing. The others are
+          // listed as skipped.
+          if (sub.kind == "architecture" && model->extractor().supports_int8() &&
+              model->info().activation_ranges.empty()) {
+            std::vector<cv::Mat> calibration;
+            for (int i = 0; i < max_batch; ++i) calibration.push_back(model->prepare(crops[size_t(i)]));
+            model->set_precision(fer::Precision::Float32);
+            model->calibrate(calibration);
+          }
           try {
             model->set_precision(precision);
           } catch (const fer::Error& e) {
