@@ -208,7 +208,8 @@ TEST_CASE("int8: the calibration travels in the model file, and invalid ranges a
   CHECK(resaved->precision() == fer::Precision::Float32);
   CHECK(max_prob_diff(small_cnn("grid", 6)->predict(in), resaved->predict(in)) < 1e-6);
 
-  for (auto range : {std::make_pair(1.f, -1.f), std::make_pair(0.f, std::numeric_limits<float>::infinity())}) {
+  for (auto range : {std::make_pair(1.f, -1.f), std::make_pair(0.f, std::numeric_limits<float>::infinity()),
+                     std::make_pair(0.f, 1e31f)}) {  // beyond kMaxActivationMagnitude: a file that would not load
     auto m2 = fer::Model::from_bytes(bytes.data(), bytes.size(), "int8 test");
     m2->info().activation_ranges["input"] = range;
     CHECK(status_of([&] { m2->to_bytes(); }) == fer::Status::InvalidArgument);

@@ -38,6 +38,9 @@ bool cpu_has_native_int8();
 /// architecture, e.g. "input", "features.0"), the [min, max] of its float
 /// activations over the calibration images.
 using ActivationRanges = std::map<std::string, std::pair<float, float>>;
+/// The largest |min| and |max| an activation range may have (model files and
+/// the quantizer refuse larger ones).
+constexpr float kMaxActivationMagnitude = 1e30f;
 
 /// A named float tensor of a component's state (weights and buffers), in
 /// host memory, row-major. Torch-free so that users can implement components.

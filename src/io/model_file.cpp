@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -244,10 +245,11 @@ ModelInfo read_info(const Reader& r, const json& h) {
     for (const auto& [k, v] : ranges.items()) {
       if (k.empty() || !v.is_array() || v.size() != 2 || !v[0].is_number() || !v[1].is_number())
         r.fail(Status::CorruptData, "int8 activation range '" + k + "' must be a [min, max] pair of numbers");
-      double lo = v[0].get<double>(), hi = v[1].get<double>();
-      if (!std::isfinite(lo) || !std::isfinite(hi) || lo > hi || std::abs(lo) > 1e30 || std::abs(hi) > 1e30)
-        r.fail(Status::CorruptData, "int8 activation range '" + k + "' must be finite with min <= max");
-      info.activation_ranges[k] = {float(lo), float(hi)};
+      // The values are checked with the rest of the model info (validate_info);
+      // clamped first so that a value too large for a float converts safely,
+      // and stays beyond the limit there.
+      auto narrow = [](double d) { return float(std::clamp(d, -1e38, 1e38)); };
+      info.activation_ranges[k] = {narrow(v[0].get<double>()), narrow(v[1].get<double>())};
     }
   }
   return info;
@@ -287,8 +289,10 @@ void validate_info(const ModelInfo& info, const std::string& origin, Status inva
   for (const auto& c : info.classes)
     if (c.empty() || !seen.insert(c).second) fail(Status::InvalidArgument, "class names must be non-empty and unique");
   for (const auto& [point, range] : info.activation_ranges)
-    if (point.empty() || !std::isfinite(range.first) || !std::isfinite(range.second) || range.first > range.second)
-      fail(Status::InvalidArgument, "int8 activation range '" + point + "' must be named, finite, with min <= max");
+    if (point.empty() || !(std::abs(range.first) <= kMaxActivationMagnitude) ||
+        !(std::abs(range.second) <= kMaxActivationMagnitude) || range.first > range.second)
+      fail(Status::InvalidArgument, "int8 activation range '" + point +
+                                        "' must be named, finite, within +-1e30, with min <= max");
   storage_bytes(info.storage);
 }
 

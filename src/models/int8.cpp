@@ -61,7 +61,7 @@ QParams activation_qparams(const ActivationRanges& ranges, const std::string& po
     throw Error(Status::InvalidArgument, "the int8 calibration has no range for '" + point +
                                              "' (recalibrate the model: fer quantize)");
   float lo = std::min(it->second.first, 0.f), hi = std::max(it->second.second, 0.f);
-  if (!std::isfinite(lo) || !std::isfinite(hi) || -lo > 1e30f || hi > 1e30f)  // the model file's limit
+  if (!(-lo <= kMaxActivationMagnitude) || !(hi <= kMaxActivationMagnitude))  // also catches NaN
     throw Error(Status::InvalidArgument, "the int8 calibration range of '" + point + "' is not finite");
   QParams q;
   q.scale = std::max(double(hi) - double(lo), 1e-6) / 255.0;
