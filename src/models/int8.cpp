@@ -38,18 +38,21 @@ torch::Tensor quantize_weight(const torch::Tensor& w) {
   return torch::quantize_per_channel(w.detach().contiguous(), scales, zeros, 0, torch::kQInt8);
 }
 
-// Folds an eval-mode batch norm y = (x - mean) / sqrt(var + eps) * gamma + beta
-// into the preceding layer's weight (output channels first) and bias.
-void fold_batch_norm(torch::Tensor& weight, torch::Tensor& bias, const torch::Tensor& gamma, const torch::Tensor& beta,
-                     const torch::Tensor& mean, const torch::Tensor& var, double eps) {
-  torch::Tensor s = gamma.to(torch::kFloat) / (var.to(torch::kFloat) + eps).sqrt();
-  std::vector<int64_t> shape(size_t(weight.dim()), 1);
+// A layer's float weight and bias (zeros without one) with an eval-mode batch
+// norm y = (x - mean) / sqrt(var + eps) * gamma + beta folded in (when `bn`).
+template <class BatchNorm>
+std::pair<torch::Tensor, torch::Tensor> folded(const torch::Tensor& weight, const torch::Tensor& bias,
+                                               const BatchNorm* bn) {
+  torch::NoGradGuard no_grad;
+  auto float_copy = [](const torch::Tensor& t) { return t.detach().to(torch::kFloat32).contiguous().clone(); };
+  torch::Tensor w = float_copy(weight);
+  torch::Tensor b = bias.defined() ? float_copy(bias) : torch::zeros({w.size(0)});
+  if (!bn) return {w, b};
+  torch::Tensor s = bn->weight.to(torch::kFloat) / (bn->running_var.to(torch::kFloat) + bn->options.eps()).sqrt();
+  std::vector<int64_t> shape(size_t(w.dim()), 1);
   shape[0] = -1;
-  weight = weight * s.reshape(shape);
-  bias = (bias - mean.to(torch::kFloat)) * s + beta.to(torch::kFloat);
+  return {w * s.reshape(shape), (b - bn->running_mean.to(torch::kFloat)) * s + bn->bias.to(torch::kFloat)};
 }
-
-torch::Tensor float_copy(const torch::Tensor& t) { return t.detach().to(torch::kFloat32).contiguous().clone(); }
 
 std::vector<int64_t> pair_of(const torch::ExpandingArray<2>& a) { return {(*a)[0], (*a)[1]}; }
 
@@ -100,16 +103,17 @@ torch::Tensor quantize_activation(const torch::Tensor& x, QParams q) {
   return torch::quantize_per_tensor(x.to(torch::kFloat32), q.scale, q.zero_point, torch::kQUInt8);
 }
 
+torch::Tensor QLayer::operator()(const torch::Tensor& qx) const {
+  return call_op(*run_, {qx, packed_, c10::IValue(out_.scale), c10::IValue(out_.zero_point)}).toTensor();
+}
+
 QConv2d::QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl* bn, bool relu, QParams out)
-    : out_(out) {
+    : QLayer(out) {
   const auto& o = conv.options;
   if (!c10::holds_alternative<torch::ExpandingArray<2>>(o.padding()) ||
       !c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
     throw Error(Status::Unsupported, "int8: only zero-padded convolutions with explicit padding are supported");
-  torch::NoGradGuard no_grad;
-  torch::Tensor w = float_copy(conv.weight);
-  torch::Tensor b = conv.bias.defined() ? float_copy(conv.bias) : torch::zeros({w.size(0)});
-  if (bn) fold_batch_norm(w, b, bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->options.eps());
+  auto [w, b] = folded(conv.weight, conv.bias, bn);
   Int8EngineScope engine;
   auto padding = c10::get<torch::ExpandingArray<2>>(o.padding());
   run_ = find_op(relu ? "quantized::conv2d_relu" : "quantized::conv2d", "new");
@@ -118,28 +122,17 @@ QConv2d::QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2d
                      c10::IValue(pair_of(o.dilation())), c10::IValue(o.groups())});
 }
 
-torch::Tensor QConv2d::operator()(const torch::Tensor& qx) const {
-  return call_op(*run_, {qx, packed_, c10::IValue(out_.scale), c10::IValue(out_.zero_point)}).toTensor();
-}
-
 torch::Tensor quantized_add_relu(const torch::Tensor& qa, const torch::Tensor& qb, QParams out) {
   static const c10::OperatorHandle op = find_op("quantized::add_relu", "");
   return call_op(op, {qa, qb, c10::IValue(out.scale), c10::IValue(out.zero_point)}).toTensor();
 }
 
 QLinear::QLinear(const torch::nn::LinearImpl& linear, const torch::nn::BatchNorm1dImpl* bn, bool relu, QParams out)
-    : out_(out) {
-  torch::NoGradGuard no_grad;
-  torch::Tensor w = float_copy(linear.weight);
-  torch::Tensor b = linear.bias.defined() ? float_copy(linear.bias) : torch::zeros({w.size(0)});
-  if (bn) fold_batch_norm(w, b, bn->weight, bn->bias, bn->running_mean, bn->running_var, bn->options.eps());
+    : QLayer(out) {
+  auto [w, b] = folded(linear.weight, linear.bias, bn);
   Int8EngineScope engine;
   run_ = find_op(relu ? "quantized::linear_relu" : "quantized::linear", "");
   packed_ = call_op(find_op("quantized::linear_prepack", ""), {quantize_weight(w), b});
-}
-
-torch::Tensor QLinear::operator()(const torch::Tensor& qx) const {
-  return call_op(*run_, {qx, packed_, c10::IValue(out_.scale), c10::IValue(out_.zero_point)}).toTensor();
 }
 
 namespace {

@@ -64,29 +64,30 @@ class Int8EngineScope {
   int previous_ = 0;
 };
 
-/// A convolution with its batch norm folded in, int8 weights prepacked,
-/// optionally fused with ReLU; uint8 in, uint8 out with `out` parameters.
-class QConv2d {
+/// A prepacked int8 layer: uint8 in, uint8 out with `out` parameters, through
+/// the operator its subclass chose (with or without a fused ReLU).
+class QLayer {
  public:
-  QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl* bn, bool relu, QParams out);
   torch::Tensor operator()(const torch::Tensor& qx) const;
 
- private:
-  std::optional<c10::OperatorHandle> run_;  // the int8 kernel (with or without ReLU)
-  c10::IValue packed_;
+ protected:
+  explicit QLayer(QParams out) : out_(out) {}
+  std::optional<c10::OperatorHandle> run_;  // the int8 kernel
+  c10::IValue packed_;                      // its prepacked weights and bias
   QParams out_;
 };
 
+/// A convolution with its batch norm folded in, int8 weights prepacked,
+/// optionally fused with ReLU.
+class QConv2d : public QLayer {
+ public:
+  QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl* bn, bool relu, QParams out);
+};
+
 /// The same for a linear layer (N x D uint8 in) with an optional BatchNorm1d.
-class QLinear {
+class QLinear : public QLayer {
  public:
   QLinear(const torch::nn::LinearImpl& linear, const torch::nn::BatchNorm1dImpl* bn, bool relu, QParams out);
-  torch::Tensor operator()(const torch::Tensor& qx) const;
-
- private:
-  std::optional<c10::OperatorHandle> run_;  // the int8 kernel (with or without ReLU)
-  c10::IValue packed_;
-  QParams out_;
 };
 
 /// relu(a + b) of two uint8 tensors, requantized to `out`.
