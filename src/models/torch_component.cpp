@@ -34,8 +34,7 @@ class TorchExtractor final : public FeatureExtractor {
   void set_precision(Precision p) override {
     if (p == precision_) return;
     if (p == Precision::Int8) {
-      if (!module_->supports_int8())
-        throw Error(Status::Unsupported, "architecture '" + name_ + "' has no int8 path; use fp32 or bf16");
+      require_int8();
       if (ranges_.empty())
         throw Error(Status::InvalidArgument, "int8 needs activation ranges calibrated on real faces, and this " +
                                                  name_ + " has none: calibrate the model (fer quantize)");
@@ -62,8 +61,7 @@ class TorchExtractor final : public FeatureExtractor {
   bool supports_int8() const override { return module_->supports_int8(); }
   bool prefers_bf16() const override { return module_->prefers_bf16(); }
   ActivationRanges calibrate(const std::vector<cv::Mat>& crops, ActivationRanges ranges) const override {
-    if (!module_->supports_int8())
-      throw Error(Status::Unsupported, "architecture '" + name_ + "' has no int8 path");
+    require_int8();
     if (precision_ == Precision::BFloat16)
       throw Error(Status::InvalidArgument, "calibrate a model in fp32 or int8, not while it runs in bf16");
     if (crops.empty()) return ranges;
@@ -74,8 +72,7 @@ class TorchExtractor final : public FeatureExtractor {
     return recorder.ranges();
   }
   void set_activation_ranges(const ActivationRanges& ranges) override {
-    if (!module_->supports_int8())
-      throw Error(Status::Unsupported, "architecture '" + name_ + "' has no int8 path");
+    require_int8();
     auto previous = std::move(int8_);
     if (precision_ == Precision::Int8) {
       try {
@@ -143,6 +140,11 @@ class TorchExtractor final : public FeatureExtractor {
   std::shared_ptr<BackboneImpl> module() const { return module_; }
 
  private:
+  void require_int8() const {
+    if (!module_->supports_int8())
+      throw Error(Status::Unsupported, "architecture '" + name_ + "' has no int8 path; use fp32 or bf16");
+  }
+
   torch::Tensor input_tensor(const std::vector<cv::Mat>& crops) const {
     torch::Tensor x = images_to_tensor(crops);
     int64_t channels = config_channels(config_), size = config_input_size(config_);
