@@ -3,6 +3,9 @@
 #include "support.hpp"
 
 // LibTorch's headers define a glog-style CHECK: they come before doctest's.
+#include "models/int8.hpp"
+#include "models/int8_kernels.hpp"
+
 #include <ATen/Context.h>
 
 #include <fer/train.hpp>
@@ -11,6 +14,8 @@
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
+#include <limits>
+#include <random>
 #include <thread>
 
 namespace {
@@ -292,4 +297,98 @@ TEST_CASE("int8: the process-wide quantized engine the user chose is left as it 
   CHECK(int(ctx.qEngine()) == int(at::QEngine::QNNPACK));
   CHECK(max_prob_diff(ref, model->predict(in)) < 0.05);  // the oneDNN-packed weights run under any engine
   ctx.setQEngine(before);
+}
+
+namespace {
+
+// relu(a + b) of two affine uint8 tensors requantized to `out`, in double.
+torch::Tensor reference_add_relu(const torch::Tensor& qa, const torch::Tensor& qb, fer::detail::QParams out) {
+  torch::Tensor sum = qa.dequantize().to(torch::kDouble) + qb.dequantize().to(torch::kDouble);
+  return (sum / out.scale).round().add(double(out.zero_point)).clamp(double(out.zero_point), 255.0);
+}
+
+torch::Tensor random_quantized(at::IntArrayRef shape, double scale, int64_t zero, uint64_t seed) {
+  torch::manual_seed(seed);
+  torch::Tensor u8 = torch::randint(0, 256, shape, torch::kUInt8);
+  return at::_make_per_tensor_quantized_tensor(u8, scale, zero);
+}
+
+}  // namespace
+
+TEST_CASE("int8 kernels: add + ReLU, quantization and pooling agree with a float reference, in both layouts") {
+  using fer::detail::QParams;
+  // 3 x 5 x 7 x 9 = 945 elements: not a multiple of the 16-wide vector loop.
+  for (bool channels_last : {true, false}) {
+    CAPTURE(channels_last);
+    auto layout = [&](torch::Tensor t) {
+      return channels_last ? t.contiguous(at::MemoryFormat::ChannelsLast) : t.contiguous();
+    };
+    torch::Tensor qa = layout(random_quantized({3, 5, 7, 9}, 0.05, 100, 1));
+    torch::Tensor qb = layout(random_quantized({3, 5, 7, 9}, 0.03, 7, 2));
+    const QParams out{0.07, 20};
+    torch::Tensor got = fer::detail::quantized_add_relu(qa, qb, out);
+    CHECK(got.q_scale() == doctest::Approx(out.scale));
+    CHECK(got.q_zero_point() == out.zero_point);
+    CHECK(got.is_contiguous(channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
+    torch::Tensor diff = (got.int_repr().to(torch::kDouble) - reference_add_relu(qa, qb, out)).abs();
+    CHECK(diff.max().item<double>() <= 1.0);                 // a float rounding at a tie at most
+    CHECK(diff.gt(0).sum().item<int64_t>() <= 945 / 100);  // and rarely
+
+    // Mixed layouts go through LibTorch's kernel: same values.
+    torch::Tensor mixed = fer::detail::quantized_add_relu(qa, qb.contiguous(channels_last ? at::MemoryFormat::Contiguous
+                                                                                          : at::MemoryFormat::ChannelsLast),
+                                                          out);
+    CHECK((mixed.int_repr().to(torch::kDouble) - reference_add_relu(qa, qb, out)).abs().max().item<double>() <= 1.0);
+
+    torch::Tensor pooled = fer::detail::dequantize_mean(qa);
+    CHECK(pooled.sizes() == at::IntArrayRef({3, 5}));
+    CHECK(torch::allclose(pooled, qa.dequantize().mean({2, 3}), 1e-5, 1e-5));
+
+    torch::manual_seed(3);
+    torch::Tensor x = torch::randn({3, 5, 7, 9}) * 4;
+    x.view(-1)[0] = std::numeric_limits<float>::infinity();
+    x.view(-1)[1] = -1e30f;
+    x.view(-1)[17] = 1e30f;
+    x = layout(x);
+    const QParams q{0.04, 128};
+    torch::Tensor mine = fer::detail::quantize_activation(x, q);
+    // LibTorch's quantizer wraps around on infinities and huge values: it gets them clamped.
+    torch::Tensor theirs = torch::quantize_per_tensor(x.clamp(-1e3, 1e3), q.scale, q.zero_point, torch::kQUInt8);
+    CHECK(mine.is_contiguous(channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
+    CHECK((mine.int_repr().to(torch::kInt) - theirs.int_repr().to(torch::kInt)).abs().max().item<int>() <= 1);
+    torch::Tensor flat = mine.int_repr().contiguous().view(-1);  // in N, C, H, W order
+    CHECK(flat[0].item<int>() == 255);
+    CHECK(flat[1].item<int>() == 0);
+    CHECK(flat[17].item<int>() == 255);
+  }
+}
+
+TEST_CASE("int8 kernels: the vectorized and the portable loops agree, tails included") {
+  namespace k = fer::detail::int8_kernels;
+  std::mt19937 rng{5};
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::normal_distribution<float> normal(0.f, 3.f);
+  for (int64_t n : {int64_t(1), int64_t(15), int64_t(16), int64_t(17), int64_t(1000)}) {
+    CAPTURE(n);
+    const size_t len = size_t(n);
+    std::vector<uint8_t> a(len), b(len), fast(len), plain(len);
+    std::vector<float> x(len);
+    for (int64_t i = 0; i < n; ++i) {
+      a[size_t(i)] = uint8_t(byte(rng));
+      b[size_t(i)] = uint8_t(byte(rng));
+      x[size_t(i)] = normal(rng);
+    }
+    k::add_requantize(a.data(), b.data(), fast.data(), n, 0.7f, 0.45f, -60.f, 12);
+    k::add_requantize_portable(a.data(), b.data(), plain.data(), n, 0.7f, 0.45f, -60.f, 12);
+    int64_t differ = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      CHECK(std::abs(int(fast[size_t(i)]) - int(plain[size_t(i)])) <= 1);
+      CHECK(fast[size_t(i)] >= 12);  // the ReLU's floor
+      differ += fast[size_t(i)] != plain[size_t(i)];
+    }
+    CHECK(differ <= std::max<int64_t>(1, n / 100));
+    k::quantize(x.data(), fast.data(), n, 25.f, 128);
+    k::quantize_portable(x.data(), plain.data(), n, 25.f, 128);
+    CHECK(fast == plain);  // one multiplication and one rounding: exact
+  }
 }

@@ -1,9 +1,12 @@
 #include "models/int8.hpp"
 
+#include "models/int8_kernels.hpp"
 #include "models/zoo_common.hpp"  // BasicBlockImpl, QBasicBlock
 
 #include <fer/error.hpp>
 
+#include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <algorithm>
@@ -99,8 +102,70 @@ std::mutex& Int8EngineScope::mutex() {
   return m;
 }
 
+namespace {
+
+// Elements per task when an elementwise kernel is split over the intra-op threads.
+constexpr int64_t kElementwiseGrain = 32768;
+
+const uint8_t* bytes(const torch::Tensor& q) { return static_cast<const uint8_t*>(q.data_ptr()); }
+uint8_t* mutable_bytes(torch::Tensor& q) { return static_cast<uint8_t*>(q.data_ptr()); }
+
+// The layout a dense tensor is stored in: channels-last, or contiguous for anything else.
+at::MemoryFormat dense_format(const torch::Tensor& t) {
+  return t.dim() == 4 && t.is_contiguous(at::MemoryFormat::ChannelsLast) && !t.is_contiguous()
+             ? at::MemoryFormat::ChannelsLast
+             : at::MemoryFormat::Contiguous;
+}
+
+torch::Tensor empty_quantized(const torch::Tensor& like, at::MemoryFormat format, QParams q) {
+  return at::_empty_affine_quantized(like.sizes(), at::device(at::kCPU).dtype(at::kQUInt8), q.scale, q.zero_point,
+                                     format);
+}
+
+}  // namespace
+
+// The kernels below show in LibTorch's profiler under their own names.
 torch::Tensor quantize_activation(const torch::Tensor& x, QParams q) {
-  return torch::quantize_per_tensor(x.to(torch::kFloat32), q.scale, q.zero_point, torch::kQUInt8);
+  RECORD_FUNCTION("fer::quantize_activation", std::vector<c10::IValue>());
+  const at::MemoryFormat format = dense_format(x);
+  torch::Tensor f = x.to(torch::kFloat32).contiguous(format);
+  torch::Tensor out = empty_quantized(f, format, q);
+  const float* src = f.data_ptr<float>();
+  uint8_t* dst = mutable_bytes(out);
+  const float inv_scale = float(1.0 / q.scale);
+  at::parallel_for(0, f.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+    int8_kernels::quantize(src + begin, dst + begin, end - begin, inv_scale, int32_t(q.zero_point));
+  });
+  return out;
+}
+
+torch::Tensor dequantize_mean(const torch::Tensor& q) {
+  RECORD_FUNCTION("fer::dequantize_mean", std::vector<c10::IValue>());
+  if (q.dim() != 4 || q.scalar_type() != at::kQUInt8 || q.qscheme() != at::kPerTensorAffine)
+    return q.dequantize().mean({2, 3});
+  const int64_t n = q.size(0), c = q.size(1), hw = q.size(2) * q.size(3);
+  const at::MemoryFormat format = dense_format(q);
+  torch::Tensor qc = q.contiguous(format);
+  torch::Tensor out = torch::empty({n, c});
+  const uint8_t* src = bytes(qc);
+  float* dst = out.data_ptr<float>();
+  const float scale = float(q.q_scale()), zero = float(q.q_zero_point()), inv_hw = 1.f / float(std::max<int64_t>(hw, 1));
+  at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
+    std::vector<int32_t> sums(size_t(c), 0);
+    for (int64_t i = begin; i < end; ++i) {
+      const uint8_t* image = src + i * c * hw;
+      std::fill(sums.begin(), sums.end(), 0);
+      if (format == at::MemoryFormat::ChannelsLast) {
+        for (int64_t p = 0; p < hw; ++p)
+          for (int64_t k = 0; k < c; ++k) sums[size_t(k)] += image[p * c + k];
+      } else {
+        for (int64_t k = 0; k < c; ++k)
+          for (int64_t p = 0; p < hw; ++p) sums[size_t(k)] += image[k * hw + p];
+      }
+      for (int64_t k = 0; k < c; ++k) dst[i * c + k] = scale * (float(sums[size_t(k)]) * inv_hw - zero);
+    }
+  });
+  return out;
 }
 
 torch::Tensor QLayer::operator()(const torch::Tensor& qx) const {
@@ -123,8 +188,25 @@ QConv2d::QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2d
 }
 
 torch::Tensor quantized_add_relu(const torch::Tensor& qa, const torch::Tensor& qb, QParams out) {
-  static const c10::OperatorHandle op = find_op("quantized::add_relu", "");
-  return call_op(op, {qa, qb, c10::IValue(out.scale), c10::IValue(out.zero_point)}).toTensor();
+  const at::MemoryFormat format = dense_format(qa);
+  auto plain = [&](const torch::Tensor& t) {
+    return t.scalar_type() == at::kQUInt8 && t.qscheme() == at::kPerTensorAffine && t.is_contiguous(format);
+  };
+  if (qa.sizes() != qb.sizes() || !plain(qa) || !plain(qb)) {  // LibTorch's kernel handles any layout
+    static const c10::OperatorHandle op = find_op("quantized::add_relu", "");
+    return call_op(op, {qa, qb, c10::IValue(out.scale), c10::IValue(out.zero_point)}).toTensor();
+  }
+  RECORD_FUNCTION("fer::quantized_add_relu", std::vector<c10::IValue>());
+  torch::Tensor result = empty_quantized(qa, format, out);
+  const double ka = qa.q_scale() / out.scale, kb = qb.q_scale() / out.scale;
+  const float c = float(double(out.zero_point) - double(qa.q_zero_point()) * ka - double(qb.q_zero_point()) * kb);
+  const uint8_t *a = bytes(qa), *b = bytes(qb);
+  uint8_t* dst = mutable_bytes(result);
+  at::parallel_for(0, qa.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+    int8_kernels::add_requantize(a + begin, b + begin, dst + begin, end - begin, float(ka), float(kb), c,
+                                 int32_t(out.zero_point));
+  });
+  return result;
 }
 
 QLinear::QLinear(const torch::nn::LinearImpl& linear, const torch::nn::BatchNorm1dImpl* bn, bool relu, QParams out)

@@ -93,8 +93,12 @@ class QLinear : public QLayer {
 /// relu(a + b) of two uint8 tensors, requantized to `out`.
 torch::Tensor quantized_add_relu(const torch::Tensor& qa, const torch::Tensor& qb, QParams out);
 
-/// Float -> uint8 by `q` (per tensor).
+/// Float -> uint8 by `q` (per tensor), in the layout of `x`.
 torch::Tensor quantize_activation(const torch::Tensor& x, QParams q);
+
+/// Global average pooling of an N x C x H x W uint8 tensor to N x C float
+/// (what q.dequantize().mean({2, 3}) computes, without the float copy).
+torch::Tensor dequantize_mean(const torch::Tensor& q);
 
 class QBasicBlock;  // models/zoo_common.hpp
 

@@ -175,7 +175,7 @@ class ResNetImpl : public BackboneImpl {
           stem_(net.stem_, ranges, "stem"), body_(net.body_, ranges, "body") {}
     BackboneOutput operator()(const torch::Tensor& input) const override {
       torch::Tensor q = stem_(quantize_activation(prepare_input(input, channels_, name_), input_));
-      return {body_(q).dequantize().mean({2, 3}), {}};
+      return {dequantize_mean(body_(q)), {}};
     }
 
    private:

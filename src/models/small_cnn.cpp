@@ -83,7 +83,7 @@ class SmallCnnImpl : public BackboneImpl {
     }
     BackboneOutput operator()(const torch::Tensor& x) const override {
       torch::Tensor q = features_(quantize_activation(x, input_));
-      if (!grid_) return {q.dequantize().mean({2, 3}), {}};
+      if (!grid_) return {dequantize_mean(q), {}};
       // The quantized pooling keeps the layout; flatten in N x C x 3 x 3 order as the float path does.
       q = torch::adaptive_avg_pool2d(q, {3, 3}).contiguous().flatten(1);
       return {(*project_)(q).dequantize(), {}};

@@ -4,6 +4,7 @@ target_sources(fer PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/flops.cpp
   ${CMAKE_CURRENT_LIST_DIR}/heads.cpp
   ${CMAKE_CURRENT_LIST_DIR}/int8.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/int8_kernels.cpp
   ${CMAKE_CURRENT_LIST_DIR}/mini_xception.cpp
   ${CMAKE_CURRENT_LIST_DIR}/mobile_fer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/registry.cpp
