@@ -5,6 +5,7 @@
 
 #include <fer/detector.hpp>
 #include <fer/error.hpp>
+#include <fer/threads.hpp>
 
 #include <algorithm>
 #include <mutex>
@@ -51,6 +52,7 @@ DetectorRegistry& detector_registry() {
   static DetectorRegistry registry("detector");
   static std::once_flag builtins;
   std::call_once(builtins, [] {
+    tune_heap();  // every detector is made through this registry
     registry.add(
         "haar", [](const DetectorOptions& o) { return std::make_unique<detail::HaarDetector>(o); },
         "OpenCV Haar cascade (frontal faces), from Debian's opencv-data");

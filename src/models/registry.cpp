@@ -1,6 +1,7 @@
 #include "models/builtin.hpp"
 
 #include <fer/recognizer.hpp>
+#include <fer/threads.hpp>
 
 #include <algorithm>
 #include <map>
@@ -41,6 +42,7 @@ namespace {
 void register_builtins() {
   static std::once_flag once;
   std::call_once(once, [] {
+    tune_heap();  // every model and extractor is made through this registry
     detail::register_small_cnn();
     detail::register_resnets();
     detail::register_vit_asf();
