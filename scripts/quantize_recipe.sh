@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Calibrates a trained recipe's model for int8 inference (fer quantize: 2,000
 # training images, seed 0; never test images), then evaluates it once in int8
-# on the test split, without and with flip TTA (OUT/test_int8_none.json, ..._flip.json).
+# on the test split, without TTA, with flip and with ten-crop TTA (OUT/test_int8_none.json, ..._flip.json,
+# ..._tencrop.json).
 #   scripts/quantize_recipe.sh RECIPE [DATA_DIR (/tmp/ferdata)] [OUT_DIR (runs/RECIPE)]
 # Only architectures with an int8 path (small_cnn, resnet18, resnet34, acnn, vit_asf) can be calibrated.
 set -euo pipefail
@@ -23,7 +24,7 @@ case "$recipe" in
 esac
 "$fer" quantize --model "$out/best.fermodel" "${calib[@]}" --images 2000 --seed 0 --threads "$threads" \
   --out "$out/best.fermodel"
-for tta in none flip; do
+for tta in none flip tencrop; do
   "$fer" eval --model "$out/best.fermodel" "${test_data[@]}" --tta "$tta" --precision int8 --threads "$threads" \
     --json | tee "$out/test_int8_$tta.json"
 done

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains one recipe of recipes/ (a JSON file of `fer train` flags), selects the
 # best epoch on the validation split, then evaluates it once on the test split,
-# without and with flip test-time augmentation.
+# without test-time augmentation, with flip and with ten-crop (fer eval --tta).
 #   scripts/train_recipe.sh RECIPE [DATA_DIR (/tmp/ferdata)] [OUT_DIR (runs/RECIPE)]
 # RECIPE is a name such as fer2013_resnet18_w05 or ferplus_resnet18_w05; the
 # prefix picks the dataset and protocol:
@@ -35,7 +35,7 @@ esac
 start=$(date +%s)
 "$fer" train --config "$config" "${train_data[@]}" --threads "$threads" --no-progress --out "$out"
 echo "training wall time this invocation: $(( $(date +%s) - start )) s on $(nproc) cores, THREADS=$threads"
-for tta in none flip; do
+for tta in none flip tencrop; do
   "$fer" eval --model "$out/best.fermodel" "${test_data[@]}" --tta "$tta" --precision bf16 --threads "$threads" \
     --json --confusion-png "$out/confusion_test_$tta.png" | tee "$out/test_$tta.json"
 done

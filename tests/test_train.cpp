@@ -408,3 +408,57 @@ TEST_CASE("eval: synthetic eye/mouth occlusion is seeded per image and independe
   model->set_precision(fer::Precision::Float32);
   CHECK(fer::evaluate(*model, ds, plain).loss == doctest::Approx(a.loss).epsilon(1e-5));
 }
+
+TEST_CASE("eval: test-time views (none, flip, tencrop) and their mean in evaluate()") {
+  namespace d = fer::detail;
+  // A horizontal ramp 0..1 over x and a vertical one over y, in two channels.
+  const int64_t side = 40;
+  torch::Tensor ramp = torch::linspace(0, 1, side);
+  torch::Tensor x = torch::stack({ramp.view({1, side}).expand({side, side}), ramp.view({side, 1}).expand({side, side})})
+                        .unsqueeze(0)
+                        .repeat({2, 1, 1, 1});
+  CHECK(d::test_time_views(x, "none").size() == 1);
+  auto flip = d::test_time_views(x, "flip");
+  REQUIRE(flip.size() == 2);
+  CHECK(torch::equal(flip[1], x.flip({3})));
+  auto crops = d::test_time_views(x, "tencrop");
+  REQUIRE(crops.size() == 10);
+  auto mean_x = [](const torch::Tensor& v) { return v.select(1, 0).mean().item<double>(); };
+  auto mean_y = [](const torch::Tensor& v) { return v.select(1, 1).mean().item<double>(); };
+  for (size_t i = 0; i < crops.size(); i += 2) {
+    CHECK(crops[i].sizes() == x.sizes());
+    CHECK(torch::equal(crops[i + 1], crops[i].flip({3})));  // each crop with its mirror image
+    // A crop covers 90% of the area: the ramp spans sqrt(0.9) of [0, 1].
+    double span = (crops[i].select(1, 0).amax() - crops[i].select(1, 0).amin()).item<double>();
+    CHECK(span == doctest::Approx(std::sqrt(0.9)).epsilon(0.05));
+  }
+  CHECK(mean_x(crops[0]) == doctest::Approx(0.5).epsilon(0.01));  // the centre crop
+  CHECK(mean_y(crops[0]) == doctest::Approx(0.5).epsilon(0.01));
+  CHECK(mean_x(crops[2]) < 0.5);  // top left
+  CHECK(mean_y(crops[2]) < 0.5);
+  CHECK(mean_x(crops[4]) > 0.5);  // top right
+  CHECK(mean_y(crops[8]) > 0.5);  // bottom right
+  CHECK(mean_x(crops[8]) > 0.5);
+  CHECK_THROWS_AS(d::test_time_views(x, "rotate"), fer::Error);
+
+  // evaluate(): tencrop is recorded and gives other probabilities than none and flip.
+  std::string data = make_pattern_dataset("train_patterns", 40, 1);
+  fer::DatasetSpec s;
+  s.path = data;
+  s.resize = true;
+  s.width = s.height = 48;
+  fer::Dataset ds = fer::read_dataset(s);
+  auto model = fer_test::tiny_model(3);
+  fer::EvalOptions none, flipped, ten;
+  none.threads = flipped.threads = ten.threads = 1;
+  flipped.tta = "flip";
+  ten.tta = "tencrop";
+  auto a = fer::evaluate(*model, ds, none), b = fer::evaluate(*model, ds, flipped), c = fer::evaluate(*model, ds, ten);
+  CHECK(c.tta == "tencrop");
+  CHECK(c.count == a.count);
+  CHECK(c.loss != doctest::Approx(a.loss).epsilon(1e-6));
+  CHECK(c.loss != doctest::Approx(b.loss).epsilon(1e-6));
+  fer::EvalOptions bad;
+  bad.tta = "sideways";
+  CHECK_THROWS_AS(fer::evaluate(*model, ds, bad), fer::Error);
+}

@@ -310,7 +310,8 @@ PYBIND11_MODULE(_fer, m) {
         eo.tta = tta;
         return fer::evaluate(*model, fer::read_dataset(spec), eo).to_json();
       }, py::arg("model"), py::arg("data"), py::arg("format") = "folder", py::arg("tta") = "none",
-      "Evaluates a model file on a labelled dataset; returns the report as a JSON string");
+      "Evaluates a model file on a labelled dataset; returns the report as a JSON string. "
+      "tta: 'none', 'flip' or 'tencrop'");
 
   m.def("quantize", [](const std::string& model_path, const std::string& data, const std::string& out,
                        const std::string& format, const std::string& split, int images, uint64_t seed, bool resize,

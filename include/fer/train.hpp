@@ -113,7 +113,7 @@ struct EvalReport {
   std::vector<double> per_class_recall;   ///< per dataset class
   std::vector<double> per_class_f1;
   std::vector<std::vector<int64_t>> confusion;  ///< [dataset class][model class]
-  std::string tta;                        ///< test-time augmentation used ("none", "flip")
+  std::string tta;                        ///< test-time augmentation used ("none", "flip", "tencrop")
   std::string occlusion = "none";         ///< synthetic occlusion applied (see EvalOptions)
   uint64_t occlusion_seed = 0;
 
@@ -124,7 +124,11 @@ struct EvalReport {
 };
 
 struct EvalOptions {
-  std::string tta = "none";       ///< "none" or "flip"
+  /// Test-time augmentation: "none", "flip" (the mean of the image's and its
+  /// mirror image's probabilities) or "tencrop" (the mean over the four corner
+  /// crops and the centre crop covering 90% of the area, resized back, and
+  /// their mirror images: 10 forward passes).
+  std::string tta = "none";
   /// Synthetic occlusion of the test images, for robustness figures: a black
   /// rectangle per image over "eye" (left or right), "mouth", or "eye_or_mouth"
   /// (one of the three) at FER-2013 framing, drawn per image from occlusion_seed

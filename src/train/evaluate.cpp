@@ -45,8 +45,7 @@ std::vector<int64_t> match_classes(const std::vector<std::string>& data_classes,
 EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& options) {
   data.validate();
   if (data.size() == 0) throw Error(Status::InvalidArgument, "cannot evaluate on an empty dataset");
-  if (options.tta != "none" && options.tta != "flip")
-    throw Error(Status::InvalidArgument, "tta must be none or flip, got '" + options.tta + "'");
+  detail::check_tta(options.tta);
   if (options.batch_size < 1) throw Error(Status::InvalidArgument, "batch size must be positive");
   detail::check_occlusion_mode(options.occlusion);
   const bool int8 = options.precision == "int8";
@@ -90,8 +89,13 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
       if (int8) return hd->forward_logits(detail::int8_features(model.extractor(), input.contiguous()));
       return detail::forward_model(*bb, *hd, input, options.precision).logits;
     };
-    torch::Tensor probs = torch::softmax(logits(x), 1);
-    if (options.tta == "flip") probs = 0.5 * (probs + torch::softmax(logits(x.flip({3})), 1));
+    torch::Tensor probs;  // the mean of the views' probabilities
+    const std::vector<torch::Tensor> views = detail::test_time_views(x, options.tta);
+    for (const torch::Tensor& view : views) {
+      torch::Tensor p = torch::softmax(logits(view), 1);
+      probs = probs.defined() ? probs + p : p;
+    }
+    probs /= double(views.size());
     auto p = probs.accessor<float, 2>();
     for (size_t i = 0; i < idx.size(); ++i) {
       int64_t truth = data.labels[size_t(idx[i])];

@@ -153,7 +153,7 @@ typedef struct fer_eval_options {
   size_t struct_size;  /* sizeof(fer_eval_options), set by fer_eval_options_init */
   const char* format;  /* dataset format: "folder", "fer2013csv", "ferplus", "rafdb", "affectnet"; NULL = "folder" */
   const char* split;   /* format-specific subset ("PrivateTest", "test", ...); NULL = none */
-  const char* tta;     /* test-time augmentation: "none" or "flip"; NULL = "none" */
+  const char* tta;     /* test-time augmentation: "none", "flip" or "tencrop"; NULL = "none" */
   int32_t resize;      /* non-zero: resize images of another size to the model input (else rejected) */
   int32_t threads;     /* compute and decoding threads; 0 = default */
 } fer_eval_options;
