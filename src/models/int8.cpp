@@ -209,9 +209,15 @@ torch::Tensor quantized_add_relu(const torch::Tensor& qa, const torch::Tensor& q
   return result;
 }
 
-QLinear::QLinear(const torch::nn::LinearImpl& linear, const torch::nn::BatchNorm1dImpl* bn, bool relu, QParams out)
+QLinear::QLinear(const torch::nn::LinearImpl& linear, const torch::nn::BatchNorm1dImpl* bn, bool relu, QParams out,
+                 const std::vector<int64_t>& chw)
     : QLayer(out) {
   auto [w, b] = folded(linear.weight, linear.bias, bn);
+  if (!chw.empty()) {  // input columns from C, H, W order to H, W, C order
+    if (chw.size() != 3 || chw[0] * chw[1] * chw[2] != w.size(1))
+      throw Error(Status::Internal, "int8: the linear layer's input is not the C x H x W map given");
+    w = w.view({w.size(0), chw[0], chw[1], chw[2]}).permute({0, 2, 3, 1}).reshape({w.size(0), -1}).contiguous();
+  }
   Int8EngineScope engine;
   run_ = find_op(relu ? "quantized::linear_relu" : "quantized::linear", "");
   packed_ = call_op(find_op("quantized::linear_prepack", ""), {quantize_weight(w), b});

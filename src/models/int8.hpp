@@ -85,9 +85,13 @@ class QConv2d : public QLayer {
 };
 
 /// The same for a linear layer (N x D uint8 in) with an optional BatchNorm1d.
+/// With `chw` = {C, H, W} (C * H * W = D), the layer takes a flattened
+/// N x H x W x C map (channels-last, as quantized convolutions and pooling
+/// leave it, so flattening copies nothing) where the float layer took N x C x H x W.
 class QLinear : public QLayer {
  public:
-  QLinear(const torch::nn::LinearImpl& linear, const torch::nn::BatchNorm1dImpl* bn, bool relu, QParams out);
+  QLinear(const torch::nn::LinearImpl& linear, const torch::nn::BatchNorm1dImpl* bn, bool relu, QParams out,
+          const std::vector<int64_t>& chw = {});
 };
 
 /// relu(a + b) of two uint8 tensors, requantized to `out`.

@@ -79,13 +79,18 @@ class SmallCnnImpl : public BackboneImpl {
    public:
     Int8(const SmallCnnImpl& net, const ActivationRanges& ranges)
         : input_(activation_qparams(ranges, "input")), features_(net.features_, ranges, "features"), grid_(net.pool_ == "grid") {
-      if (grid_) project_.emplace(*net.project_, net.project_bn_.get(), true, activation_qparams(ranges, "project"));
+      if (grid_) {
+        const int64_t channels = net.project_->weight.size(1) / 9;  // a 3 x 3 grid of the last conv's channels
+        project_.emplace(*net.project_, net.project_bn_.get(), true, activation_qparams(ranges, "project"),
+                         std::vector<int64_t>{channels, 3, 3});
+      }
     }
     BackboneOutput operator()(const torch::Tensor& x) const override {
       torch::Tensor q = features_(quantize_activation(x, input_));
       if (!grid_) return {dequantize_mean(q), {}};
-      // The quantized pooling keeps the layout; flatten in N x C x 3 x 3 order as the float path does.
-      q = torch::adaptive_avg_pool2d(q, {3, 3}).contiguous().flatten(1);
+      // The projection takes the grid in N x 3 x 3 x C order, the channels-last
+      // layout the quantized pooling leaves (a view, no copy; reshape copies otherwise).
+      q = torch::adaptive_avg_pool2d(q, {3, 3}).permute({0, 2, 3, 1}).reshape({q.size(0), -1});
       return {(*project_)(q).dequantize(), {}};
     }
 
