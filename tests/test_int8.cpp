@@ -250,6 +250,29 @@ TEST_CASE("int8: loading new weights requantizes; concurrent predictions agree w
   for (double d : diffs) CHECK(d < 1e-6);
 }
 
+TEST_CASE("int8: a face's result is the same in any batch and thread count, past the packed copies kept per shape") {
+  // Each int8 layer keeps a packed weight copy per input shape and thread
+  // count (QLayer::kMaxPackedCopies); shapes beyond that share the first copy.
+  auto model = zoo_model("resnet18", 11);
+  auto faces = smooth_faces(*model, 12, 61);
+  model->calibrate(smooth_faces(*model, 16, 62));
+  model->set_precision(fer::Precision::Int8);
+  fer::set_num_threads(1);
+  const auto alone = model->predict({faces[0]});
+  double worst = 0;
+  size_t shapes = 0;
+  for (int threads : {1, 2}) {
+    fer::set_num_threads(threads);
+    for (size_t n = 1; n <= faces.size(); ++n, ++shapes) {
+      auto batch = model->predict(std::vector<cv::Mat>(faces.begin(), faces.begin() + long(n)));
+      worst = std::max(worst, max_prob_diff(alone, {batch[0]}));
+    }
+  }
+  CHECK(shapes > 2 * fer::detail::QLayer::kMaxPackedCopies);
+  CHECK(worst < 1e-5);
+  fer::set_num_threads(0);
+}
+
 TEST_CASE("int8: evaluate() runs a model switched to int8 and refuses a mismatch") {
   auto model = small_cnn("grid", 9);
   model->calibrate(smooth_faces(*model, 16, 61));

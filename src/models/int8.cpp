@@ -169,7 +169,31 @@ torch::Tensor dequantize_mean(const torch::Tensor& q) {
 }
 
 torch::Tensor QLayer::operator()(const torch::Tensor& qx) const {
-  return call_op(*run_, {qx, packed_, c10::IValue(out_.scale), c10::IValue(out_.zero_point)}).toTensor();
+  return call_op(*run_, {qx, packed_for(qx), c10::IValue(out_.scale), c10::IValue(out_.zero_point)}).toTensor();
+}
+
+void QLayer::pack(const char* prepack, std::vector<c10::IValue> args) {
+  prepack_ = find_op(prepack, "");
+  prepack_args_ = std::move(args);
+  Int8EngineScope engine;
+  packed_.push_back({{}, 0, call_op(*prepack_, prepack_args_)});
+}
+
+c10::IValue QLayer::packed_for(const torch::Tensor& qx) const {
+  const int threads = at::get_num_threads();
+  const auto shape = qx.sizes();
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const Packed& p : packed_)
+    if (p.threads == threads && shape.equals(p.shape)) return p.weights;
+  if (packed_.front().shape.empty()) {  // the first call: the first copy takes its shape
+    packed_.front().shape = shape.vec();
+    packed_.front().threads = threads;
+    return packed_.front().weights;
+  }
+  if (packed_.size() >= kMaxPackedCopies) return packed_.front().weights;
+  Int8EngineScope engine;
+  packed_.push_back({shape.vec(), threads, call_op(*prepack_, prepack_args_)});
+  return packed_.back().weights;
 }
 
 QConv2d::QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl* bn, bool relu, QParams out)
@@ -179,12 +203,11 @@ QConv2d::QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2d
       !c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
     throw Error(Status::Unsupported, "int8: only zero-padded convolutions with explicit padding are supported");
   auto [w, b] = folded(conv.weight, conv.bias, bn);
-  Int8EngineScope engine;
   auto padding = c10::get<torch::ExpandingArray<2>>(o.padding());
   run_ = find_op(relu ? "quantized::conv2d_relu" : "quantized::conv2d", "new");
-  packed_ = call_op(find_op("quantized::conv2d_prepack", ""),
-                    {quantize_weight(w), b, c10::IValue(pair_of(o.stride())), c10::IValue(pair_of(padding)),
-                     c10::IValue(pair_of(o.dilation())), c10::IValue(o.groups())});
+  pack("quantized::conv2d_prepack", {quantize_weight(w), b, c10::IValue(pair_of(o.stride())),
+                                     c10::IValue(pair_of(padding)), c10::IValue(pair_of(o.dilation())),
+                                     c10::IValue(o.groups())});
 }
 
 torch::Tensor quantized_add_relu(const torch::Tensor& qa, const torch::Tensor& qb, QParams out) {
@@ -218,9 +241,8 @@ QLinear::QLinear(const torch::nn::LinearImpl& linear, const torch::nn::BatchNorm
       throw Error(Status::Internal, "int8: the linear layer's input is not the C x H x W map given");
     w = w.view({w.size(0), chw[0], chw[1], chw[2]}).permute({0, 2, 3, 1}).reshape({w.size(0), -1}).contiguous();
   }
-  Int8EngineScope engine;
   run_ = find_op(relu ? "quantized::linear_relu" : "quantized::linear", "");
-  packed_ = call_op(find_op("quantized::linear_prepack", ""), {quantize_weight(w), b});
+  pack("quantized::linear_prepack", {quantize_weight(w), b});
 }
 
 namespace {
