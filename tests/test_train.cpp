@@ -47,6 +47,15 @@ std::string make_pattern_dataset(const std::string& name, int per_class, uint64_
   return root.string();
 }
 
+// The pattern dataset read at 48 x 48, for evaluate().
+fer::Dataset pattern_dataset_48() {
+  fer::DatasetSpec s;
+  s.path = make_pattern_dataset("train_patterns", 40, 1);
+  s.resize = true;
+  s.width = s.height = 48;
+  return fer::read_dataset(s);
+}
+
 fer::TrainOptions tiny_options(const std::string& data, const std::string& out) {
   fer::TrainOptions o;
   o.architecture = "small_cnn";
@@ -371,12 +380,7 @@ TEST_CASE("eval: synthetic eye/mouth occlusion is seeded per image and independe
   CHECK_THROWS_AS(d::occlude_face_regions(x, many, "nose", 7), fer::Error);
 
   // Through evaluate(): recorded in the report, independent of the batch size, and it changes the outputs.
-  std::string data = make_pattern_dataset("train_patterns", 40, 1);
-  fer::DatasetSpec s;
-  s.path = data;
-  s.resize = true;
-  s.width = s.height = 48;
-  fer::Dataset ds = fer::read_dataset(s);
+  fer::Dataset ds = pattern_dataset_48();
   auto model = fer_test::tiny_model(3);
   fer::EvalOptions plain, occluded, occluded_small_batches;
   plain.threads = occluded.threads = occluded_small_batches.threads = 1;
@@ -442,12 +446,7 @@ TEST_CASE("eval: test-time views (none, flip, tencrop) and their mean in evaluat
   CHECK_THROWS_AS(d::test_time_views(x, "rotate"), fer::Error);
 
   // evaluate(): tencrop is recorded and gives other probabilities than none and flip.
-  std::string data = make_pattern_dataset("train_patterns", 40, 1);
-  fer::DatasetSpec s;
-  s.path = data;
-  s.resize = true;
-  s.width = s.height = 48;
-  fer::Dataset ds = fer::read_dataset(s);
+  fer::Dataset ds = pattern_dataset_48();
   auto model = fer_test::tiny_model(3);
   fer::EvalOptions none, flipped, ten;
   none.threads = flipped.threads = ten.threads = 1;

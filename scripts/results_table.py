@@ -1,0 +1,150 @@
+#!/usr/bin/python3
+"""Prints the README's table of trained models from the training runs.
+
+For every recipe in recipes/ whose run directory (runs/NAME by default) holds
+a trained model: the architecture and its options, the dataset, the parameter
+count (from the model file's tensor table), the selection (best epoch and its
+validation accuracy, from log.jsonl), the test accuracy and macro-F1 reported
+once per final model by scripts/train_recipe.sh (test_none.json,
+test_flip.json, test_tencrop.json: bf16) and scripts/quantize_recipe.sh
+(test_int8_*.json), and the epoch time (the sum over the log's epochs; an
+epoch repeated after an interrupted run counts once, its last record).
+
+    scripts/results_table.py [--runs DIR] [--recipes NAME ...] [--markdown | --json]
+
+A figure that is missing (not yet evaluated) prints as "-". Standard library only.
+"""
+import argparse
+import json
+import os
+import struct
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+
+
+def model_header(path):
+    """The JSON header of a .fermodel (fixed 32-byte preamble, then the header)."""
+    with open(path, "rb") as f:
+        fixed = f.read(32)
+        if len(fixed) < 32 or fixed[:4] != b"\x89FER":
+            raise ValueError("%s is not a libfer model file" % path)
+        header_size = struct.unpack_from("<Q", fixed, 16)[0]
+        if header_size > 64 << 20:
+            raise ValueError("%s: absurd header size" % path)
+        return json.loads(f.read(header_size).decode("utf-8"))
+
+
+def parameter_count(header):
+    n = 0
+    for table in header["tensors"].values():
+        for t in table:
+            if t["name"].rsplit(".", 1)[-1] in BUFFERS:
+                continue
+            size = 1
+            for d in t["shape"]:
+                size *= d
+            n += size
+    return n
+
+
+def epochs(log_path):
+    """Per epoch, its last record in log.jsonl (a resumed run may repeat one)."""
+    by_epoch = {}
+    if os.path.exists(log_path):
+        with open(log_path) as f:
+            for line in f:
+                line = line.strip()
+                if line:
+                    r = json.loads(line)
+                    by_epoch[int(r["epoch"])] = r
+    return [by_epoch[k] for k in sorted(by_epoch)]
+
+
+def report(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        text = f.read().strip()
+    # tee'd output: the JSON object is the whole file (a failed run leaves it empty)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def row(name, run_dir):
+    model = os.path.join(run_dir, "best.fermodel")
+    if not os.path.exists(model):
+        return None
+    header = model_header(model)
+    arch = header["architecture"]
+    log = epochs(os.path.join(run_dir, "log.jsonl"))
+    best = max(log, key=lambda r: r.get("val_accuracy", -1)) if log else None
+    with open(os.path.join(ROOT, "recipes", name + ".json")) as f:
+        recipe = json.load(f)
+    r = {
+        "recipe": name,
+        "architecture": arch["name"],
+        "options": arch.get("config", {}),
+        "dataset": "FERPlus" if name.startswith("ferplus_") else "FER-2013",
+        "teacher": recipe.get("teacher"),
+        "parameters": parameter_count(header),
+        "epochs_done": len(log),
+        "epochs_planned": recipe.get("epochs"),
+        "best_epoch": best["epoch"] if best else None,
+        "val_accuracy": best.get("val_accuracy") if best else None,
+        "epoch_seconds": sum(e.get("seconds", 0) for e in log),
+        "hardware": header.get("provenance", {}).get("hardware"),
+        "test": {},
+    }
+    for prefix, precision in (("test_", "bf16"), ("test_int8_", "int8")):
+        for tta in ("none", "flip", "tencrop"):
+            rep = report(os.path.join(run_dir, "%s%s.json" % (prefix, tta)))
+            if rep:
+                r["test"]["%s_%s" % (precision, tta)] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]}
+    return r
+
+
+def pct(v):
+    return "-" if v is None else "%.2f%%" % (100 * v)
+
+
+def markdown(rows):
+    print("| model | recipe | data | parameters | val (selection), epoch | test accuracy, no TTA / flip / ten-crop "
+          "| macro-F1 | int8, no TTA / flip / ten-crop | epochs, epoch time |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        t = r["test"]
+        acc = lambda k: pct(t.get(k, {}).get("accuracy"))
+        desc = "`%s`" % r["architecture"]
+        if r["options"]:
+            desc += " " + ", ".join("%s=%s" % kv for kv in sorted(r["options"].items()))
+        if r["teacher"]:
+            desc += ", distilled from `%s`" % os.path.basename(r["teacher"])
+        done = "%d/%d" % (r["epochs_done"], r["epochs_planned"]) if r["epochs_planned"] else str(r["epochs_done"])
+        print("| %s | `%s` | %s | %.2f M | %s, %s | %s / %s / %s | %s | %s / %s / %s | %s, %s s |" % (
+            desc, r["recipe"], r["dataset"], r["parameters"] / 1e6, pct(r["val_accuracy"]), r["best_epoch"],
+            acc("bf16_none"), acc("bf16_flip"), acc("bf16_tencrop"), pct(t.get("bf16_none", {}).get("macro_f1")),
+            acc("int8_none"), acc("int8_flip"), acc("int8_tencrop"), done, format(round(r["epoch_seconds"]), ",")))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", default=os.path.join(ROOT, "runs"), help="directory of the run directories (runs/)")
+    ap.add_argument("--recipes", nargs="+", help="recipe names (default: every recipe with a trained model)")
+    ap.add_argument("--json", action="store_true", help="print the rows as JSON instead of a Markdown table")
+    args = ap.parse_args(argv)
+    names = args.recipes or sorted(f[:-5] for f in os.listdir(os.path.join(ROOT, "recipes")) if f.endswith(".json"))
+    rows = [r for r in (row(n, os.path.join(args.runs, n)) for n in names) if r]
+    if args.json:
+        json.dump(rows, sys.stdout, indent=1)
+        print()
+    else:
+        markdown(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
