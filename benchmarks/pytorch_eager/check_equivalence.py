@@ -7,7 +7,7 @@ and through the PyTorch module loaded with the same weights; the fp32
 probabilities must agree to --tolerance (max abs difference).
 
     /usr/bin/python3 benchmarks/pytorch_eager/check_equivalence.py \
-        --reference build/tests/fer_eager_reference models/default.fermodel models/fer2013_resnet18_w05.fermodel
+        --reference build/tests/fer_eager_reference models/      # every shipped model
 
 Exit status: 0 all agree, 1 a mismatch or an error, 77 PyTorch is not importable (skip).
 """
@@ -106,7 +106,7 @@ def check(model_path, reference, n, seed, tolerance, precision, threads, torch, 
 def main(argv=None):
     here = os.path.dirname(os.path.abspath(__file__))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("models", nargs="+", help=".fermodel files")
+    ap.add_argument("models", nargs="+", help=".fermodel files, or folders (every .fermodel in them: models/)")
     ap.add_argument("--reference", required=True, help="the fer_eager_reference program (build/tests/fer_eager_reference)")
     ap.add_argument("--batch", type=int, default=8, help="inputs per model (8)")
     ap.add_argument("--seed", type=int, default=1234)
@@ -130,8 +130,14 @@ def main(argv=None):
     if not os.access(args.reference, os.X_OK):
         print("error: reference program %s is missing or not executable" % args.reference)
         return 1
+    paths = []
+    for p in args.models:
+        paths += sorted(os.path.join(p, f) for f in os.listdir(p) if f.endswith(".fermodel")) if os.path.isdir(p) else [p]
+    if not paths:
+        print("error: no model files in %s" % " ".join(args.models))
+        return 1
     failed = False
-    for path in args.models:
+    for path in paths:
         try:
             ok, _ = check(path, args.reference, args.batch, args.seed, args.tolerance, args.precision, args.threads,
                           torch, models)

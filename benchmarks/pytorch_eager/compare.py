@@ -35,8 +35,9 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-DEFAULT_MODELS = [os.path.join(ROOT, "models", "default.fermodel"),
-                  os.path.join(ROOT, "models", "fer2013_resnet18_w05.fermodel")]
+MODELS_DIR = os.path.join(ROOT, "models")
+DEFAULT_MODELS = sorted(os.path.join(MODELS_DIR, f) for f in os.listdir(MODELS_DIR) if f.endswith(".fermodel")) \
+    if os.path.isdir(MODELS_DIR) else []
 
 
 def model_key(name):
@@ -246,7 +247,7 @@ def print_fastest(rows, libfer):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help=".fermodel files (the shipped models)")
+    ap.add_argument("--models", nargs="+", default=DEFAULT_MODELS, help=".fermodel files (default: every shipped model, models/*.fermodel)")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     ap.add_argument("--precisions", nargs="+", default=["fp32", "bf16", "int8"], choices=["fp32", "bf16", "int8"])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
