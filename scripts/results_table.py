@@ -10,13 +10,15 @@ test_flip.json, test_tencrop.json: bf16) and scripts/quantize_recipe.sh
 (test_int8_*.json), and the epoch time (the sum over the log's epochs; an
 epoch repeated after an interrupted run counts once, its last record).
 
-    scripts/results_table.py [--runs DIR] [--recipes NAME ...] [--markdown | --json]
+    scripts/results_table.py [--runs DIR] [--recipes NAME ...] [--json] [--archive DIR]
+    scripts/results_table.py --runs docs/results      # the README's table, from the archived reports
 
 A figure that is missing (not yet evaluated) prints as "-". Standard library only.
 """
 import argparse
 import json
 import os
+import shutil
 import struct
 import sys
 
@@ -74,11 +76,41 @@ def report(path):
         return None
 
 
-def row(name, run_dir):
+def run_header(run_dir):
+    """The model header of a run: from best.fermodel, or from model.json in an archive (--archive)."""
     model = os.path.join(run_dir, "best.fermodel")
-    if not os.path.exists(model):
+    if os.path.exists(model):
+        header = model_header(model)
+        header["parameter_count"] = parameter_count(header)
+        return header
+    archived = os.path.join(run_dir, "model.json")
+    if os.path.exists(archived):
+        with open(archived) as f:
+            return json.load(f)
+    return None
+
+
+def archive(name, run_dir, dest):
+    """Copies what the table reads (log, test reports, the model header without its tensor table) to dest/name."""
+    header = run_header(run_dir)
+    if header is None:
+        return False
+    out = os.path.join(dest, name)
+    os.makedirs(out, exist_ok=True)
+    header = {k: v for k, v in header.items() if k != "tensors"}
+    with open(os.path.join(out, "model.json"), "w") as f:
+        json.dump(header, f, indent=1, sort_keys=True)
+        f.write("\n")
+    for file in sorted(os.listdir(run_dir)):
+        if file == "log.jsonl" or (file.startswith("test_") and file.endswith(".json")):
+            shutil.copyfile(os.path.join(run_dir, file), os.path.join(out, file))
+    return True
+
+
+def row(name, run_dir):
+    header = run_header(run_dir)
+    if header is None:
         return None
-    header = model_header(model)
     arch = header["architecture"]
     log = epochs(os.path.join(run_dir, "log.jsonl"))
     best = max(log, key=lambda r: r.get("val_accuracy", -1)) if log else None
@@ -90,7 +122,7 @@ def row(name, run_dir):
         "options": arch.get("config", {}),
         "dataset": "FERPlus" if name.startswith("ferplus_") else "FER-2013",
         "teacher": recipe.get("teacher"),
-        "parameters": parameter_count(header),
+        "parameters": header["parameter_count"],
         "epochs_done": len(log),
         "epochs_planned": recipe.get("epochs"),
         "best_epoch": best["epoch"] if best else None,
@@ -135,8 +167,14 @@ def main(argv=None):
     ap.add_argument("--runs", default=os.path.join(ROOT, "runs"), help="directory of the run directories (runs/)")
     ap.add_argument("--recipes", nargs="+", help="recipe names (default: every recipe with a trained model)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON instead of a Markdown table")
+    ap.add_argument("--archive", metavar="DIR",
+                    help="also copy each run's log, test reports and model header to DIR/RECIPE (docs/results), "
+                         "from which --runs DIR prints the same table without the model files")
     args = ap.parse_args(argv)
     names = args.recipes or sorted(f[:-5] for f in os.listdir(os.path.join(ROOT, "recipes")) if f.endswith(".json"))
+    if args.archive:
+        for n in names:
+            archive(n, os.path.join(args.runs, n), args.archive)
     rows = [r for r in (row(n, os.path.join(args.runs, n)) for n in names) if r]
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
