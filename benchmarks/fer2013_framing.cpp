@@ -13,6 +13,7 @@
 //   build/benchmarks/fer2013_framing [DATA_DIR (/tmp/ferdata/fer2013)] [--split val] [--limit N (3589)]
 //       [--upscale 4] [--canvas 4] [--pad replicate|grey|blur|all (grey)] [--detectors haar,tiny_face,ssd_mobilenet]
 //       [--score 0.5] [--accuracy] [--model FILE] [--json FILE] [--photos DIR (assets/face-api/demo)] [--threads 1]
+//       [--precision auto|fp32|bf16|int8 (the detectors'; the model runs in fp32)]
 // Tune on val only: --split test is refused.
 #include "bench_util.hpp"
 
@@ -167,6 +168,7 @@ int main(int argc, char** argv) {
   std::string photos_dir = std::string(FER_SOURCE_ASSETS) + "/face-api/demo";
   std::string detectors = "haar,tiny_face,ssd_mobilenet";
   size_t limit = 0;
+  std::string precision = "auto";
   int upscale = 4, threads = 1;
   double canvas = 4.0;
   float score = 0.5f;
@@ -192,11 +194,12 @@ int main(int argc, char** argv) {
     else if (a == "--json") json_path = next();
     else if (a == "--photos") photos_dir = next();
     else if (a == "--threads") threads = std::stoi(next());
+    else if (a == "--precision") precision = next();
     else if (a == "-h" || a == "--help") {
       std::printf("usage: fer2013_framing [DATA_DIR] [--split val|train] [--limit N] [--upscale N] [--canvas F]\n"
                   "       [--pad replicate|grey|blur|all] [--detectors a,b] [--accuracy] [--model FILE] [--json FILE]\n"
                   "       [--photos DIR|\"\"] "
-                  "[--score F] [--threads N]\n");
+                  "[--score F] [--threads N] [--precision auto|fp32|bf16|int8 (detectors)]\n");
       return 0;
     } else if (!a.empty() && a[0] != '-') data = a;
     else {
@@ -262,6 +265,7 @@ int main(int argc, char** argv) {
       po.threads = threads;
       po.landmarks = "none";
       po.score_threshold = score;
+      po.precision = precision;  // the detector's: the model passed in keeps fp32
       std::unique_ptr<fer::Pipeline> pipeline;
       try {
         pipeline = std::make_unique<fer::Pipeline>(po, model);

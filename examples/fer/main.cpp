@@ -49,7 +49,8 @@ const char* kUsage =
     "  --min-face N      smallest face side in pixels (default: 24)\n"
     "  --threads N       compute threads (default: $FER_NUM_THREADS or all cores)\n"
     "  --precision P     fp32, bf16, int8 or auto (default: auto = int8 for a model calibrated by fer quantize\n"
-    "                    on CPUs with VNNI, else bf16 on CPUs with native bf16, else fp32)\n"
+    "                    on CPUs with VNNI, else bf16 on CPUs with native bf16, else fp32; the detector\n"
+    "                    stays in bf16/fp32 under auto, int8 runs ssd_mobilenet in int8 too)\n"
     "  --help            show this help\n";
 
 using fer_cli::UsageError;

@@ -24,8 +24,9 @@ struct PipelineOptions {
   int max_detect_side = 480;       ///< detection runs on the image downscaled to this longer side
   int threads = 0;                 ///< compute threads (process-wide); 0 = $FER_NUM_THREADS or all cores
   std::string precision = "auto";  ///< "fp32", "bf16", "int8" or "auto" (see Model::resolve_precision); applied
-                                   ///< to the DNN detector and to a model the pipeline loads itself, not
-                                   ///< to one passed in
+                                   ///< to the DNN detector (DetectorOptions::precision: "auto" keeps it in
+                                   ///< bf16/fp32, "int8" runs ssd_mobilenet in int8) and to a model the
+                                   ///< pipeline loads itself, not to one passed in
   /// Landmark model: "68", "68_tiny" (see landmark_registry()), "none", or
   /// "auto": "68" when the model crops faces aligned by landmarks, else none.
   /// With a landmark model, every result's face carries its landmarks.

@@ -118,12 +118,10 @@ torch::Tensor run_format(const torch::Tensor& t, bool bf16) {
   return bf16 ? out.to(torch::kBFloat16) : out;
 }
 
-bool detector_bf16(const std::string& precision) {
-  // The detectors have no int8 path: a pipeline asked for int8 recognition
-  // runs them as "auto" does.
+Precision detector_precision(const std::string& precision, bool int8_path) {
   Precision p = parse_precision(precision);
-  if (p == Precision::Int8) p = parse_precision("auto");
-  return p == Precision::BFloat16;
+  if (p == Precision::Int8 && !int8_path) p = parse_precision("auto");
+  return p;
 }
 
 torch::Tensor conv2d_same(const torch::Tensor& x, const torch::Tensor& filter, const torch::Tensor& bias,

@@ -3,6 +3,8 @@
 // input, and non-maximum suppression.
 #pragma once
 
+#include <fer/recognizer.hpp>
+
 #include <opencv2/core.hpp>
 #include <torch/torch.h>
 
@@ -42,9 +44,12 @@ float box_iou(const cv::Rect2f& a, const cv::Rect2f& b);
 /// fp32 for tiny_face). Applied to the weights once and to each input.
 torch::Tensor run_format(const torch::Tensor& t, bool bf16);
 
-/// Whether a detector with precision option `precision` ("auto", "fp32",
-/// "bf16") runs its network in bf16; throws InvalidArgument on other names.
-bool detector_bf16(const std::string& precision);
+/// The precision a face-api network runs in for the precision option
+/// `precision` ("auto", "fp32", "bf16", "int8"; InvalidArgument otherwise).
+/// "auto": bf16 where the CPU has native bf16, else fp32 (not int8, which
+/// costs ssd_mobilenet detections: see SsdMobilenetNet::to_int8). "int8" for
+/// a network without an int8 path (`int8_path`) runs as "auto" does.
+Precision detector_precision(const std::string& precision, bool int8_path);
 
 /// conv2d (NCHW, OIHW filter) with TF's "same" padding: output ceil(n / stride),
 /// any odd padding at the bottom/right. `bias` may be undefined.

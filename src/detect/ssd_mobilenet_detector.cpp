@@ -2,6 +2,7 @@
 
 #include "detect/face_api.hpp"
 #include "detect/tfjs_weights.hpp"
+#include "models/int8.hpp"
 
 #include <fer/error.hpp>
 #include <fer/image.hpp>
@@ -125,9 +126,49 @@ void SsdMobilenetNet::to_run_format(bool use_bf16) {
   }
 }
 
+void SsdMobilenetNet::to_int8() {
+  if (bf16) throw Error(Status::Internal, "ssd_mobilenet: to_int8 comes before to_run_format");
+  const QParams relu6{6.0 / 255.0, 0};
+  // For the fixed 512 x 512 input every stride-2 3x3 convolution sees an even
+  // size, where TF's "same" padding is one row and column at the bottom/right;
+  // stride-1 3x3 convolutions pad one all round, 1x1 ones not at all.
+  auto quantize = [&](const std::vector<Conv>& convs) {
+    std::vector<QStep> steps;
+    for (const Conv& c : convs) {
+      const int64_t k = c.w.size(2), groups = c.depthwise ? c.w.size(0) : 1;
+      QStep s;
+      s.pad = k == 3 && c.stride == 2;
+      const int64_t padding = k == 3 && c.stride == 1 ? 1 : 0;
+      s.conv = std::make_shared<QConv2d>(c.w, c.b, c.stride, padding, groups, /*relu=*/true, relu6);
+      steps.push_back(std::move(s));
+    }
+    return steps;
+  };
+  qbackbone_ = quantize(backbone);
+  qextra_ = quantize(extra);
+  int8 = true;
+}
+
 std::pair<torch::Tensor, torch::Tensor> SsdMobilenetNet::forward(const torch::Tensor& input) const {
-  torch::Tensor x = run_format(input, bf16);
   std::vector<torch::Tensor> maps;
+  if (int8) {
+    if (input.size(2) != 512 || input.size(3) != 512)
+      throw Error(Status::ShapeMismatch, "ssd_mobilenet: the int8 network takes a 512x512 input");
+    // [-1, 1] in steps of 1/127: -1, 0 and 1 exactly.
+    torch::Tensor q = quantize_activation(input, QParams{1.0 / 127.0, 128});
+    auto step = [](const QStep& s, const torch::Tensor& x) { return (*s.conv)(s.pad ? pad_bottom_right(x, 1, 1) : x); };
+    for (size_t i = 0; i < qbackbone_.size(); ++i) {
+      q = step(qbackbone_[i], q);
+      if (i == 22) maps.push_back(q.dequantize());  // pointwise conv of block 11
+    }
+    maps.push_back(q.dequantize());
+    for (size_t i = 0; i < qextra_.size(); ++i) {
+      q = step(qextra_[i], q);
+      if (i % 2 == 1) maps.push_back(q.dequantize());
+    }
+    return decode(maps);
+  }
+  torch::Tensor x = run_format(input, bf16);
   for (size_t i = 0; i < backbone.size(); ++i) {
     x = clip6(conv_same(x, backbone[i]));
     if (i == 22) maps.push_back(x);  // pointwise conv of block 11
@@ -137,6 +178,10 @@ std::pair<torch::Tensor, torch::Tensor> SsdMobilenetNet::forward(const torch::Te
     x = clip6(conv_same(x, extra[i]));
     if (i % 2 == 1) maps.push_back(x);
   }
+  return decode(maps);
+}
+
+std::pair<torch::Tensor, torch::Tensor> SsdMobilenetNet::decode(const std::vector<torch::Tensor>& maps) const {
   std::vector<torch::Tensor> enc, logits;
   for (int i = 0; i < 6; ++i) {  // NCHW -> (row, col, prior) order, as the priors are stored
     auto head = [&](const Conv& c, int64_t k) {
@@ -158,9 +203,10 @@ std::pair<torch::Tensor, torch::Tensor> SsdMobilenetNet::forward(const torch::Te
 
 SsdMobilenetDetector::SsdMobilenetDetector(const DetectorOptions& options) : options_(options) {
   if (options_.min_face_size < 1) throw Error(Status::InvalidArgument, "min_face_size must be positive");
-  const bool bf16 = detector_bf16(options_.precision);
+  const Precision precision = detector_precision(options_.precision, /*int8_path=*/true);
   net_ = SsdMobilenetNet::from_weights(read_tfjs_weights(find_face_api_manifest(options_.data_path, kManifest)));
-  net_.to_run_format(bf16);
+  if (precision == Precision::Int8) net_.to_int8();
+  net_.to_run_format(precision == Precision::BFloat16);  // int8 runs its heads in fp32
 }
 
 std::vector<Face> SsdMobilenetDetector::detect_with_skipped(const cv::Mat& image, std::vector<Face>& skipped) {

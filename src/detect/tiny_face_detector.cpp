@@ -110,7 +110,7 @@ TinyFaceDetector::TinyFaceDetector(const DetectorOptions& options) : options_(op
                     std::to_string(options_.max_detect_side));
   if (options_.min_face_size < 1) throw Error(Status::InvalidArgument, "min_face_size must be positive");
   input_size_ = std::min(options_.max_detect_side, 1024) / 32 * 32;
-  const bool bf16 = detector_bf16(options_.precision);
+  const bool bf16 = detector_precision(options_.precision, /*int8_path=*/false) == Precision::BFloat16;
   net_ = TinyFaceNet::from_weights(read_tfjs_weights(find_face_api_manifest(options_.data_path, kManifest)));
   net_.to_run_format(bf16);
 }

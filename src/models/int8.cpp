@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <mutex>
 
 namespace fer::detail {
@@ -203,11 +204,50 @@ QConv2d::QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2d
       !c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
     throw Error(Status::Unsupported, "int8: only zero-padded convolutions with explicit padding are supported");
   auto [w, b] = folded(conv.weight, conv.bias, bn);
-  auto padding = c10::get<torch::ExpandingArray<2>>(o.padding());
+  init(w, b, pair_of(o.stride()), pair_of(c10::get<torch::ExpandingArray<2>>(o.padding())), pair_of(o.dilation()),
+       o.groups(), relu);
+}
+
+QConv2d::QConv2d(const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride, int64_t padding,
+                 int64_t groups, bool relu, QParams out)
+    : QLayer(out) {
+  auto [w, b] = folded<torch::nn::BatchNorm2dImpl>(weight, bias, nullptr);
+  init(w, b, {stride, stride}, {padding, padding}, {1, 1}, groups, relu);
+}
+
+void QConv2d::init(const torch::Tensor& weight, const torch::Tensor& bias, std::vector<int64_t> stride,
+                   std::vector<int64_t> padding, std::vector<int64_t> dilation, int64_t groups, bool relu) {
   run_ = find_op(relu ? "quantized::conv2d_relu" : "quantized::conv2d", "new");
-  pack("quantized::conv2d_prepack", {quantize_weight(w), b, c10::IValue(pair_of(o.stride())),
-                                     c10::IValue(pair_of(padding)), c10::IValue(pair_of(o.dilation())),
-                                     c10::IValue(o.groups())});
+  pack("quantized::conv2d_prepack", {quantize_weight(weight), bias, c10::IValue(std::move(stride)),
+                                     c10::IValue(std::move(padding)), c10::IValue(std::move(dilation)),
+                                     c10::IValue(groups)});
+}
+
+torch::Tensor pad_bottom_right(const torch::Tensor& q, int64_t rows, int64_t cols) {
+  RECORD_FUNCTION("fer::pad_bottom_right", std::vector<c10::IValue>());
+  if (q.dim() != 4 || q.scalar_type() != at::kQUInt8 || q.qscheme() != at::kPerTensorAffine || rows < 0 || cols < 0)
+    throw Error(Status::Internal, "pad_bottom_right: expects a per-tensor uint8 N x C x H x W tensor");
+  const int64_t n = q.size(0), c = q.size(1), h = q.size(2), w = q.size(3);
+  torch::Tensor src = q.contiguous(at::MemoryFormat::ChannelsLast);
+  torch::Tensor out = at::_empty_affine_quantized({n, c, h + rows, w + cols}, at::device(at::kCPU).dtype(at::kQUInt8),
+                                                  q.q_scale(), q.q_zero_point(), at::MemoryFormat::ChannelsLast);
+  const uint8_t zero = uint8_t(q.q_zero_point());
+  const uint8_t* in = bytes(src);
+  uint8_t* dst = mutable_bytes(out);
+  const int64_t in_row = w * c, out_row = (w + cols) * c;  // channels-last rows: W x C bytes
+  at::parallel_for(0, n * (h + rows), 64, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const int64_t image = r / (h + rows), y = r % (h + rows);
+      uint8_t* o = dst + r * out_row;
+      if (y >= h) {
+        std::memset(o, zero, size_t(out_row));
+        continue;
+      }
+      std::memcpy(o, in + (image * h + y) * in_row, size_t(in_row));
+      std::memset(o + in_row, zero, size_t(out_row - in_row));
+    }
+  });
+  return out;
 }
 
 torch::Tensor quantized_add_relu(const torch::Tensor& qa, const torch::Tensor& qb, QParams out) {

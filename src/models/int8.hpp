@@ -105,6 +105,14 @@ class QLayer {
 class QConv2d : public QLayer {
  public:
   QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2dImpl* bn, bool relu, QParams out);
+  /// From a float OIHW weight and bias (undefined: none), square stride and
+  /// zero padding, no dilation (networks built from raw weights, such as the detectors).
+  QConv2d(const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride, int64_t padding, int64_t groups,
+          bool relu, QParams out);
+
+ private:
+  void init(const torch::Tensor& weight, const torch::Tensor& bias, std::vector<int64_t> stride,
+            std::vector<int64_t> padding, std::vector<int64_t> dilation, int64_t groups, bool relu);
 };
 
 /// The same for a linear layer (N x D uint8 in) with an optional BatchNorm1d.
@@ -122,6 +130,11 @@ torch::Tensor quantized_add_relu(const torch::Tensor& qa, const torch::Tensor& q
 
 /// Float -> uint8 by `q` (per tensor), in the layout of `x`.
 torch::Tensor quantize_activation(const torch::Tensor& x, QParams q);
+
+/// `q` (N x C x H x W, uint8) with `rows` rows and `cols` columns of zeros (its
+/// zero point) added at the bottom and the right: TF's "same" padding of
+/// stride-2 convolutions on even sizes, which LibTorch's symmetric padding cannot express.
+torch::Tensor pad_bottom_right(const torch::Tensor& q, int64_t rows, int64_t cols);
 
 /// Global average pooling of an N x C x H x W uint8 tensor to N x C float
 /// (what q.dequantize().mean({2, 3}) computes, without the float copy).
