@@ -338,7 +338,7 @@ torch::Tensor random_quantized(at::IntArrayRef shape, double scale, int64_t zero
 
 }  // namespace
 
-TEST_CASE("int8 kernels: add + ReLU, quantization and pooling agree with a float reference, in both layouts") {
+TEST_CASE("int8 kernels: add + ReLU, quantization, dequantization and pooling agree with a reference, in both layouts") {
   using fer::detail::QParams;
   // 3 x 5 x 7 x 9 = 945 elements: not a multiple of the 16-wide vector loop.
   for (bool channels_last : {true, false}) {
@@ -362,6 +362,10 @@ TEST_CASE("int8 kernels: add + ReLU, quantization and pooling agree with a float
                                                                                           : at::MemoryFormat::ChannelsLast),
                                                           out);
     CHECK((mixed.int_repr().to(torch::kDouble) - reference_add_relu(qa, qb, out)).abs().max().item<double>() <= 1.0);
+
+    torch::Tensor floats = fer::detail::dequantize_activation(qa);
+    CHECK(floats.is_contiguous(channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous));
+    CHECK(torch::allclose(floats, qa.dequantize(), 1e-6, 1e-6));
 
     torch::Tensor pooled = fer::detail::dequantize_mean(qa);
     CHECK(pooled.sizes() == at::IntArrayRef({3, 5}));
@@ -413,5 +417,9 @@ TEST_CASE("int8 kernels: the vectorized and the portable loops agree, tails incl
     k::quantize(x.data(), fast.data(), n, 25.f, 128);
     k::quantize_portable(x.data(), plain.data(), n, 25.f, 128);
     CHECK(fast == plain);  // one multiplication and one rounding: exact
+    std::vector<float> fast_f(len), plain_f(len);
+    k::dequantize(a.data(), fast_f.data(), n, 0.037f, 131);
+    k::dequantize_portable(a.data(), plain_f.data(), n, 0.037f, 131);
+    CHECK(fast_f == plain_f);  // a subtraction of integers and one multiplication: exact
   }
 }

@@ -159,12 +159,12 @@ std::pair<torch::Tensor, torch::Tensor> SsdMobilenetNet::forward(const torch::Te
     auto step = [](const QStep& s, const torch::Tensor& x) { return (*s.conv)(s.pad ? pad_bottom_right(x, 1, 1) : x); };
     for (size_t i = 0; i < qbackbone_.size(); ++i) {
       q = step(qbackbone_[i], q);
-      if (i == 22) maps.push_back(q.dequantize());  // pointwise conv of block 11
+      if (i == 22) maps.push_back(dequantize_activation(q));  // pointwise conv of block 11
     }
-    maps.push_back(q.dequantize());
+    maps.push_back(dequantize_activation(q));
     for (size_t i = 0; i < qextra_.size(); ++i) {
       q = step(qextra_[i], q);
-      if (i % 2 == 1) maps.push_back(q.dequantize());
+      if (i % 2 == 1) maps.push_back(dequantize_activation(q));
     }
     return decode(maps);
   }

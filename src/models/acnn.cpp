@@ -84,7 +84,7 @@ class AcnnImpl : public BackboneImpl {
         : net_(&net), input_(activation_qparams(ranges, "input")), features_(net.features_, ranges, "features") {}
     BackboneOutput operator()(const torch::Tensor& input) const override {
       torch::Tensor x = prepare_input(input, net_->channels_, "acnn");
-      return net_->attend(features_(quantize_activation(x, input_)).dequantize().contiguous());
+      return net_->attend(dequantize_activation(features_(quantize_activation(x, input_))).contiguous());
     }
 
    private:

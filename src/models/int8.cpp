@@ -140,6 +140,22 @@ torch::Tensor quantize_activation(const torch::Tensor& x, QParams q) {
   return out;
 }
 
+torch::Tensor dequantize_activation(const torch::Tensor& q) {
+  RECORD_FUNCTION("fer::dequantize_activation", std::vector<c10::IValue>());
+  if (q.scalar_type() != at::kQUInt8 || q.qscheme() != at::kPerTensorAffine) return q.dequantize();
+  const at::MemoryFormat format = dense_format(q);
+  torch::Tensor qc = q.contiguous(format);
+  torch::Tensor out = torch::empty(q.sizes(), torch::TensorOptions().dtype(torch::kFloat32).memory_format(format));
+  const uint8_t* src = bytes(qc);
+  float* dst = out.data_ptr<float>();
+  const float scale = float(q.q_scale());
+  const int32_t zero = int32_t(q.q_zero_point());
+  at::parallel_for(0, q.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+    int8_kernels::dequantize(src + begin, dst + begin, end - begin, scale, zero);
+  });
+  return out;
+}
+
 torch::Tensor dequantize_mean(const torch::Tensor& q) {
   RECORD_FUNCTION("fer::dequantize_mean", std::vector<c10::IValue>());
   if (q.dim() != 4 || q.scalar_type() != at::kQUInt8 || q.qscheme() != at::kPerTensorAffine)

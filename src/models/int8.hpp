@@ -136,6 +136,9 @@ torch::Tensor quantize_activation(const torch::Tensor& x, QParams q);
 /// stride-2 convolutions on even sizes, which LibTorch's symmetric padding cannot express.
 torch::Tensor pad_bottom_right(const torch::Tensor& q, int64_t rows, int64_t cols);
 
+/// uint8 (per tensor) -> float, in the layout of `q` (q.dequantize(), vectorized).
+torch::Tensor dequantize_activation(const torch::Tensor& q);
+
 /// Global average pooling of an N x C x H x W uint8 tensor to N x C float
 /// (what q.dequantize().mean({2, 3}) computes, without the float copy).
 torch::Tensor dequantize_mean(const torch::Tensor& q);

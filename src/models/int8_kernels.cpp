@@ -38,6 +38,10 @@ void quantize_portable(const float* x, uint8_t* out, int64_t n, float inv_scale,
   }
 }
 
+void dequantize_portable(const uint8_t* q, float* out, int64_t n, float scale, int32_t zero_point) {
+  for (int64_t i = 0; i < n; ++i) out[i] = float(int32_t(q[i]) - zero_point) * scale;
+}
+
 namespace {
 
 #ifdef FER_INT8_AVX512
@@ -77,6 +81,14 @@ __attribute__((target("avx512f"))) void quantize_avx512(const float* x, uint8_t*
   }
   quantize_portable(x + i, out + i, n - i, inv_scale, zero_point);
 }
+
+__attribute__((target("avx512f"))) void dequantize_avx512(const uint8_t* q, float* out, int64_t n, float scale,
+                                                           int32_t zero_point) {
+  const __m512 vscale = _mm512_set1_ps(scale), vzero = _mm512_set1_ps(float(zero_point));
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, _mm512_mul_ps(_mm512_sub_ps(load16(q + i), vzero), vscale));
+  dequantize_portable(q + i, out + i, n - i, scale, zero_point);
+}
 #endif
 
 }  // namespace
@@ -103,6 +115,13 @@ void quantize(const float* x, uint8_t* out, int64_t n, float inv_scale, int32_t 
   if (uses_avx512()) return quantize_avx512(x, out, n, inv_scale, zero_point);
 #endif
   quantize_portable(x, out, n, inv_scale, zero_point);
+}
+
+void dequantize(const uint8_t* q, float* out, int64_t n, float scale, int32_t zero_point) {
+#ifdef FER_INT8_AVX512
+  if (uses_avx512()) return dequantize_avx512(q, out, n, scale, zero_point);
+#endif
+  dequantize_portable(q, out, n, scale, zero_point);
 }
 
 }  // namespace fer::detail::int8_kernels

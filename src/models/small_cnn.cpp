@@ -91,7 +91,7 @@ class SmallCnnImpl : public BackboneImpl {
       // The projection takes the grid in N x 3 x 3 x C order, the channels-last
       // layout the quantized pooling leaves (a view, no copy; reshape copies otherwise).
       q = torch::adaptive_avg_pool2d(q, {3, 3}).permute({0, 2, 3, 1}).reshape({q.size(0), -1});
-      return {(*project_)(q).dequantize(), {}};
+      return {dequantize_activation((*project_)(q)), {}};
     }
 
    private:

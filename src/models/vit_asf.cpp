@@ -201,8 +201,9 @@ class VitAsfImpl : public BackboneImpl {
           image_(net.image_stream_, ranges, "image_stream"), lbp_(net.lbp_stream_, ranges, "lbp_stream") {}
     BackboneOutput operator()(const torch::Tensor& input) const override {
       torch::Tensor x = prepare_input(input, net_->channels_, "vit_asf");
-      torch::Tensor a = image_(quantize_activation(x, input_)).dequantize().contiguous();
-      torch::Tensor b = lbp_(quantize_activation(standard_strides(lbp_map(x)), lbp_input_)).dequantize().contiguous();
+      torch::Tensor a = dequantize_activation(image_(quantize_activation(x, input_))).contiguous();
+      torch::Tensor b =
+          dequantize_activation(lbp_(quantize_activation(standard_strides(lbp_map(x)), lbp_input_))).contiguous();
       // The float part in bf16 where the CPU has it (as in bf16 mode; fp32 it
       // would cost more than the int8 streams save).
       AutocastGuard autocast(cpu_has_native_bf16());
