@@ -84,7 +84,9 @@ typedef struct fer_pipeline_options {
                                weights are found, else tiny_face, else haar: fer_pipeline_detector_name says) */
   const char* model_path;   /* model file; NULL = the default model */
   const char* precision;    /* "fp32", "bf16", "int8" or "auto"; NULL = "auto" (int8 for a calibrated
-                               model on a CPU with VNNI, else bf16 where native, else fp32) */
+                               model on a CPU with VNNI, else bf16 where native, else fp32; the
+                               detector stays in bf16/fp32 under "auto", "int8" runs ssd_mobilenet
+                               in int8 too) */
   float score_threshold;    /* detector score threshold (0.5) */
   int32_t min_face_size;    /* smallest face side in pixels (24) */
   int32_t max_detect_side;  /* detection runs on the image downscaled to this side (480) */
