@@ -8,11 +8,11 @@
 // 640x480 frame.
 //
 //   build/benchmarks/pipeline_bench [--detectors tiny_face,ssd_mobilenet,haar]
-//       [--precisions int8,bf16,fp32] [--threads 1,2] [--repeats N (9)] [--json FILE]
+//       [--precisions auto,int8,bf16,fp32] [--threads 1,2] [--repeats N (9)] [--json FILE]
 //
 // Precision applies as PipelineOptions::precision does: to recognition (int8
 // only for a model calibrated by fer quantize), and to the DNN detectors
-// (bf16 or fp32; int8 runs them as "auto").
+// ("auto": bf16 or fp32; "int8": ssd_mobilenet in int8, tiny_face as "auto").
 #include "bench_util.hpp"
 #include "support.hpp"
 
@@ -29,7 +29,7 @@
 namespace {
 
 const char* kUsage =
-    "usage: pipeline_bench [--detectors tiny_face,ssd_mobilenet,haar] [--precisions int8,bf16,fp32]\n"
+    "usage: pipeline_bench [--detectors tiny_face,ssd_mobilenet,haar] [--precisions auto,int8,bf16,fp32]\n"
     "                      [--threads 1,2] [--repeats N] [--json FILE]\n";
 
 struct Result {
@@ -53,7 +53,8 @@ Result measure(fer::Pipeline& pipeline, fer::Detector& detector, const std::vect
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<std::string> detectors = {"tiny_face", "ssd_mobilenet", "haar"}, precisions = {"int8", "bf16", "fp32"};
+  std::vector<std::string> detectors = {"tiny_face", "ssd_mobilenet", "haar"};
+  std::vector<std::string> precisions = {"auto", "int8", "bf16", "fp32"};
   std::vector<std::string> threads = {"1", "2"};
   int repeats = 9;
   std::string json_path;

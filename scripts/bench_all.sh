@@ -25,10 +25,10 @@ echo "== recognizers by input size (batch 1, 1 thread)"
 echo "== PyTorch eager on the same models and weights"
 "$py" "$root/benchmarks/pytorch_eager/compare.py" --json "$out/pytorch.json" --libfer-json "$out/recognizer.json" \
   | tee "$out/pytorch.txt"
-echo "== detectors (sample photos, and frames of 320x240 to 1920x1080)"
-"$b/detector_bench" --threads 1,2 --frame-sizes 320x240,640x480,1280x720,1920x1080 \
+echo "== detectors (fp32/bf16/int8; sample photos, and frames of 320x240 to 1920x1080)"
+"$b/detector_bench" --threads 1,2 --precisions fp32,bf16,int8 --frame-sizes 320x240,640x480,1280x720,1920x1080 \
   --json "$out/detector.json" | tee "$out/detector.txt"
-echo "== full pipeline on the sample photos (detectors x int8/bf16/fp32 x 1/2 threads)"
+echo "== full pipeline on the sample photos (detectors x auto/int8/bf16/fp32 x 1/2 threads)"
 "$b/pipeline_bench" --json "$out/pipeline.json" | tee "$out/pipeline.txt"
 echo "== streams (640x480, 1/4/8 faces, 1/2 threads)"
 streams=()
