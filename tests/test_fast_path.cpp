@@ -1,8 +1,16 @@
-// The bf16 + channels-last inference path against the fp32 reference.
+// The bf16 + channels-last inference path against the fp32 reference, and the
+// heap setting (fer::tune_heap).
 #include "support.hpp"
+
+#include <fer/threads.hpp>
 
 #include <doctest/doctest.h>
 #include <opencv2/imgproc.hpp>
+
+#include <sys/resource.h>
+
+#include <cstdlib>
+#include <cstring>
 
 namespace {
 
@@ -108,4 +116,46 @@ TEST_CASE("fast path: bf16-stored weights keep the exact fp32 state and switch b
     CHECK(model->extractor().state()[0].data == fp32_state[0].data);
   }
   fer::set_num_threads(0);
+}
+
+namespace {
+
+long minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
+
+}  // namespace
+
+TEST_CASE("fast path: with the heap setting, a network's freed activation buffers are reused without page faults") {
+  (void)fer::extractor_registry();  // what applies the setting in a program
+  if (!fer::tune_heap()) {
+    MESSAGE("SKIPPED: the heap setting is off here (FER_HEAP_TUNING=0, the process's own malloc settings, "
+            "a sanitizer's allocator, or not glibc)");
+    return;
+  }
+  // The allocation pattern of a forward pass: each layer's output allocated
+  // and written, then its input freed. With glibc's defaults the freed top of
+  // the heap goes back to the system and every pass faults its pages in again
+  // (measured in a C program: 19,589 faults over these 5 passes; 0 with the setting).
+  auto forward = [] {
+    const size_t mib = size_t(1) << 20;
+    const size_t sizes[] = {9 * mib, 9 * mib, 4 * mib, 4 * mib, 2 * mib, 2 * mib, mib};
+    void* input = nullptr;
+    for (size_t n : sizes) {
+      void* output = std::malloc(n);
+      REQUIRE(output != nullptr);
+      std::memset(output, 1, n);
+      std::free(input);
+      input = output;
+    }
+    std::free(input);
+  };
+  forward();  // the heap grows to hold a pass once
+  const long before = minor_faults();
+  for (int i = 0; i < 5; ++i) forward();
+  const long faults = minor_faults() - before;
+  MESSAGE("page faults over 5 passes: " << faults);
+  CHECK(faults < 500);
 }
