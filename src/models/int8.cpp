@@ -118,10 +118,16 @@ at::MemoryFormat dense_format(const torch::Tensor& t) {
              : at::MemoryFormat::Contiguous;
 }
 
-torch::Tensor empty_quantized(const torch::Tensor& like, at::MemoryFormat format, QParams q) {
-  return at::_empty_affine_quantized(like.sizes(), at::device(at::kCPU).dtype(at::kQUInt8), q.scale, q.zero_point,
-                                     format);
+// Whether libfer's kernels take `t`: uint8 with one scale and zero point.
+bool uint8_per_tensor(const torch::Tensor& t) {
+  return t.scalar_type() == at::kQUInt8 && t.qscheme() == at::kPerTensorAffine;
 }
+
+torch::Tensor empty_quantized(at::IntArrayRef sizes, at::MemoryFormat format, QParams q) {
+  return at::_empty_affine_quantized(sizes, at::device(at::kCPU).dtype(at::kQUInt8), q.scale, q.zero_point, format);
+}
+
+QParams qparams_of(const torch::Tensor& q) { return {q.q_scale(), q.q_zero_point()}; }
 
 }  // namespace
 
@@ -130,7 +136,7 @@ torch::Tensor quantize_activation(const torch::Tensor& x, QParams q) {
   RECORD_FUNCTION("fer::quantize_activation", std::vector<c10::IValue>());
   const at::MemoryFormat format = dense_format(x);
   torch::Tensor f = x.to(torch::kFloat32).contiguous(format);
-  torch::Tensor out = empty_quantized(f, format, q);
+  torch::Tensor out = empty_quantized(f.sizes(), format, q);
   const float* src = f.data_ptr<float>();
   uint8_t* dst = mutable_bytes(out);
   const float inv_scale = float(1.0 / q.scale);
@@ -142,7 +148,7 @@ torch::Tensor quantize_activation(const torch::Tensor& x, QParams q) {
 
 torch::Tensor dequantize_activation(const torch::Tensor& q) {
   RECORD_FUNCTION("fer::dequantize_activation", std::vector<c10::IValue>());
-  if (q.scalar_type() != at::kQUInt8 || q.qscheme() != at::kPerTensorAffine) return q.dequantize();
+  if (!uint8_per_tensor(q)) return q.dequantize();
   const at::MemoryFormat format = dense_format(q);
   torch::Tensor qc = q.contiguous(format);
   torch::Tensor out = torch::empty(q.sizes(), torch::TensorOptions().dtype(torch::kFloat32).memory_format(format));
@@ -158,8 +164,7 @@ torch::Tensor dequantize_activation(const torch::Tensor& q) {
 
 torch::Tensor dequantize_mean(const torch::Tensor& q) {
   RECORD_FUNCTION("fer::dequantize_mean", std::vector<c10::IValue>());
-  if (q.dim() != 4 || q.scalar_type() != at::kQUInt8 || q.qscheme() != at::kPerTensorAffine)
-    return q.dequantize().mean({2, 3});
+  if (q.dim() != 4 || !uint8_per_tensor(q)) return q.dequantize().mean({2, 3});
   const int64_t n = q.size(0), c = q.size(1), hw = q.size(2) * q.size(3);
   const at::MemoryFormat format = dense_format(q);
   torch::Tensor qc = q.contiguous(format);
@@ -241,12 +246,11 @@ void QConv2d::init(const torch::Tensor& weight, const torch::Tensor& bias, std::
 
 torch::Tensor pad_bottom_right(const torch::Tensor& q, int64_t rows, int64_t cols) {
   RECORD_FUNCTION("fer::pad_bottom_right", std::vector<c10::IValue>());
-  if (q.dim() != 4 || q.scalar_type() != at::kQUInt8 || q.qscheme() != at::kPerTensorAffine || rows < 0 || cols < 0)
+  if (q.dim() != 4 || !uint8_per_tensor(q) || rows < 0 || cols < 0)
     throw Error(Status::Internal, "pad_bottom_right: expects a per-tensor uint8 N x C x H x W tensor");
   const int64_t n = q.size(0), c = q.size(1), h = q.size(2), w = q.size(3);
   torch::Tensor src = q.contiguous(at::MemoryFormat::ChannelsLast);
-  torch::Tensor out = at::_empty_affine_quantized({n, c, h + rows, w + cols}, at::device(at::kCPU).dtype(at::kQUInt8),
-                                                  q.q_scale(), q.q_zero_point(), at::MemoryFormat::ChannelsLast);
+  torch::Tensor out = empty_quantized({n, c, h + rows, w + cols}, at::MemoryFormat::ChannelsLast, qparams_of(q));
   const uint8_t zero = uint8_t(q.q_zero_point());
   const uint8_t* in = bytes(src);
   uint8_t* dst = mutable_bytes(out);
@@ -268,15 +272,13 @@ torch::Tensor pad_bottom_right(const torch::Tensor& q, int64_t rows, int64_t col
 
 torch::Tensor quantized_add_relu(const torch::Tensor& qa, const torch::Tensor& qb, QParams out) {
   const at::MemoryFormat format = dense_format(qa);
-  auto plain = [&](const torch::Tensor& t) {
-    return t.scalar_type() == at::kQUInt8 && t.qscheme() == at::kPerTensorAffine && t.is_contiguous(format);
-  };
+  auto plain = [&](const torch::Tensor& t) { return uint8_per_tensor(t) && t.is_contiguous(format); };
   if (qa.sizes() != qb.sizes() || !plain(qa) || !plain(qb)) {  // LibTorch's kernel handles any layout
     static const c10::OperatorHandle op = find_op("quantized::add_relu", "");
     return call_op(op, {qa, qb, c10::IValue(out.scale), c10::IValue(out.zero_point)}).toTensor();
   }
   RECORD_FUNCTION("fer::quantized_add_relu", std::vector<c10::IValue>());
-  torch::Tensor result = empty_quantized(qa, format, out);
+  torch::Tensor result = empty_quantized(qa.sizes(), format, out);
   const double ka = qa.q_scale() / out.scale, kb = qb.q_scale() / out.scale;
   const float c = float(double(out.zero_point) - double(qa.q_zero_point()) * ka - double(qb.q_zero_point()) * kb);
   const uint8_t *a = bytes(qa), *b = bytes(qb);
