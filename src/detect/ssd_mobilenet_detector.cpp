@@ -150,35 +150,37 @@ void SsdMobilenetNet::to_int8() {
 }
 
 std::pair<torch::Tensor, torch::Tensor> SsdMobilenetNet::forward(const torch::Tensor& input) const {
-  std::vector<torch::Tensor> maps;
+  // Runs the backbone and the extra layers (layer(list, i, x)), keeping the six
+  // feature maps the heads read, in float (to_float): the pointwise conv of
+  // block 11, the backbone's output, and every second extra layer's.
+  auto feature_maps = [&](torch::Tensor x, auto&& layer, auto&& to_float) {
+    std::vector<torch::Tensor> maps;
+    for (size_t i = 0; i < backbone.size(); ++i) {
+      x = layer(false, i, x);
+      if (i == 22) maps.push_back(to_float(x));
+    }
+    maps.push_back(to_float(x));
+    for (size_t i = 0; i < extra.size(); ++i) {
+      x = layer(true, i, x);
+      if (i % 2 == 1) maps.push_back(to_float(x));
+    }
+    return maps;
+  };
   if (int8) {
     if (input.size(2) != 512 || input.size(3) != 512)
       throw Error(Status::ShapeMismatch, "ssd_mobilenet: the int8 network takes a 512x512 input");
+    auto layer = [&](bool is_extra, size_t i, const torch::Tensor& q) {
+      const QStep& s = (is_extra ? qextra_ : qbackbone_)[i];
+      return (*s.conv)(s.pad ? pad_bottom_right(q, 1, 1) : q);
+    };
     // [-1, 1] in steps of 1/127: -1, 0 and 1 exactly.
-    torch::Tensor q = quantize_activation(input, QParams{1.0 / 127.0, 128});
-    auto step = [](const QStep& s, const torch::Tensor& x) { return (*s.conv)(s.pad ? pad_bottom_right(x, 1, 1) : x); };
-    for (size_t i = 0; i < qbackbone_.size(); ++i) {
-      q = step(qbackbone_[i], q);
-      if (i == 22) maps.push_back(dequantize_activation(q));  // pointwise conv of block 11
-    }
-    maps.push_back(dequantize_activation(q));
-    for (size_t i = 0; i < qextra_.size(); ++i) {
-      q = step(qextra_[i], q);
-      if (i % 2 == 1) maps.push_back(dequantize_activation(q));
-    }
-    return decode(maps);
+    return decode(feature_maps(quantize_activation(input, QParams{1.0 / 127.0, 128}), layer,
+                               [](const torch::Tensor& q) { return dequantize_activation(q); }));
   }
-  torch::Tensor x = run_format(input, bf16);
-  for (size_t i = 0; i < backbone.size(); ++i) {
-    x = clip6(conv_same(x, backbone[i]));
-    if (i == 22) maps.push_back(x);  // pointwise conv of block 11
-  }
-  maps.push_back(x);
-  for (size_t i = 0; i < extra.size(); ++i) {
-    x = clip6(conv_same(x, extra[i]));
-    if (i % 2 == 1) maps.push_back(x);
-  }
-  return decode(maps);
+  auto layer = [&](bool is_extra, size_t i, const torch::Tensor& x) {
+    return clip6(conv_same(x, (is_extra ? extra : backbone)[i]));
+  };
+  return decode(feature_maps(run_format(input, bf16), layer, [](const torch::Tensor& x) { return x; }));
 }
 
 std::pair<torch::Tensor, torch::Tensor> SsdMobilenetNet::decode(const std::vector<torch::Tensor>& maps) const {

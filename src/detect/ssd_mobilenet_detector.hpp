@@ -42,8 +42,8 @@ struct SsdMobilenetNet {
   /// ReLU, requantized to [0, 6] in 255 steps, which saturates at 6. The six
   /// feature maps return to float for the heads (fp32). Throws Unsupported
   /// without LibTorch's oneDNN quantized engine.
-  /// Measured 2026-11-29 (2-core EPYC, 640x480 frame): 14.3 ms on 1 thread
-  /// against 25.6 in bf16; the same 22 faces of the sample photos (box IoU with
+  /// Measured 2026-11-29 (2-core EPYC, 640x480 frame, detector_bench): 12.5 ms
+  /// on 1 thread against 25.6 in bf16; the same 22 faces of the sample photos (box IoU with
   /// face-api's >= 0.92, scores within 0.094), but 67.0% instead of 69.3% of
   /// 1,000 upscaled FER-2013 val faces found (benchmarks/fer2013_framing
   /// --precision): the int8 weights, not the activations, cost the accuracy.
