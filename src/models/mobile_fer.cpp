@@ -11,6 +11,7 @@
 // At the default config (1 channel, 48 px, width 1.0), measured: 691,744
 // parameters, 0.073 GFLOPs (fer::detail::count_flops, FLOPs = 2 x MACs).
 #include "models/builtin.hpp"
+#include "models/depthwise.hpp"
 #include "models/zoo_common.hpp"
 
 namespace fer::detail {
@@ -87,7 +88,7 @@ class InvertedResidualImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x) {
     torch::Tensor y = x;
     if (expand_) y = act(expand_bn_(expand_(y)));
-    y = act(depthwise_bn_(depthwise_(y)));
+    y = act(depthwise_bn_(depthwise_conv2d(depthwise_, y)));
     if (se_) y = se_(y);
     if (coord_) y = coord_(y);
     y = project_bn_(project_(y));
@@ -143,7 +144,7 @@ class MobileFerImpl : public BackboneImpl {
 
   BackboneOutput forward_features(const torch::Tensor& input) override {
     torch::Tensor x = prepare_input(input, channels_, "mobile_fer");
-    torch::Tensor y = torch::hardswish(stem_bn_(stem_(x)));
+    torch::Tensor y = torch::hardswish(stem_bn_(network_layout(stem_(x))));
     y = torch::hardswish(head_bn_(head_(blocks_->forward(y))));
     return {y.mean({2, 3}), {}};
   }

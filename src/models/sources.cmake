@@ -1,6 +1,7 @@
 # Sources of src/models/ (one line per file).
 target_sources(fer PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/acnn.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/depthwise.cpp
   ${CMAKE_CURRENT_LIST_DIR}/flops.cpp
   ${CMAKE_CURRENT_LIST_DIR}/heads.cpp
   ${CMAKE_CURRENT_LIST_DIR}/int8.cpp

@@ -371,7 +371,12 @@ AutocastGuard::~AutocastGuard() {
   }
 }
 
+torch::Tensor BackboneImpl::network_layout(const torch::Tensor& x) const {
+  return channels_last_ && x.dim() == 4 ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
+}
+
 void to_channels_last(torch::nn::Module& module) {
+  if (auto* backbone = dynamic_cast<BackboneImpl*>(&module)) backbone->set_channels_last(true);
   torch::NoGradGuard no_grad;
   for (auto& p : module.parameters())
     if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));

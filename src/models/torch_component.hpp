@@ -42,6 +42,20 @@ class BackboneImpl : public torch::nn::Module {
   virtual bool prefers_bf16() const { return true; }
   virtual torch::Tensor forward_observed(const torch::Tensor& x, RangeRecorder& recorder);
   virtual std::unique_ptr<Int8Network> build_int8(const ActivationRanges& ranges);
+  /// Set by to_channels_last(): the network's activations are to be channels-last.
+  bool channels_last() const { return channels_last_; }
+  void set_channels_last(bool on) { channels_last_ = on; }
+
+ protected:
+  /// `x` made channels-last when the network runs so. LibTorch picks a
+  /// convolution's layout from its input's and weight's strides, which say
+  /// nothing for 1-channel images and for 1x1 or depthwise weights: a network
+  /// of only such layers (mobile_fer) would run NCHW with a oneDNN reorder
+  /// around every convolution. Such networks call this after their stem.
+  torch::Tensor network_layout(const torch::Tensor& x) const;
+
+ private:
+  bool channels_last_ = false;
 };
 
 /// A classifier head network: N x D features -> N x K logits.
