@@ -68,7 +68,7 @@ class AcnnImpl : public BackboneImpl {
  private:
   // Channel attention, then spatial attention pooling of the last map `f`.
   BackboneOutput attend(torch::Tensor f) {
-    f = f * torch::sigmoid(se_expand_(torch::relu(se_reduce_(f.mean({2, 3}, true)))));
+    f = f * torch::sigmoid(se_expand_(torch::relu(se_reduce_(spatial_mean(f, {2, 3}, true)))));
     int64_t n = f.size(0), h = f.size(2), w = f.size(3);
     torch::Tensor score = spatial_score_(torch::relu(spatial_hidden_(f))).view({n, h * w});
     torch::Tensor a = torch::softmax(score, 1);

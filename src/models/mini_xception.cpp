@@ -70,7 +70,7 @@ class MiniXceptionImpl : public BackboneImpl {
 
   BackboneOutput forward_features(const torch::Tensor& input) override {
     torch::Tensor x = prepare_input(input, channels_, "mini_xception");
-    return {features_->forward(x).mean({2, 3}), {}};
+    return {spatial_mean(features_->forward(x)), {}};
   }
   int64_t feature_dim() const override { return dim_; }
 

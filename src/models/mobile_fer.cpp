@@ -28,7 +28,7 @@ class SqueezeExciteImpl : public torch::nn::Module {
     expand_ = register_module("expand", conv2d(reduced, c, 1, 1, 1, true));
   }
   torch::Tensor forward(const torch::Tensor& x) {
-    return x * torch::hardsigmoid(expand_(torch::relu(reduce_(x.mean({2, 3}, true)))));
+    return x * torch::hardsigmoid(expand_(torch::relu(reduce_(spatial_mean(x, {2, 3}, true)))));
   }
 
  private:
@@ -48,8 +48,8 @@ class CoordAttentionImpl : public torch::nn::Module {
   }
   torch::Tensor forward(const torch::Tensor& x) {
     int64_t h = x.size(2), w = x.size(3);
-    torch::Tensor rows = x.mean(3, true);                       // N x C x H x 1
-    torch::Tensor cols = x.mean(2, true).transpose(2, 3);       // N x C x W x 1
+    torch::Tensor rows = spatial_mean(x, {3}, true);                  // N x C x H x 1
+    torch::Tensor cols = spatial_mean(x, {2}, true).transpose(2, 3);  // N x C x W x 1
     torch::Tensor y = torch::hardswish(bn_(shared_(torch::cat({rows, cols}, 2))));
     auto parts = y.split_with_sizes({h, w}, 2);
     torch::Tensor a_h = torch::sigmoid(gate_h_(parts[0]));                  // N x C x H x 1
@@ -146,7 +146,7 @@ class MobileFerImpl : public BackboneImpl {
     torch::Tensor x = prepare_input(input, channels_, "mobile_fer");
     torch::Tensor y = torch::hardswish(stem_bn_(network_layout(stem_(x))));
     y = torch::hardswish(head_bn_(head_(blocks_->forward(y))));
-    return {y.mean({2, 3}), {}};
+    return {spatial_mean(y), {}};
   }
   int64_t feature_dim() const override { return dim_; }
   // Measured (README, Speed): bf16 is slower than fp32 up to batch 8 here,

@@ -149,7 +149,7 @@ class ResNetImpl : public BackboneImpl {
     torch::Tensor x = prepare_input(input, channels_, name_);
     torch::Tensor y = body_->forward(stem_->forward(x));
     if (out_bn_) y = out_bn_(y);
-    return {y.mean({2, 3}), {}};
+    return {spatial_mean(y), {}};
   }
   int64_t feature_dim() const override { return dim_; }
 

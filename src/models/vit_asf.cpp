@@ -91,7 +91,7 @@ class SelectiveFusionImpl : public torch::nn::Module {
   }
   torch::Tensor forward(const torch::Tensor& a, const torch::Tensor& b) {
     torch::Tensor x = a + b;
-    torch::Tensor m = torch::sigmoid(global_->forward(x.mean({2, 3}, true)) + local_->forward(x));
+    torch::Tensor m = torch::sigmoid(global_->forward(spatial_mean(x, {2, 3}, true)) + local_->forward(x));
     return b + m * (a - b);
   }
 

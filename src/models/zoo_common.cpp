@@ -2,6 +2,7 @@
 
 #include <fer/error.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 namespace fer::detail {
@@ -27,6 +28,19 @@ int64_t stem_stride(int64_t input_size) { return input_size >= 96 ? 2 : 1; }
 torch::nn::Conv2d conv2d(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t groups, bool bias) {
   return torch::nn::Conv2d(
       torch::nn::Conv2dOptions(in, out, k).stride(stride).padding(k / 2).groups(groups).bias(bias));
+}
+
+torch::Tensor spatial_mean(const torch::Tensor& x, std::vector<int64_t> dims, bool keepdim) {
+  TORCH_CHECK(x.dim() == 4 && !dims.empty(), "spatial_mean: a 4-D tensor and some of the dims 2, 3");
+  for (int64_t d : dims) TORCH_CHECK(d == 2 || d == 3, "spatial_mean: dims must be 2 and/or 3");
+  if (x.is_contiguous() || !x.is_contiguous(at::MemoryFormat::ChannelsLast)) return x.mean(dims, keepdim);
+  std::vector<int64_t> nhwc;  // H, W are dims 1, 2 of the N x H x W x C view
+  for (int64_t d : dims) nhwc.push_back(d - 1);
+  torch::Tensor m = x.permute({0, 2, 3, 1}).mean(nhwc, /*keepdim=*/true).permute({0, 3, 1, 2});
+  if (keepdim) return m;
+  std::sort(dims.rbegin(), dims.rend());
+  for (int64_t d : dims) m = m.squeeze(d);
+  return m;
 }
 
 void push_conv_bn_relu(torch::nn::Sequential& seq, int64_t in, int64_t out, int64_t stride, bool batch_norm) {

@@ -1,6 +1,7 @@
-// Depthwise convolution with its own weight gradient (src/models/depthwise.cpp)
-// and the channels-last activations of networks LibTorch cannot tell the
-// layout of (BackboneImpl::network_layout).
+// Training fast paths: depthwise convolution with its own weight gradient
+// (src/models/depthwise.cpp), the channels-last activations of networks
+// LibTorch cannot tell the layout of (BackboneImpl::network_layout), and
+// spatial means through the channels-last view (spatial_mean).
 #include "models/depthwise.hpp"
 #include "models/torch_component.hpp"
 #include "models/zoo_common.hpp"
@@ -161,4 +162,30 @@ TEST_CASE("network_layout: channels-last activations after to_channels_last, the
   double cosine = torch::nn::functional::cosine_similarity(g16, g32, torch::nn::functional::CosineSimilarityFuncOptions().dim(0)).item<double>();
   MESSAGE("bf16 channels-last vs fp32 gradient cosine similarity: " << cosine);
   CHECK(cosine > 0.95);
+}
+
+TEST_CASE("spatial_mean: the values and gradients of Tensor::mean, in either layout") {
+  torch::manual_seed(7);
+  const std::vector<std::vector<int64_t>> dim_sets = {{2, 3}, {2}, {3}, {3, 2}};
+  for (bool cl : {false, true})
+    for (auto type : {torch::kFloat32, torch::kBFloat16})
+      for (const auto& dims : dim_sets)
+        for (bool keepdim : {false, true}) {
+          CAPTURE(cl);
+          CAPTURE(keepdim);
+          CAPTURE(dims.size());
+          torch::Tensor base = torch::randn({3, 20, 5, 7}).to(type);
+          if (cl) base = base.contiguous(at::MemoryFormat::ChannelsLast);
+          torch::Tensor x1 = base.clone().requires_grad_(true), x2 = base.clone().requires_grad_(true);
+          torch::Tensor ref = x1.mean(dims, keepdim), got = fer::detail::spatial_mean(x2, dims, keepdim);
+          REQUIRE((got.sizes() == ref.sizes()));
+          torch::Tensor g = torch::randn(ref.sizes()).to(type);
+          ref.backward(g);
+          got.backward(g);
+          const double tol = type == torch::kFloat32 ? 1e-6 : 1e-2;
+          CHECK(max_abs((got - ref).to(torch::kFloat32)) <= tol);
+          CHECK(max_abs((x2.grad() - x1.grad()).to(torch::kFloat32)) <= tol);
+        }
+  CHECK_THROWS(fer::detail::spatial_mean(torch::randn({2, 3, 4}), {2}));
+  CHECK_THROWS(fer::detail::spatial_mean(torch::randn({2, 3, 4, 4}), {1}));
 }
