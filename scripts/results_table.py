@@ -9,8 +9,10 @@ once per final model by scripts/train_recipe.sh (test_none.json,
 test_flip.json, test_tencrop.json: bf16) and scripts/quantize_recipe.sh
 (test_int8_*.json), and the epoch time (the sum over the log's epochs; an
 epoch repeated after an interrupted run counts once, its last record).
+With --occlusion: the table of test accuracy / macro-F1 under synthetic
+occlusion instead (test_occlusion_*.json, scripts/eval_recipe.sh).
 
-    scripts/results_table.py [--runs DIR] [--recipes NAME ...] [--json] [--archive DIR]
+    scripts/results_table.py [--runs DIR] [--recipes NAME ...] [--json] [--occlusion] [--archive DIR]
     scripts/results_table.py --runs docs/results      # the README's table, from the archived reports
 
 A figure that is missing (not yet evaluated) prints as "-". Standard library only.
@@ -24,6 +26,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+OCCLUSIONS = ("eye", "mouth", "eye_or_mouth")
 
 
 def model_header(path):
@@ -136,11 +139,36 @@ def row(name, run_dir):
             rep = report(os.path.join(run_dir, "%s%s.json" % (prefix, tta)))
             if rep:
                 r["test"]["%s_%s" % (precision, tta)] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]}
+    for occlusion in OCCLUSIONS:
+        rep = report(os.path.join(run_dir, "test_occlusion_%s.json" % occlusion))
+        if rep:
+            r["test"]["occlusion_" + occlusion] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]}
     return r
 
 
 def pct(v):
     return "-" if v is None else "%.2f%%" % (100 * v)
+
+
+def description(r):
+    desc = "`%s`" % r["architecture"]
+    if r["options"]:
+        desc += " " + ", ".join("%s=%s" % kv for kv in sorted(r["options"].items()))
+    if r["teacher"]:
+        desc += ", distilled from `%s`" % os.path.basename(r["teacher"])
+    return desc
+
+
+def occlusion_markdown(rows):
+    print("| model | recipe | data | no occlusion | one eye | mouth | eye or mouth (1/3 each) |")
+    print("| --- | --- | --- | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        t = r["test"]
+        if not any("occlusion_" + o in t for o in OCCLUSIONS):
+            continue
+        cell = lambda k: "%s / %s" % (pct(t.get(k, {}).get("accuracy")), pct(t.get(k, {}).get("macro_f1")))
+        print("| %s | `%s` | %s | %s |" % (description(r), r["recipe"], r["dataset"],
+                                          " | ".join(cell(k) for k in ["bf16_none"] + ["occlusion_" + o for o in OCCLUSIONS])))
 
 
 def markdown(rows):
@@ -150,11 +178,7 @@ def markdown(rows):
     for r in rows:
         t = r["test"]
         acc = lambda k: pct(t.get(k, {}).get("accuracy"))
-        desc = "`%s`" % r["architecture"]
-        if r["options"]:
-            desc += " " + ", ".join("%s=%s" % kv for kv in sorted(r["options"].items()))
-        if r["teacher"]:
-            desc += ", distilled from `%s`" % os.path.basename(r["teacher"])
+        desc = description(r)
         done = "%d/%d" % (r["epochs_done"], r["epochs_planned"]) if r["epochs_planned"] else str(r["epochs_done"])
         print("| %s | `%s` | %s | %.2f M | %s, %s | %s / %s / %s | %s | %s / %s / %s | %s, %s s |" % (
             desc, r["recipe"], r["dataset"], r["parameters"] / 1e6, pct(r["val_accuracy"]), r["best_epoch"],
@@ -167,6 +191,8 @@ def main(argv=None):
     ap.add_argument("--runs", default=os.path.join(ROOT, "runs"), help="directory of the run directories (runs/)")
     ap.add_argument("--recipes", nargs="+", help="recipe names (default: every recipe with a trained model)")
     ap.add_argument("--json", action="store_true", help="print the rows as JSON instead of a Markdown table")
+    ap.add_argument("--occlusion", action="store_true",
+                    help="print the table of accuracy under synthetic occlusion (test_occlusion_*.json)")
     ap.add_argument("--archive", metavar="DIR",
                     help="also copy each run's log, test reports and model header to DIR/RECIPE (docs/results), "
                          "from which --runs DIR prints the same table without the model files")
@@ -179,6 +205,8 @@ def main(argv=None):
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         print()
+    elif args.occlusion:
+        occlusion_markdown(rows)
     else:
         markdown(rows)
     return 0
