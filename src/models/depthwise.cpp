@@ -64,7 +64,8 @@ __attribute__((target("avx512f"))) inline __m512 load16(const c10::BFloat16* p) 
   return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
 
-// As accumulate_portable, 16 channels at a time (the remainder in plain loops).
+// As accumulate_portable, 16 channels at a time, the sum over an output row
+// kept in a register per tap (the remaining channels in plain loops).
 template <class T>
 __attribute__((target("avx512f"))) void accumulate_avx512(const T* x, const T* g, float* acc, const Problem& p,
                                                          int64_t n0, int64_t n1) {
@@ -72,22 +73,28 @@ __attribute__((target("avx512f"))) void accumulate_avx512(const T* x, const T* g
   for (int64_t n = n0; n < n1; ++n)
     for (int64_t oh = 0; oh < p.oh; ++oh) {
       auto [i0, i1] = taps(oh, p.h, p);
-      for (int64_t ow = 0; ow < p.ow; ++ow) {
-        auto [j0, j1] = taps(ow, p.w, p);
-        const T* gp = g + ((n * p.oh + oh) * p.ow + ow) * p.c;
-        const T* x0 = x + ((n * p.h + oh * p.stride - p.padding) * p.w + ow * p.stride - p.padding) * p.c;
-        for (int64_t c = 0; c < c16; c += 16) {
-          const __m512 gv = load16(gp + c);
-          for (int64_t i = i0; i < i1; ++i)
-            for (int64_t j = j0; j < j1; ++j) {
-              float* a = acc + (i * p.k + j) * p.c + c;
-              _mm512_storeu_ps(a, _mm512_fmadd_ps(gv, load16(x0 + (i * p.w + j) * p.c + c), _mm512_loadu_ps(a)));
-            }
-        }
-        for (int64_t c = c16; c < p.c; ++c) {
-          const float gs = to_float(gp[c]);
-          for (int64_t i = i0; i < i1; ++i)
-            for (int64_t j = j0; j < j1; ++j) acc[(i * p.k + j) * p.c + c] += gs * to_float(x0[(i * p.w + j) * p.c + c]);
+      const T* grow = g + (n * p.oh + oh) * p.ow * p.c;
+      for (int64_t i = i0; i < i1; ++i) {
+        const T* xrow = x + (n * p.h + oh * p.stride - p.padding + i) * p.w * p.c;
+        for (int64_t j = 0; j < p.k; ++j) {
+          // Output columns whose tap j falls inside the row: 0 <= ow * stride - padding + j < W.
+          const int64_t lo = p.padding - j, hi = p.w - 1 + p.padding - j;
+          const int64_t ow0 = lo <= 0 ? 0 : (lo + p.stride - 1) / p.stride;
+          const int64_t ow1 = hi < 0 ? 0 : std::min(p.ow, hi / p.stride + 1);
+          if (ow0 >= ow1) continue;
+          float* a = acc + (i * p.k + j) * p.c;
+          const T* x0 = xrow + (ow0 * p.stride - p.padding + j) * p.c;
+          const T* g0 = grow + ow0 * p.c;
+          const int64_t xstep = p.stride * p.c;
+          for (int64_t c = 0; c < c16; c += 16) {
+            __m512 sum = _mm512_loadu_ps(a + c);
+            for (int64_t ow = 0; ow < ow1 - ow0; ++ow)
+              sum = _mm512_fmadd_ps(load16(g0 + ow * p.c + c), load16(x0 + ow * xstep + c), sum);
+            _mm512_storeu_ps(a + c, sum);
+          }
+          for (int64_t c = c16; c < p.c; ++c)
+            for (int64_t ow = 0; ow < ow1 - ow0; ++ow)
+              a[c] += to_float(g0[ow * p.c + c]) * to_float(x0[ow * xstep + c]);
         }
       }
     }
