@@ -66,18 +66,29 @@ struct TrainStep {
   cv::Mat train_features;
 };
 
-// Forward (training mode) + backward of mean(features^2), then restores the
-// weights, running statistics and eval mode.
-TrainStep train_step(const fer::FeatureExtractor& e, const std::vector<cv::Mat>& crops) {
+// Forward (training mode) + backward of mean(features^2) in the layout
+// training uses (fp32: NCHW, see to_channels_first; bf16: channels-last,
+// under autocast), then restores the weights, running statistics, layout and
+// eval mode.
+TrainStep train_step(const fer::FeatureExtractor& e, const std::vector<cv::Mat>& crops, bool bf16 = false) {
   std::shared_ptr<fer::detail::BackboneImpl> m = fer::detail::torch_backbone(e);
   REQUIRE(m);
   fer::TensorList saved = e.state();
+  const bool channels_last = m->channels_last();
+  if (bf16)
+    fer::detail::to_channels_last(*m);
+  else
+    fer::detail::to_channels_first(*m);
   m->train();
   m->zero_grad();
-  fer::detail::BackboneOutput out = m->forward_features(fer::detail::images_to_tensor(crops));
-  out.features.pow(2).mean().backward();
+  fer::detail::BackboneOutput out;
+  {
+    fer::detail::AutocastGuard autocast(bf16);
+    out = m->forward_features(fer::detail::images_to_tensor(crops));
+  }
+  out.features.to(torch::kFloat32).pow(2).mean().backward();
   TrainStep r;
-  r.train_features = fer::detail::tensor_to_mat(out.features.detach());
+  r.train_features = fer::detail::tensor_to_mat(out.features.detach().to(torch::kFloat32));
   for (const auto& p : m->named_parameters(true)) {
     const torch::Tensor& g = p.value().grad();
     double norm = g.defined() ? g.norm().item<double>() : 0.0;
@@ -91,6 +102,10 @@ TrainStep train_step(const fer::FeatureExtractor& e, const std::vector<cv::Mat>&
   }
   m->zero_grad();
   fer::detail::load_module_state(*m, saved, e.architecture());
+  if (channels_last)
+    fer::detail::to_channels_last(*m);
+  else
+    fer::detail::to_channels_first(*m);
   m->eval();
   return r;
 }
@@ -163,9 +178,9 @@ void check_minimum_parameters(const ZooCase& z) {
   }
 }
 
-void check_gradients(const ZooCase& z) {
+void check_gradients(const ZooCase& z, bool bf16) {
   auto e = fer::FeatureExtractor::create(z.name, zoo_config(z, z.size_a));
-  TrainStep p = train_step(*e, random_crops(2, z.size_a, 1, 11));
+  TrainStep p = train_step(*e, random_crops(2, z.size_a, 1, 11), bf16);
   CAPTURE(p.first_parameter);
   CHECK(p.first_gradient_norm > 0.0);
   CHECK(std::isfinite(p.first_gradient_norm));
@@ -215,7 +230,8 @@ void check_architecture(const char* name) {
   SUBCASE("output shapes at two input sizes") { check_shapes(z); }
   SUBCASE("parameter count matches the header comment") { check_parameter_count(z); }
   SUBCASE("the loader's minimum parameter count is a lower bound") { check_minimum_parameters(z); }
-  SUBCASE("gradients reach the first layer") { check_gradients(z); }
+  SUBCASE("gradients reach the first layer") { check_gradients(z, false); }
+  SUBCASE("gradients reach the first layer in bf16, channels-last") { check_gradients(z, true); }
   SUBCASE("eval is deterministic, training mode differs") { check_modes(z); }
   SUBCASE("model file round trip gives identical outputs") { check_model_file(z); }
 }

@@ -115,7 +115,7 @@ TEST_CASE("depthwise_conv2d: same output and gradients as the module, in fp32 an
   CHECK(torch::equal(fer::detail::depthwise_conv2d(dw, x), dw->forward(x)));
 }
 
-TEST_CASE("network_layout: channels-last activations after to_channels_last, the same features") {
+TEST_CASE("network_layout: channels-last activations after to_channels_last, the same features as NCHW") {
   fer::Config config;
   config.set("width", 0.25);
   auto make = [&] {
@@ -126,9 +126,11 @@ TEST_CASE("network_layout: channels-last activations after to_channels_last, the
   auto plain = fer::detail::torch_backbone(*plain_extractor), cl = fer::detail::torch_backbone(*cl_extractor);
   REQUIRE(plain);
   REQUIRE(cl);
-  fer::detail::to_channels_last(*cl);
-  CHECK_FALSE(plain->channels_last());
+  // Models run channels-last from creation (TorchExtractor); fp32 training
+  // switches back to NCHW.
   CHECK(cl->channels_last());
+  fer::detail::to_channels_first(*plain);
+  CHECK_FALSE(plain->channels_last());
   plain->train();
   cl->train();
   torch::Tensor x = torch::randn({6, 1, 48, 48});

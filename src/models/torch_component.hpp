@@ -109,8 +109,14 @@ class AutocastGuard {
   bool enabled_, previous_;
 };
 
-/// Stores 4-D weights channels-last, so bf16 convolutions run in oneDNN's fast layout.
+/// Stores 4-D weights channels-last, so convolutions run in oneDNN's fast
+/// layout, and marks a BackboneImpl to run its activations so.
 void to_channels_last(torch::nn::Module& module);
+/// Undoes to_channels_last: standard NCHW weights and activations. fp32
+/// training runs so: LibTorch 1.13's oneDNN fp32 1x1 stride-2 convolution
+/// corrupts the heap in its weight gradient on channels-last inputs
+/// (mini_xception's shortcut; found by the model-zoo gradient test).
+void to_channels_first(torch::nn::Module& module);
 
 /// Integer option "channels" / "input_size" with range checks.
 int64_t config_channels(const Config& config);

@@ -64,9 +64,11 @@ ForwardOutput forward_model(BackboneImpl& backbone, HeadImpl& head, const torch:
   check_precision(precision);
   bool bf16 = precision == "bf16";
   AutocastGuard autocast(bf16);
-  // Channels-last pays for multi-channel inputs; a 1-channel input stays NCHW
-  // (see standard_strides) and the layers after it follow the weights' layout.
-  torch::Tensor input = standard_strides(bf16 && x.size(1) > 1 ? x.contiguous(at::MemoryFormat::ChannelsLast) : x);
+  // Channels-last where the network runs so (to_channels_last); a 1-channel
+  // input stays NCHW (see standard_strides) and the layers after it follow
+  // the weights' layout (or BackboneImpl::network_layout).
+  const bool cl = backbone.channels_last() && x.size(1) > 1;
+  torch::Tensor input = standard_strides(cl ? x.contiguous(at::MemoryFormat::ChannelsLast) : x);
   BackboneOutput b = backbone.forward_features(input);
   ForwardOutput out;
   out.features = b.features;
