@@ -2,10 +2,11 @@
 // gradient. LibTorch 1.13's oneDNN has a depthwise weight-gradient kernel
 // only for 3x3 filters; a 5x5 depthwise convolution's weight gradient falls
 // back to a generic grouped convolution that pads each 1-channel group to 16
-// (DNNL_VERBOSE=1 on 6 mobile_fer bf16 training steps, one thread: 48 calls of
-// the fallback took 1.19 s of 3.5 s, up to 36 ms for 240 channels at 12x12;
-// oneDNN's 3x3 depthwise kernel takes 1.4 ms there). The forward pass and the input gradient
-// stay LibTorch's (oneDNN's depthwise kernels are fast there).
+// (DNNL_VERBOSE=1 on 6 mobile_fer bf16 training steps, one thread: 48 calls
+// of the fallback took 1.19 s of 3.5 s, up to 36 ms for 240 channels at
+// 12x12, where oneDNN's 3x3 depthwise kernel takes 1.4 ms). The forward pass
+// and the input gradient stay LibTorch's (oneDNN's depthwise kernels are
+// fast there).
 #pragma once
 
 #include <torch/torch.h>

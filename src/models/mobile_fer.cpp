@@ -149,8 +149,8 @@ class MobileFerImpl : public BackboneImpl {
     return {spatial_mean(y), {}};
   }
   int64_t feature_dim() const override { return dim_; }
-  // Measured (README, Speed): bf16 is slower than fp32 up to batch 8 here,
-  // its many small depthwise convolutions paying the conversions.
+  // Measured (README, Speed): at batch 1, bf16 is slower than fp32 here, its
+  // many small depthwise convolutions paying the conversions.
   bool prefers_bf16() const override { return false; }
 
  private:
