@@ -1,5 +1,7 @@
 #include "models/depthwise.hpp"
 
+#include "models/int8_kernels.hpp"
+
 #include <ATen/Parallel.h>
 #include <ATen/autocast_mode.h>
 
@@ -100,16 +102,13 @@ __attribute__((target("avx512f"))) void accumulate_avx512(const T* x, const T* g
     }
 }
 
-bool has_avx512() {
-  static const bool has = __builtin_cpu_supports("avx512f");
-  return has;
-}
 #endif
 
 template <class T>
 void accumulate(const T* x, const T* g, float* acc, const Problem& p, int64_t n0, int64_t n1, bool portable) {
 #ifdef FER_DW_AVX512
-  if (!portable && has_avx512()) return accumulate_avx512(x, g, acc, p, n0, n1);
+  // int8_kernels::uses_avx512 is the run-time AVX-512F check these kernels need too.
+  if (!portable && int8_kernels::uses_avx512()) return accumulate_avx512(x, g, acc, p, n0, n1);
 #endif
   accumulate_portable(x, g, acc, p, n0, n1);
 }

@@ -379,19 +379,21 @@ torch::Tensor BackboneImpl::network_layout(const torch::Tensor& x) const {
   return channels_last_ && x.dim() == 4 ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
 }
 
-void to_channels_last(torch::nn::Module& module) {
-  if (auto* backbone = dynamic_cast<BackboneImpl*>(&module)) backbone->set_channels_last(true);
+namespace {
+
+void set_layout(torch::nn::Module& module, bool channels_last) {
+  if (auto* backbone = dynamic_cast<BackboneImpl*>(&module)) backbone->set_channels_last(channels_last);
+  const auto format = channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   torch::NoGradGuard no_grad;
   for (auto& p : module.parameters())
-    if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+    if (p.dim() == 4) p.set_data(p.contiguous(format));
 }
 
-void to_channels_first(torch::nn::Module& module) {
-  if (auto* backbone = dynamic_cast<BackboneImpl*>(&module)) backbone->set_channels_last(false);
-  torch::NoGradGuard no_grad;
-  for (auto& p : module.parameters())
-    if (p.dim() == 4) p.set_data(p.contiguous());
-}
+}  // namespace
+
+void to_channels_last(torch::nn::Module& module) { set_layout(module, true); }
+
+void to_channels_first(torch::nn::Module& module) { set_layout(module, false); }
 
 int64_t config_channels(const Config& config) {
   int64_t c = config.get_int("channels", 1);

@@ -241,11 +241,9 @@ class Trainer {
       if (init->info().classes == model_->info().classes) model_->classifier().load_state(init->classifier().state());
     }
     std::tie(backbone_, head_) = detail::torch_modules(*model_);
-    // bf16 trains channels-last, fp32 NCHW (see to_channels_first).
-    if (o_.precision == "bf16")
-      detail::to_channels_last(*backbone_);
-    else
-      detail::to_channels_first(*backbone_);
+    // Models are made channels-last (TorchExtractor); bf16 trains so, fp32
+    // NCHW (see to_channels_first).
+    if (o_.precision != "bf16") detail::to_channels_first(*backbone_);
     if (o_.ema_decay > 0) {
       auto bytes = model_->to_bytes();
       ema_ = Model::from_bytes(bytes.data(), bytes.size(), "ema");
@@ -258,7 +256,7 @@ class Trainer {
     if (teacher_->info().classes != train_.classes)
       throw Error(Status::InvalidArgument, "teacher " + o_.teacher_model + " has other classes than the training data");
     std::tie(t_backbone_, t_head_) = detail::torch_modules(*teacher_);
-    detail::to_channels_last(*t_backbone_);  // forward passes only
+    // The teacher runs forward passes only, channels-last as every loaded model.
     t_backbone_->eval();
     t_head_->eval();
     if (o_.kd_feature_weight > 0) {
