@@ -276,6 +276,30 @@ TEST_CASE("model zoo: attention maps of vit_asf and acnn") {
   }
 }
 
+TEST_CASE("model zoo: acnn's attention option drops each attention module") {
+  fer::set_num_threads(2);
+  auto make = [](const char* attention) {
+    return fer::FeatureExtractor::create("acnn", fer::Config{{"width", "0.5"}, {"attention", attention}});
+  };
+  auto both = make("both"), channel = make("channel"), spatial = make("spatial"), none = make("none");
+  // The channel branch (two 1x1 convs with bias) and the spatial branch (two 1x1 convs) each add parameters.
+  int64_t dim = both->feature_dim(), se = (dim * (dim / 16) + dim / 16) + (dim / 16 * dim + dim),
+          sp = (dim * (dim / 8) + dim / 8) + dim / 8;
+  CHECK(both->parameter_count() == none->parameter_count() + se + sp);
+  CHECK(channel->parameter_count() == none->parameter_count() + se);
+  CHECK(spatial->parameter_count() == none->parameter_count() + sp);
+  auto crops = random_crops(2, 48, 1, 31);
+  for (auto* e : {both.get(), channel.get(), spatial.get(), none.get()}) {
+    CHECK(e->feature_dim() == dim);
+    fer::FeatureBatch f = e->extract(crops);
+    CHECK(f.features.rows == 2);
+    // An attention map only where spatial attention pools the features.
+    bool has_map = e == both.get() || e == spatial.get();
+    CHECK(f.attention.size() == (has_map ? 2u : 0u));
+  }
+  CHECK_THROWS_AS(make("spatiall"), fer::Error);
+}
+
 TEST_CASE("model zoo: count_flops counts convolutions and matrix products") {
   fer::set_num_threads(2);
   // small_cnn at 48 px, width 1: six 3x3 convs at 48, 48, 24, 24, 12, 12 px.

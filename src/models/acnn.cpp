@@ -10,6 +10,11 @@
 // 48 px -> 6x6, 64 px -> 8x8, 112 px -> 7x7. The paper's LBP input branch and
 // reconstruction module are left out (vit_asf carries an LBP stream).
 //
+// Option attention=both|channel|spatial|none (default both) keeps or drops
+// each attention module, for measuring what it adds on the same trunk:
+// without channel attention the map is not re-weighted; without spatial
+// attention it is average-pooled and there is no attention map.
+//
 // At the default config (1 channel, 48 px, width 1.0), measured: 1,180,080
 // parameters, 0.766 GFLOPs (fer::detail::count_flops, FLOPs = 2 x MACs).
 #include "models/builtin.hpp"
@@ -37,13 +42,21 @@ class AcnnImpl : public BackboneImpl {
     }
     features_ = register_module("features", seq);
     dim_ = in;
-    int64_t squeezed = std::max<int64_t>(dim_ / 16, 4);
-    se_reduce_ = register_module("se_reduce", conv2d(dim_, squeezed, 1, 1, 1, true));
-    se_expand_ = register_module("se_expand", conv2d(squeezed, dim_, 1, 1, 1, true));
-    int64_t hidden = std::max<int64_t>(dim_ / 8, 4);
-    spatial_hidden_ = register_module("spatial_hidden", conv2d(dim_, hidden, 1, 1, 1, true));
-    // No bias: a constant shift does not change the softmax.
-    spatial_score_ = register_module("spatial_score", conv2d(hidden, 1, 1));
+    std::string attention = config.get_string("attention", "both");
+    if (attention != "both" && attention != "channel" && attention != "spatial" && attention != "none")
+      throw Error(Status::InvalidArgument,
+                  "acnn attention must be both, channel, spatial or none, got '" + attention + "'");
+    if (attention == "both" || attention == "channel") {
+      int64_t squeezed = std::max<int64_t>(dim_ / 16, 4);
+      se_reduce_ = register_module("se_reduce", conv2d(dim_, squeezed, 1, 1, 1, true));
+      se_expand_ = register_module("se_expand", conv2d(squeezed, dim_, 1, 1, 1, true));
+    }
+    if (attention == "both" || attention == "spatial") {
+      int64_t hidden = std::max<int64_t>(dim_ / 8, 4);
+      spatial_hidden_ = register_module("spatial_hidden", conv2d(dim_, hidden, 1, 1, 1, true));
+      // No bias: a constant shift does not change the softmax.
+      spatial_score_ = register_module("spatial_score", conv2d(hidden, 1, 1));
+    }
     init_zoo_weights(*this);
   }
 
@@ -66,9 +79,11 @@ class AcnnImpl : public BackboneImpl {
   }
 
  private:
-  // Channel attention, then spatial attention pooling of the last map `f`.
+  // Channel attention, then spatial attention pooling of the last map `f`
+  // (each where the config keeps it; average pooling without spatial attention).
   BackboneOutput attend(torch::Tensor f) {
-    f = f * torch::sigmoid(se_expand_(torch::relu(se_reduce_(spatial_mean(f, {2, 3}, true)))));
+    if (se_reduce_) f = f * torch::sigmoid(se_expand_(torch::relu(se_reduce_(spatial_mean(f, {2, 3}, true)))));
+    if (!spatial_score_) return {spatial_mean(f), {}};
     int64_t n = f.size(0), h = f.size(2), w = f.size(3);
     torch::Tensor score = spatial_score_(torch::relu(spatial_hidden_(f))).view({n, h * w});
     torch::Tensor a = torch::softmax(score, 1);
@@ -103,7 +118,8 @@ class AcnnImpl : public BackboneImpl {
 void register_acnn() {
   register_backbone_type<AcnnImpl>(
       "acnn",
-      "VGG-like CNN with channel and spatial attention pooling; attention map (options: channels, input_size, width)");
+      "VGG-like CNN with channel and spatial attention pooling; attention map (options: channels, input_size, width, "
+      "attention=both|channel|spatial|none)");
 }
 
 }  // namespace fer::detail
