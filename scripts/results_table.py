@@ -11,8 +11,12 @@ test_flip.json, test_tencrop.json: bf16) and scripts/quantize_recipe.sh
 epoch repeated after an interrupted run counts once, its last record).
 With --occlusion: the table of test accuracy / macro-F1 under synthetic
 occlusion instead (test_occlusion_*.json, scripts/eval_recipe.sh).
+With --effects: what one ingredient adds, from pairs of recipes that differ
+in it alone: NAME_kd against NAME (distillation), NAME against NAME_noatt
+(attention); differences in test accuracy points (bf16), unoccluded and
+occluded.
 
-    scripts/results_table.py [--runs DIR] [--recipes NAME ...] [--json] [--occlusion] [--archive DIR]
+    scripts/results_table.py [--runs DIR] [--recipes NAME ...] [--json] [--occlusion | --effects] [--archive DIR]
     scripts/results_table.py --runs docs/results      # the README's table, from the archived reports
 
 A figure that is missing (not yet evaluated) prints as "-". Standard library only.
@@ -171,6 +175,41 @@ def occlusion_markdown(rows):
                                           " | ".join(cell(k) for k in ["bf16_none"] + ["occlusion_" + o for o in OCCLUSIONS])))
 
 
+# (suffix of the variant recipe, suffix of the base recipe, what the variant adds)
+EFFECTS = (("_kd", "", "distillation"), ("", "_noatt", "attention"))
+
+
+def effect_pairs(rows):
+    """(ingredient, with, without) for each pair of trained recipes that differ in one ingredient alone."""
+    by_name = {r["recipe"]: r for r in rows}
+    pairs = []
+    for r in rows:
+        for with_suffix, without_suffix, what in EFFECTS:
+            name = r["recipe"]
+            if with_suffix and not name.endswith(with_suffix):
+                continue
+            stem = name[: len(name) - len(with_suffix)] if with_suffix else name
+            base = by_name.get(stem + without_suffix)
+            if base is not None and base is not r:
+                pairs.append((what, r, base))
+    return pairs
+
+
+def effects_markdown(rows):
+    keys = [("bf16_none", "no TTA"), ("bf16_tencrop", "ten-crop"), ("occlusion_eye", "one eye"),
+            ("occlusion_mouth", "mouth"), ("occlusion_eye_or_mouth", "eye or mouth")]
+    print("| ingredient | with | without | data | %s |" % " | ".join(label for _, label in keys))
+    print("| --- | --- | --- | --- |" + " ---: |" * len(keys))
+    for what, with_, without in effect_pairs(rows):
+        cells = []
+        for k, _ in keys:
+            a = with_["test"].get(k, {}).get("accuracy")
+            b = without["test"].get(k, {}).get("accuracy")
+            cells.append("-" if a is None or b is None else "%+.2f" % (100 * (a - b)))
+        print("| %s | `%s` | `%s` | %s | %s |" % (what, with_["recipe"], without["recipe"], with_["dataset"],
+                                                " | ".join(cells)))
+
+
 def markdown(rows):
     print("| model | recipe | data | parameters | val (selection), epoch | test accuracy, no TTA / flip / ten-crop "
           "| macro-F1 | int8, no TTA / flip / ten-crop | epochs, epoch time |")
@@ -196,6 +235,8 @@ def main(argv=None):
     ap.add_argument("--archive", metavar="DIR",
                     help="also copy each run's log, test reports and model header to DIR/RECIPE (docs/results), "
                          "from which --runs DIR prints the same table without the model files")
+    ap.add_argument("--effects", action="store_true",
+                    help="print what distillation (NAME_kd vs NAME) and attention (NAME vs NAME_noatt) add")
     args = ap.parse_args(argv)
     names = args.recipes or sorted(f[:-5] for f in os.listdir(os.path.join(ROOT, "recipes")) if f.endswith(".json"))
     if args.archive:
@@ -207,6 +248,8 @@ def main(argv=None):
         print()
     elif args.occlusion:
         occlusion_markdown(rows)
+    elif args.effects:
+        effects_markdown(rows)
     else:
         markdown(rows)
     return 0

@@ -1,0 +1,81 @@
+#!/usr/bin/python3
+"""Checks scripts/results_table.py on synthetic run directories (no model files,
+no data): the selection is the best validation epoch, a repeated epoch counts
+once, a missing report prints as "-", and --effects subtracts the accuracy of
+the recipe without an ingredient from the one with it.
+    python3 tests/scripts/test_results_table.py   (standard library only; exit 0 = pass)
+"""
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+import results_table  # noqa: E402
+
+
+def write_run(runs, name, arch, params, log, reports):
+    d = os.path.join(runs, name)
+    os.makedirs(d)
+    with open(os.path.join(d, "model.json"), "w") as f:
+        json.dump({"architecture": {"name": arch, "config": {"channels": "1"}}, "parameter_count": params}, f)
+    with open(os.path.join(d, "log.jsonl"), "w") as f:
+        for r in log:
+            f.write(json.dumps(r) + "\n")
+    for key, (acc, f1) in reports.items():
+        with open(os.path.join(d, "test_%s.json" % key), "w") as f:
+            json.dump({"accuracy": acc, "macro_f1": f1}, f)
+
+
+def run(argv):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert results_table.main(argv) == 0
+    return out.getvalue()
+
+
+class ResultsTable(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        runs = self.runs = self.tmp.name
+        # Real recipe names (the table reads recipes/NAME.json), synthetic runs.
+        write_run(runs, "fer2013_mobile_fer", "mobile_fer", 700000,
+                  [{"epoch": 1, "val_accuracy": 0.50, "seconds": 10},
+                   {"epoch": 2, "val_accuracy": 0.60, "seconds": 99},   # interrupted, repeated below
+                   {"epoch": 2, "val_accuracy": 0.61, "seconds": 20},
+                   {"epoch": 3, "val_accuracy": 0.58, "seconds": 30}],
+                  {"none": (0.6500, 0.58), "tencrop": (0.6800, 0.60), "occlusion_mouth": (0.5400, 0.46)})
+        write_run(runs, "fer2013_mobile_fer_kd", "mobile_fer", 700000,
+                  [{"epoch": 1, "val_accuracy": 0.66, "seconds": 15}],
+                  {"none": (0.6775, 0.64), "tencrop": (0.6990, 0.66), "occlusion_mouth": (0.5860, 0.51),
+                   "occlusion_eye": (0.6656, 0.61)})
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_rows(self):
+        rows = {r["recipe"]: r for r in json.loads(run(["--runs", self.runs, "--json"]))}
+        base = rows["fer2013_mobile_fer"]
+        self.assertEqual(base["best_epoch"], 2)
+        self.assertAlmostEqual(base["val_accuracy"], 0.61)
+        self.assertEqual(base["epochs_done"], 3)
+        self.assertEqual(base["epoch_seconds"], 60)  # the repeated epoch counts once, its last record
+        self.assertEqual(rows["fer2013_mobile_fer_kd"]["teacher"], "models/fer2013_resnet18_w05.fermodel")
+        table = run(["--runs", self.runs])
+        self.assertIn("| 65.00% / - / 68.00% |", table)  # no flip report: "-"
+
+    def test_effects(self):
+        lines = [l for l in run(["--runs", self.runs, "--effects"]).splitlines() if l.startswith("| distillation")]
+        self.assertEqual(len(lines), 1)
+        cells = [c.strip() for c in lines[0].strip("|").split("|")]
+        self.assertEqual(cells[1:3], ["`fer2013_mobile_fer_kd`", "`fer2013_mobile_fer`"])
+        # no TTA, ten-crop, one eye (missing for the base: "-"), mouth, eye or mouth (missing)
+        self.assertEqual(cells[4:], ["+2.75", "+1.90", "-", "+4.60", "-"])
+
+
+if __name__ == "__main__":
+    unittest.main()
