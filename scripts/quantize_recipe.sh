@@ -12,5 +12,5 @@ source "$(dirname "${BASH_SOURCE[0]}")/recipe_args.sh"
   --out "$out/best.fermodel"
 for tta in none flip tencrop; do
   "$fer" eval --model "$out/best.fermodel" "${test_data[@]}" --tta "$tta" --precision int8 --threads "$threads" \
-    --json | tee "$out/test_int8_$tta.json"
+    --json --per-image | tee "$out/test_int8_$tta.json"
 done

@@ -14,7 +14,10 @@ occlusion instead (test_occlusion_*.json, scripts/eval_recipe.sh).
 With --effects: what one ingredient adds, from pairs of recipes that differ
 in it alone: NAME_kd against NAME (distillation), NAME against NAME_noatt
 (attention); differences in test accuracy points (bf16), unoccluded and
-occluded.
+occluded, each with the two-sided p-value of McNemar's exact test where
+both reports hold per-image results ("correct", fer eval --per-image): the
+chance of a split of the images only one model gets right at least this
+uneven if both models were equally accurate.
 
     scripts/results_table.py [--runs DIR] [--recipes NAME ...] [--json] [--occlusion | --effects] [--archive DIR]
     scripts/results_table.py --runs docs/results      # the README's table, from the archived reports
@@ -23,6 +26,7 @@ A figure that is missing (not yet evaluated) prints as "-". Standard library onl
 """
 import argparse
 import json
+import math
 import os
 import shutil
 import struct
@@ -114,6 +118,34 @@ def archive(name, run_dir, dest):
     return True
 
 
+def summary(rep):
+    """What the tables use of a report: accuracy, macro-F1 and, where present, the per-image results."""
+    s = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]}
+    if isinstance(rep.get("correct"), str):
+        s["correct"] = rep["correct"]
+    return s
+
+
+def mcnemar_p(a, b):
+    """Two-sided exact McNemar p-value for per-image results a, b ('0'/'1' strings over the same images)."""
+    if len(a) != len(b):
+        raise ValueError("per-image results over different image counts: %d and %d" % (len(a), len(b)))
+    only_a = sum(1 for x, y in zip(a, b) if x == "1" and y == "0")
+    only_b = sum(1 for x, y in zip(a, b) if x == "0" and y == "1")
+    n, k = only_a + only_b, min(only_a, only_b)
+    if n == 0:
+        return 1.0
+    # P(X <= k) for X ~ Binomial(n, 1/2), summed in log space (n can be in the thousands).
+    logs = [math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1) - n * math.log(2) for i in range(k + 1)]
+    top = max(logs)
+    tail = math.exp(top) * sum(math.exp(v - top) for v in logs)
+    return min(1.0, 2 * tail)
+
+
+def p_text(p):
+    return "p<0.001" if p < 0.001 else "p=%.3f" % p
+
+
 def row(name, run_dir):
     header = run_header(run_dir)
     if header is None:
@@ -142,11 +174,11 @@ def row(name, run_dir):
         for tta in ("none", "flip", "tencrop"):
             rep = report(os.path.join(run_dir, "%s%s.json" % (prefix, tta)))
             if rep:
-                r["test"]["%s_%s" % (precision, tta)] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]}
+                r["test"]["%s_%s" % (precision, tta)] = summary(rep)
     for occlusion in OCCLUSIONS:
         rep = report(os.path.join(run_dir, "test_occlusion_%s.json" % occlusion))
         if rep:
-            r["test"]["occlusion_" + occlusion] = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]}
+            r["test"]["occlusion_" + occlusion] = summary(rep)
     return r
 
 
@@ -203,9 +235,14 @@ def effects_markdown(rows):
     for what, with_, without in effect_pairs(rows):
         cells = []
         for k, _ in keys:
-            a = with_["test"].get(k, {}).get("accuracy")
-            b = without["test"].get(k, {}).get("accuracy")
-            cells.append("-" if a is None or b is None else "%+.2f" % (100 * (a - b)))
+            a, b = with_["test"].get(k, {}), without["test"].get(k, {})
+            if "accuracy" not in a or "accuracy" not in b:
+                cells.append("-")
+                continue
+            cell = "%+.2f" % (100 * (a["accuracy"] - b["accuracy"]))
+            if "correct" in a and "correct" in b:
+                cell += " (%s)" % p_text(mcnemar_p(a["correct"], b["correct"]))
+            cells.append(cell)
         print("| %s | `%s` | `%s` | %s | %s |" % (what, with_["recipe"], without["recipe"], with_["dataset"],
                                                 " | ".join(cells)))
 

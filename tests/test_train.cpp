@@ -175,6 +175,26 @@ TEST_CASE("train: a tiny model's loss falls and accuracy rises above chance") {
   CHECK(e.count == 120);
   CHECK(e.confusion.size() == 3);
   CHECK(e.per_class_recall.size() == 3);
+  // Per image, in dataset order: the prediction and whether it was right, agreeing with the
+  // labels, the accuracy and the confusion matrix; "correct" in the JSON only when asked for.
+  REQUIRE(d.classes == best->info().classes);
+  REQUIRE(e.predictions.size() == 120);
+  REQUIRE(e.correct.size() == 120);
+  std::vector<std::vector<int64_t>> confusion(3, std::vector<int64_t>(3, 0));
+  int64_t right = 0;
+  std::string bits;
+  for (size_t i = 0; i < 120; ++i) {
+    int64_t truth = d.labels[i], pred = e.predictions[i];  // same classes in the same order here
+    REQUIRE((pred >= 0 && pred < 3));
+    confusion[size_t(truth)][size_t(pred)]++;
+    CHECK(e.correct[i] == (pred == truth ? 1 : 0));
+    right += e.correct[i];
+    bits += e.correct[i] ? '1' : '0';
+  }
+  CHECK(confusion == e.confusion);
+  CHECK(double(right) / 120 == doctest::Approx(e.accuracy).epsilon(1e-12));
+  CHECK(nlohmann::json::parse(e.to_json(true))["correct"] == bits);
+  CHECK(nlohmann::json::parse(e.to_json()).count("correct") == 0);
   // The same in int8: within 10 points of fp32 on these 120 images (a broken
   // calibration lands near chance, 33%).
   auto q = fer::Model::load(r.best_path);

@@ -297,7 +297,7 @@ PYBIND11_MODULE(_fer, m) {
           "The precision the recognizer runs in: 'fp32', 'bf16' or 'int8' ('auto' resolved)");
 
   m.def("evaluate", [](const std::string& model_path, const std::string& data, const std::string& format,
-                       const std::string& tta) {
+                       const std::string& tta, bool per_image) {
         py::gil_scoped_release release;
         auto model = fer::Model::load(model_path);
         fer::DatasetSpec spec;
@@ -308,10 +308,12 @@ PYBIND11_MODULE(_fer, m) {
         spec.channels = model->info().input.channels;
         fer::EvalOptions eo;
         eo.tta = tta;
-        return fer::evaluate(*model, fer::read_dataset(spec), eo).to_json();
+        return fer::evaluate(*model, fer::read_dataset(spec), eo).to_json(per_image);
       }, py::arg("model"), py::arg("data"), py::arg("format") = "folder", py::arg("tta") = "none",
+      py::arg("per_image") = false,
       "Evaluates a model file on a labelled dataset; returns the report as a JSON string. "
-      "tta: 'none', 'flip' or 'tencrop'");
+      "tta: 'none', 'flip' or 'tencrop'; per_image: also 'correct', one character per image in "
+      "dataset order ('1' right, '0' wrong)");
 
   m.def("quantize", [](const std::string& model_path, const std::string& data, const std::string& out,
                        const std::string& format, const std::string& split, int images, uint64_t seed, bool resize,

@@ -60,6 +60,8 @@ const char* kEvalUsage =
     "  --format F        folder|fer2013csv|ferplus|rafdb|affectnet (folder)\n"
     "  --split S         --image-root DIR   --resize (resize images of another size)\n"
     "  --json            print the report as JSON (accuracy, macro_f1, per_class, confusion, ...)\n"
+    "  --per-image       with --json: also \"correct\", one character per image in dataset order\n"
+    "                    ('1' right, '0' wrong), for paired comparisons of two models\n"
     "  --tta none|flip|tencrop   test-time augmentation (none): flip averages the image and its\n"
     "                    mirror image, tencrop 5 crops of 90% of the area and their mirror images\n"
     "  --occlude eye|mouth|eye_or_mouth   black out one facial region per image (FER-2013 framing),\n"
@@ -83,7 +85,7 @@ using Args = std::map<std::string, std::vector<std::string>>;
 // Flags that take no value.
 bool is_switch(const std::string& f) {
   static const char* kSwitches[] = {"soft-targets", "class-weights", "no-augment", "no-resume",
-                                    "no-progress",  "json",          "resize"};
+                                    "no-progress",  "json",          "resize",        "per-image"};
   for (const char* s : kSwitches)
     if (f == s) return true;
   return false;
@@ -282,7 +284,7 @@ int run_eval(int argc, char** argv) {
     std::fputs(kEvalUsage, stdout);
     return 0;
   }
-  Args a = parse(argc, argv, {"model", "data", "format", "split", "image-root", "resize", "json", "tta", "occlude", "occlude-seed",
+  Args a = parse(argc, argv, {"model", "data", "format", "split", "image-root", "resize", "json", "per-image", "tta", "occlude", "occlude-seed",
                               "confusion-png", "precision", "threads", "batch", "config"});
   if (!flag(a, "data")) throw UsageError("fer eval needs --data PATH");
   std::string path = str(a, "model", "");
@@ -311,8 +313,9 @@ int run_eval(int argc, char** argv) {
   fer::Dataset data = fer::read_dataset(spec);
   fer::EvalReport r = fer::evaluate(*model, data, eo);
   if (flag(a, "confusion-png")) r.write_confusion_png(str(a, "confusion-png", ""));
+  if (flag(a, "per-image") && !flag(a, "json")) throw UsageError("--per-image needs --json");
   if (flag(a, "json")) {
-    nlohmann::json j = nlohmann::json::parse(r.to_json());
+    nlohmann::json j = nlohmann::json::parse(r.to_json(flag(a, "per-image")));
     j["model"] = path.empty() ? "untrained default" : path;
     j["data"] = spec.path;
     std::printf("%s\n", j.dump().c_str());

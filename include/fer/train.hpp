@@ -116,8 +116,16 @@ struct EvalReport {
   std::string tta;                        ///< test-time augmentation used ("none", "flip", "tencrop")
   std::string occlusion = "none";         ///< synthetic occlusion applied (see EvalOptions)
   uint64_t occlusion_seed = 0;
+  /// Per image, in the dataset's order: the model's predicted class (index
+  /// into `predicted`) and whether it was right (1) or wrong (0). Two models'
+  /// `correct` on one dataset give a paired comparison (McNemar's test, as
+  /// scripts/results_table.py --effects does).
+  std::vector<int64_t> predictions;
+  std::vector<uint8_t> correct;
 
-  std::string to_json() const;
+  /// The report as JSON; with per_image, also "correct": one character per
+  /// image, '1' right, '0' wrong, in dataset order (no labels, no predictions).
+  std::string to_json(bool per_image = false) const;
   std::string to_table() const;
   /// Writes the confusion matrix as a PNG (row-normalised, with counts).
   void write_confusion_png(const std::string& path) const;

@@ -77,6 +77,8 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
   std::vector<double> bin_conf(kBins, 0), bin_acc(kBins, 0), bin_n(kBins, 0);
   double loss_sum = 0;
 
+  r.predictions.reserve(data.size());
+  r.correct.reserve(data.size());
   c10::InferenceMode guard;
   for (size_t start = 0; start < data.size(); start += size_t(options.batch_size)) {
     size_t end = std::min(data.size(), start + size_t(options.batch_size));
@@ -103,6 +105,8 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
       for (int64_t k = 1; k < int64_t(nm); ++k)
         if (p[int64_t(i)][k] > p[int64_t(i)][pred]) pred = k;
       r.confusion[size_t(truth)][size_t(pred)]++;
+      r.predictions.push_back(pred);
+      r.correct.push_back(pred == map[size_t(truth)] ? 1 : 0);
       double conf = p[int64_t(i)][pred];
       int bin = std::min(kBins - 1, int(conf * kBins));
       bin_conf[size_t(bin)] += conf;
@@ -136,7 +140,7 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
   return r;
 }
 
-std::string EvalReport::to_json() const {
+std::string EvalReport::to_json(bool per_image) const {
   nlohmann::json j;
   j["count"] = count;
   j["accuracy"] = accuracy;
@@ -153,6 +157,12 @@ std::string EvalReport::to_json() const {
     per[classes[i]] = {{"recall", per_class_recall[i]}, {"f1", per_class_f1[i]}};
   j["per_class"] = per;
   j["confusion"] = confusion;
+  if (per_image) {
+    std::string bits(correct.size(), '0');
+    for (size_t i = 0; i < correct.size(); ++i)
+      if (correct[i]) bits[i] = '1';
+    j["correct"] = bits;
+  }
   return j.dump();
 }
 

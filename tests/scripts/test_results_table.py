@@ -26,9 +26,9 @@ def write_run(runs, name, arch, params, log, reports):
     with open(os.path.join(d, "log.jsonl"), "w") as f:
         for r in log:
             f.write(json.dumps(r) + "\n")
-    for key, (acc, f1) in reports.items():
+    for key, rep in reports.items():
         with open(os.path.join(d, "test_%s.json" % key), "w") as f:
-            json.dump({"accuracy": acc, "macro_f1": f1}, f)
+            json.dump(dict(zip(("accuracy", "macro_f1", "correct"), rep)), f)
 
 
 def run(argv):
@@ -53,6 +53,12 @@ class ResultsTable(unittest.TestCase):
                   [{"epoch": 1, "val_accuracy": 0.66, "seconds": 15}],
                   {"none": (0.6775, 0.64), "tencrop": (0.6990, 0.66), "occlusion_mouth": (0.5860, 0.51),
                    "occlusion_eye": (0.6656, 0.61)})
+        # Per-image results (fer eval --per-image) on a 20-image split: the distilled model alone
+        # right on 10 images, the other alone on none, so McNemar's p = 2 * 0.5^10.
+        write_run(runs, "ferplus_mobile_fer", "mobile_fer", 700000, [{"epoch": 1, "val_accuracy": 0.8}],
+                  {"none": (0.25, 0.2, "1" * 5 + "0" * 15)})
+        write_run(runs, "ferplus_mobile_fer_kd", "mobile_fer", 700000, [{"epoch": 1, "val_accuracy": 0.8}],
+                  {"none": (0.75, 0.7, "1" * 15 + "0" * 5)})
 
     def tearDown(self):
         self.tmp.cleanup()
@@ -70,11 +76,26 @@ class ResultsTable(unittest.TestCase):
 
     def test_effects(self):
         lines = [l for l in run(["--runs", self.runs, "--effects"]).splitlines() if l.startswith("| distillation")]
-        self.assertEqual(len(lines), 1)
+        self.assertEqual(len(lines), 2)
         cells = [c.strip() for c in lines[0].strip("|").split("|")]
         self.assertEqual(cells[1:3], ["`fer2013_mobile_fer_kd`", "`fer2013_mobile_fer`"])
-        # no TTA, ten-crop, one eye (missing for the base: "-"), mouth, eye or mouth (missing)
+        # no TTA, ten-crop, one eye (missing for the base: "-"), mouth, eye or mouth (missing);
+        # no per-image results, so no p-values
         self.assertEqual(cells[4:], ["+2.75", "+1.90", "-", "+4.60", "-"])
+        cells = [c.strip() for c in lines[1].strip("|").split("|")]
+        self.assertEqual(cells[1:4], ["`ferplus_mobile_fer_kd`", "`ferplus_mobile_fer`", "FERPlus"])
+        self.assertEqual(cells[4], "+50.00 (p=0.002)")
+
+    def test_mcnemar(self):
+        p = results_table.mcnemar_p
+        self.assertAlmostEqual(p("1" * 10, "0" * 10), 2 * 0.5 ** 10)
+        self.assertAlmostEqual(p("111110", "000001"), 14 / 64)  # 5 against 1: 2 * P(X <= 1), X ~ B(6, 1/2)
+        self.assertEqual(p("1100", "0011"), 1.0)  # an even split
+        self.assertEqual(p("1010", "1010"), 1.0)  # no discordant image
+        self.assertAlmostEqual(p("10" * 2000, "01" * 2000), 1.0)  # large n stays finite
+        self.assertLess(p("1" * 3000 + "0" * 600, "0" * 3000 + "1" * 600), 1e-100)
+        with self.assertRaises(ValueError):
+            p("10", "101")
 
 
 if __name__ == "__main__":

@@ -27,9 +27,12 @@ def load_model(path):
     return Model.load(path)
 
 
-def evaluate(model, data, format="folder", tta="none"):
-    """Evaluates a model file on a labelled dataset; returns the report as a dict."""
-    return _json.loads(_evaluate(model, data, format, tta))
+def evaluate(model, data, format="folder", tta="none", per_image=False):
+    """Evaluates a model file on a labelled dataset; returns the report as a dict.
+
+    per_image: also report["correct"], one character per image in dataset order
+    ('1' right, '0' wrong), for paired comparisons of two models."""
+    return _json.loads(_evaluate(model, data, format, tta, per_image))
 
 
 def annotate(image, faces, classes=None, probability_bars=True, font_scale=0.0):

@@ -224,6 +224,10 @@ def test_train_and_evaluate_a_tiny_model(tmp_path):
     assert fer.Model.load(r["best_path"]).classes == model.classes
     report = fer.evaluate(r["best_path"], str(tmp_path / "data"))
     assert report["count"] == 16 and 0 <= report["accuracy"] <= 1
+    assert "correct" not in report
+    per = fer.evaluate(r["best_path"], str(tmp_path / "data"), per_image=True)
+    assert len(per["correct"]) == 16 and set(per["correct"]) <= {"0", "1"}
+    assert per["correct"].count("1") == round(per["accuracy"] * 16)
 
 
 def test_train_rejections(tmp_path):
