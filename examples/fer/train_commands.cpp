@@ -287,6 +287,7 @@ int run_eval(int argc, char** argv) {
   Args a = parse(argc, argv, {"model", "data", "format", "split", "image-root", "resize", "json", "per-image", "tta", "occlude", "occlude-seed",
                               "confusion-png", "precision", "threads", "batch", "config"});
   if (!flag(a, "data")) throw UsageError("fer eval needs --data PATH");
+  if (flag(a, "per-image") && !flag(a, "json")) throw UsageError("--per-image needs --json");
   std::string path = str(a, "model", "");
   if (path.empty()) path = fer::default_model_path();
   std::shared_ptr<const fer::Model> model =
@@ -313,7 +314,6 @@ int run_eval(int argc, char** argv) {
   fer::Dataset data = fer::read_dataset(spec);
   fer::EvalReport r = fer::evaluate(*model, data, eo);
   if (flag(a, "confusion-png")) r.write_confusion_png(str(a, "confusion-png", ""));
-  if (flag(a, "per-image") && !flag(a, "json")) throw UsageError("--per-image needs --json");
   if (flag(a, "json")) {
     nlohmann::json j = nlohmann::json::parse(r.to_json(flag(a, "per-image")));
     j["model"] = path.empty() ? "untrained default" : path;
