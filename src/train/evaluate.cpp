@@ -104,13 +104,14 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
       int64_t pred = 0;
       for (int64_t k = 1; k < int64_t(nm); ++k)
         if (p[int64_t(i)][k] > p[int64_t(i)][pred]) pred = k;
+      const bool right = pred == map[size_t(truth)];
       r.confusion[size_t(truth)][size_t(pred)]++;
       r.predictions.push_back(pred);
-      r.correct.push_back(pred == map[size_t(truth)] ? 1 : 0);
+      r.correct.push_back(right ? 1 : 0);
       double conf = p[int64_t(i)][pred];
       int bin = std::min(kBins - 1, int(conf * kBins));
       bin_conf[size_t(bin)] += conf;
-      bin_acc[size_t(bin)] += pred == map[size_t(truth)];
+      bin_acc[size_t(bin)] += right;
       bin_n[size_t(bin)] += 1;
       loss_sum -= std::log(std::max(1e-12f, p[int64_t(i)][map[size_t(truth)]]));
     }
