@@ -107,6 +107,18 @@ TEST_CASE("train losses: KD is zero when student and teacher logits match, posit
   CHECK(fer::detail::kd_logit_loss(logits, logits, 1.0).item<double>() == doctest::Approx(0.0).epsilon(1e-6));
   CHECK(fer::detail::kd_logit_loss(logits, logits, 4.0).item<double>() == doctest::Approx(0.0).epsilon(1e-6));
   CHECK(fer::detail::kd_logit_loss(logits, torch::randn({8, 7}), 1.0).item<double>() > 0.01);
+  // An ensemble of teachers: softened at T, the mean of the members' softened
+  // probabilities; one member (or equal members) is that member.
+  torch::Tensor other = torch::randn({8, 7}) * 3;
+  for (double T : {1.0, 4.0}) {
+    torch::Tensor e = fer::detail::ensemble_teacher_logits({logits, other}, T);
+    torch::Tensor mean = (torch::softmax(logits / T, 1) + torch::softmax(other / T, 1)) / 2;
+    CHECK(torch::allclose(torch::softmax(e / T, 1), mean, 1e-5, 1e-6));
+    CHECK(fer::detail::kd_logit_loss(logits, e, T).item<double>() > 1e-3);
+    CHECK(fer::detail::kd_logit_loss(logits, fer::detail::ensemble_teacher_logits({logits, logits}, T), T)
+              .item<double>() == doctest::Approx(0.0).epsilon(1e-6));
+  }
+  CHECK_THROWS_AS(fer::detail::ensemble_teacher_logits({}, 4.0), fer::Error);
   // Attention transfer: zero for equal maps (even at another scale), positive for different ones.
   torch::Tensor maps = torch::rand({2, 6, 6});
   CHECK(fer::detail::attention_transfer_loss(maps * 3, maps).item<double>() == doctest::Approx(0.0).epsilon(1e-6));
@@ -286,7 +298,7 @@ TEST_CASE("train: bf16 path matches fp32 within tolerance") {
   CHECK(std::abs(a.loss - b.loss) <= 0.05 * a.loss + 0.01);
 }
 
-TEST_CASE("train: distillation from a teacher equal to the student starts with zero KD loss") {
+TEST_CASE("train: distillation from a teacher (or an ensemble of it) equal to the student starts with zero KD loss") {
   std::string data = make_pattern_dataset("train_patterns", 40, 1);
   // Without batch norm, train-mode and eval-mode outputs are the same network function.
   fer::TrainOptions o = tiny_options(data, "train_teacher");
@@ -299,13 +311,32 @@ TEST_CASE("train: distillation from a teacher equal to the student starts with z
   s.architecture_config.set("norm", "none");
   s.epochs = 1;
   s.init_model = teacher.best_path;
-  s.teacher_model = teacher.best_path;
+  s.teacher_models = {teacher.best_path};
   s.kd_weight = 1.0;
   s.kd_temperature = 1.0;
   s.augment.enabled = false;
   s.lr = 1e-6;
   auto r = fer::train(s);
   CHECK(r.history[0].train_loss < 1e-3);
+
+  // An ensemble of two copies of the teacher is the teacher: zero loss again,
+  // and the provenance names both; at T = 4 the mean of softened probabilities
+  // of equal members is still the teacher's.
+  fer::TrainOptions e = s;
+  e.out_dir = (fs::path(FER_TEST_TMP_DIR) / "train_student_ensemble").string();
+  fs::remove_all(e.out_dir);
+  e.teacher_models = {teacher.best_path, teacher.best_path};
+  e.kd_temperature = 4.0;
+  auto re = fer::train(e);
+  CHECK(re.history[0].train_loss < 1e-3);
+  CHECK(re.best->info().provenance.at("teacher") == teacher.best_path + ", " + teacher.best_path);
+  // Feature transfer needs exactly one teacher; an empty teacher path is refused.
+  fer::TrainOptions feat = e;
+  feat.kd_feature_weight = 0.5;
+  CHECK_THROWS_AS(fer::train(feat), fer::Error);
+  fer::TrainOptions empty = s;
+  empty.teacher_models = {""};
+  CHECK_THROWS_AS(fer::train(empty), fer::Error);
 }
 
 TEST_CASE("train: two data-parallel processes (Gloo) match one process on the same global batch") {
@@ -480,4 +511,63 @@ TEST_CASE("eval: test-time views (none, flip, tencrop) and their mean in evaluat
   fer::EvalOptions bad;
   bad.tta = "sideways";
   CHECK_THROWS_AS(fer::evaluate(*model, ds, bad), fer::Error);
+}
+
+TEST_CASE("eval: an ensemble averages its models' probabilities") {
+  // Two small models trained one epoch from different seeds: mostly, not always, agreeing.
+  std::string data = make_pattern_dataset("train_patterns", 40, 1);
+  auto trained = [&](uint64_t seed) {
+    fer::TrainOptions t = tiny_options(data, "eval_ensemble_" + std::to_string(seed));
+    t.epochs = 1;
+    t.seed = seed;
+    return fer::train(t).best;
+  };
+  std::shared_ptr<fer::Model> a = trained(1), b = trained(2);
+  fer::Dataset ds = pattern_dataset_48();  // 48 x 48, the models take 24 x 24
+  fer::EvalOptions o;
+  o.threads = 1;
+  o.batch_size = 50;
+  auto ra = fer::evaluate(*a, ds, o), rb = fer::evaluate(*b, ds, o);
+  // A model with itself is the model.
+  auto raa = fer::evaluate({a.get(), a.get()}, ds, o);
+  CHECK(raa.ensemble_size == 2);
+  CHECK(ra.ensemble_size == 1);
+  CHECK(nlohmann::json::parse(raa.to_json())["ensemble_size"] == 2);
+  CHECK(raa.predictions == ra.predictions);
+  CHECK(raa.loss == doctest::Approx(ra.loss).epsilon(1e-5));
+  // Two models: where both pick a class, so does the mean of their
+  // probabilities; the ensemble's cross-entropy is at most the members' mean
+  // (convexity of -log), and differs from each member's.
+  auto rab = fer::evaluate({a.get(), b.get()}, ds, o);
+  REQUIRE(rab.predictions.size() == ds.size());
+  int agree = 0;
+  for (size_t i = 0; i < ds.size(); ++i)
+    if (ra.predictions[i] == rb.predictions[i]) {
+      ++agree;
+      CHECK(rab.predictions[i] == ra.predictions[i]);
+    }
+  MESSAGE(agree << " of " << ds.size() << " images with both members agreeing");
+  CHECK(rab.loss <= (ra.loss + rb.loss) / 2 + 1e-6);
+  CHECK(rab.loss != doctest::Approx(ra.loss).epsilon(1e-6));
+  CHECK(rab.loss != doctest::Approx(rb.loss).epsilon(1e-6));
+  CHECK(agree > 0);
+  // Members of other input sizes: each model sees the data at its own size.
+  fer::TrainOptions t32 = tiny_options(data, "eval_ensemble_32");
+  t32.epochs = 1;
+  t32.input_size = 32;
+  t32.train_data.resize = t32.val_data.resize = true;
+  auto big = fer::train(t32).best;
+  REQUIRE(big->info().input.width == 32);
+  auto mixed = fer::evaluate({a.get(), big.get()}, ds, o);
+  CHECK(mixed.count == int64_t(ds.size()));
+  CHECK(mixed.loss <= (ra.loss + fer::evaluate(*big, ds, o).loss) / 2 + 1e-6);
+  // Refused: no model, a null model, other classes, another precision.
+  CHECK_THROWS_AS(fer::evaluate(std::vector<const fer::Model*>{}, ds, o), fer::Error);
+  CHECK_THROWS_AS(fer::evaluate({a.get(), nullptr}, ds, o), fer::Error);
+  fer::ModelInfo other = a->info();
+  std::reverse(other.classes.begin(), other.classes.end());
+  auto c = fer::Model::create(other, 3);
+  CHECK_THROWS_AS(fer::evaluate({a.get(), c.get()}, ds, o), fer::Error);
+  b->set_precision(fer::Precision::BFloat16);
+  CHECK_THROWS_AS(fer::evaluate({a.get(), b.get()}, ds, o), fer::Error);
 }

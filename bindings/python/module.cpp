@@ -121,7 +121,10 @@ fer::TrainOptions train_options_from(const py::dict& kw) {
     else if (k == "weight_decay") o.weight_decay = num();
     else if (k == "label_smoothing") o.label_smoothing = num();
     else if (k == "augment") o.augment.enabled = py::cast<bool>(v);
-    else if (k == "teacher_model") o.teacher_model = str();
+    else if (k == "teacher_model") {  // one path or a list of paths (an ensemble of teachers)
+      if (py::isinstance<py::str>(v)) o.teacher_models = {str()};
+      else o.teacher_models = py::cast<std::vector<std::string>>(v);
+    }
     else if (k == "kd_weight") o.kd_weight = num();
     else if (k == "precision") o.precision = str();
     else if (k == "threads") o.threads = int(integer());
@@ -296,22 +299,33 @@ PYBIND11_MODULE(_fer, m) {
           "precision", [](const fer::Pipeline& p) { return std::string(fer::precision_name(p.model().precision())); },
           "The precision the recognizer runs in: 'fp32', 'bf16' or 'int8' ('auto' resolved)");
 
-  m.def("evaluate", [](const std::string& model_path, const std::string& data, const std::string& format,
+  m.def("evaluate", [](const py::object& model, const std::string& data, const std::string& format,
                        const std::string& tta, bool per_image) {
+        // One model file, or a list of them: their ensemble.
+        std::vector<std::string> paths;
+        if (py::isinstance<py::str>(model)) paths.push_back(py::cast<std::string>(model));
+        else paths = py::cast<std::vector<std::string>>(model);
         py::gil_scoped_release release;
-        auto model = fer::Model::load(model_path);
+        std::vector<std::shared_ptr<fer::Model>> models;
+        std::vector<const fer::Model*> members;
+        for (const auto& p : paths) {
+          models.push_back(fer::Model::load(p));
+          members.push_back(models.back().get());
+        }
+        if (models.empty()) throw fer::Error(fer::Status::InvalidArgument, "evaluate needs at least one model file");
         fer::DatasetSpec spec;
         spec.path = data;
         spec.format = format;
-        spec.width = model->info().input.width;
-        spec.height = model->info().input.height;
-        spec.channels = model->info().input.channels;
+        spec.width = models.front()->info().input.width;
+        spec.height = models.front()->info().input.height;
+        spec.channels = models.front()->info().input.channels;
         fer::EvalOptions eo;
         eo.tta = tta;
-        return fer::evaluate(*model, fer::read_dataset(spec), eo).to_json(per_image);
+        return fer::evaluate(members, fer::read_dataset(spec), eo).to_json(per_image);
       }, py::arg("model"), py::arg("data"), py::arg("format") = "folder", py::arg("tta") = "none",
       py::arg("per_image") = false,
-      "Evaluates a model file on a labelled dataset; returns the report as a JSON string. "
+      "Evaluates a model file (or a list of model files: their ensemble, the mean of their "
+      "probabilities) on a labelled dataset; returns the report as a JSON string. "
       "tta: 'none', 'flip' or 'tencrop'; per_image: also 'correct', one character per image in "
       "dataset order ('1' right, '0' wrong)");
 

@@ -46,6 +46,7 @@ const char* kTrainUsage =
     "losses:\n"
     "  --dlp W  --dlp-k K (5)            deep locality-preserving loss\n"
     "  --teacher FILE  --kd W  --kd-t T (4)  --kd-feature W  --kd-attention W   distillation\n"
+    "                         (--teacher repeated: distil the teachers' ensemble, KD term only)\n"
     "run:\n"
     "  --out DIR (runs/train)  --no-resume  --seed N (0)  --precision fp32|bf16 (fp32)  --threads N\n"
     "  --max-steps N (per epoch; 0 = all)  --no-progress  --config FILE (JSON: flag names -> values)\n"
@@ -54,9 +55,10 @@ const char* kTrainUsage =
     "  --world-size N  --rank R  --master HOST:PORT   data-parallel training over Gloo\n";
 
 const char* kEvalUsage =
-    "usage: fer eval --data PATH [--model FILE] [options]\n"
+    "usage: fer eval --data PATH [--model FILE]... [options]\n"
     "\n"
-    "Evaluates a model (default: the pipeline's default model) on a labelled dataset.\n"
+    "Evaluates a model (default: the pipeline's default model) on a labelled dataset; with\n"
+    "several --model, their ensemble (the mean of their class probabilities; same classes).\n"
     "  --format F        folder|fer2013csv|ferplus|rafdb|affectnet (folder)\n"
     "  --split S         --image-root DIR   --resize (resize images of another size)\n"
     "  --json            print the report as JSON (accuracy, macro_f1, per_class, confusion, ...)\n"
@@ -247,7 +249,7 @@ int run_train(int argc, char** argv) {
   o.augment.cutmix_prob = float(num(a, "cutmix", o.augment.cutmix_prob));
   o.dlp_weight = num(a, "dlp", o.dlp_weight);
   o.dlp_k = integer(a, "dlp-k", o.dlp_k);
-  o.teacher_model = str(a, "teacher", "");
+  if (a.count("teacher")) o.teacher_models = a["teacher"];
   o.kd_weight = num(a, "kd", o.kd_weight);
   o.kd_temperature = num(a, "kd-t", o.kd_temperature);
   o.kd_feature_weight = num(a, "kd-feature", o.kd_feature_weight);
@@ -288,17 +290,8 @@ int run_eval(int argc, char** argv) {
                               "confusion-png", "precision", "threads", "batch", "config"});
   if (!flag(a, "data")) throw UsageError("fer eval needs --data PATH");
   if (flag(a, "per-image") && !flag(a, "json")) throw UsageError("--per-image needs --json");
-  std::string path = str(a, "model", "");
-  if (path.empty()) path = fer::default_model_path();
-  std::shared_ptr<const fer::Model> model =
-      path.empty() ? std::shared_ptr<const fer::Model>(fer::Model::create(fer::untrained_default_info(), 0))
-                   : fer::Model::load(path);
-  if (!model->info().trained)
-    std::fprintf(stderr, "warning: the model is untrained (random weights); expect chance-level accuracy\n");
-  fer::DatasetSpec spec = data_spec(a);
-  spec.width = model->info().input.width;
-  spec.height = model->info().input.height;
-  spec.channels = model->info().input.channels;
+  std::vector<std::string> paths = a.count("model") ? a["model"] : std::vector<std::string>{};
+  if (paths.empty() && !fer::default_model_path().empty()) paths.push_back(fer::default_model_path());
   fer::EvalOptions eo;
   eo.tta = str(a, "tta", "none");
   eo.occlusion = str(a, "occlude", "none");
@@ -306,22 +299,40 @@ int run_eval(int argc, char** argv) {
   eo.precision = str(a, "precision", "fp32");
   eo.threads = integer(a, "threads", 0);
   eo.batch_size = integer(a, "batch", 256);
-  if (eo.precision == "int8") {  // the int8 network is built from the model's calibration
-    auto int8 = fer::Model::load(path);
-    int8->set_precision(fer::Precision::Int8);
-    model = int8;
+  std::vector<std::shared_ptr<fer::Model>> models;
+  for (const auto& p : paths) {
+    models.push_back(fer::Model::load(p));
+    // The int8 network is built from the model's calibration.
+    if (eo.precision == "int8") models.back()->set_precision(fer::Precision::Int8);
   }
+  if (models.empty()) models.push_back(fer::Model::create(fer::untrained_default_info(), 0));
+  for (const auto& m : models)
+    if (!m->info().trained)
+      std::fprintf(stderr, "warning: a model is untrained (random weights); expect chance-level accuracy\n");
+  const std::string path = paths.empty() ? "untrained default" : paths.front();
+  // The data is read at the first model's input size; dataset_images adapts it to the others'.
+  fer::DatasetSpec spec = data_spec(a);
+  spec.width = models.front()->info().input.width;
+  spec.height = models.front()->info().input.height;
+  spec.channels = models.front()->info().input.channels;
   fer::Dataset data = fer::read_dataset(spec);
-  fer::EvalReport r = fer::evaluate(*model, data, eo);
+  std::vector<const fer::Model*> members;
+  for (const auto& m : models) members.push_back(m.get());
+  fer::EvalReport r = fer::evaluate(members, data, eo);
   if (flag(a, "confusion-png")) r.write_confusion_png(str(a, "confusion-png", ""));
   if (flag(a, "json")) {
     nlohmann::json j = nlohmann::json::parse(r.to_json(flag(a, "per-image")));
-    j["model"] = path.empty() ? "untrained default" : path;
+    if (paths.size() > 1)
+      j["model"] = paths;
+    else
+      j["model"] = path;
     j["data"] = spec.path;
     std::printf("%s\n", j.dump().c_str());
   } else {
-    std::printf("model %s on %s\n%s", path.empty() ? "(untrained default)" : path.c_str(), spec.path.c_str(),
-                r.to_table().c_str());
+    std::string names;
+    for (const auto& p : paths) names += (names.empty() ? "" : " + ") + p;
+    std::printf("%s %s on %s\n%s", paths.size() > 1 ? "ensemble" : "model",
+                paths.empty() ? "(untrained default)" : names.c_str(), spec.path.c_str(), r.to_table().c_str());
   }
   return 0;
 }

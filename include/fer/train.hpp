@@ -68,7 +68,10 @@ struct TrainOptions {
   // extra losses
   double dlp_weight = 0.0;        ///< deep locality-preserving loss weight (Li & Deng)
   int dlp_k = 5;                  ///< neighbours per sample for the DLP loss
-  std::string teacher_model;      ///< knowledge distillation teacher (model file)
+  /// Knowledge-distillation teachers (model files). With several, the KD
+  /// term distils their ensemble: the mean of their temperature-softened
+  /// probabilities (feature and attention transfer need exactly one teacher).
+  std::vector<std::string> teacher_models;
   double kd_weight = 0.0;         ///< weight of Hinton's KD term (the CE term gets 1 - kd_weight)
   double kd_temperature = 4.0;
   double kd_feature_weight = 0.0; ///< feature-map transfer (MSE after a learned projection)
@@ -104,6 +107,7 @@ struct TrainOptions {
 /// Per-class and overall quality of a model on a dataset.
 struct EvalReport {
   int64_t count = 0;
+  int64_t ensemble_size = 1;              ///< models averaged (an ensemble when > 1)
   double accuracy = 0;
   double macro_f1 = 0;
   double ece = 0;                         ///< expected calibration error, 15 bins
@@ -154,6 +158,11 @@ struct EvalOptions {
 /// Evaluates `model` on `data`. The dataset's classes are matched to the
 /// model's by name; a dataset may hold only some of the model's classes.
 EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& options = {});
+/// Evaluates an ensemble: the mean of the models' class probabilities (each
+/// model at its own input size, with the same test-time views and occlusion).
+/// The models must have the same classes in the same order and run in the
+/// precision `options` asks for; InvalidArgument otherwise, or when empty.
+EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data, const EvalOptions& options = {});
 
 /// Int8 calibration on real faces (see Precision::Int8 and Model::calibrate).
 struct CalibrationOptions {

@@ -40,16 +40,9 @@ std::vector<int64_t> match_classes(const std::vector<std::string>& data_classes,
   return map;
 }
 
-}  // namespace
-
-EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& options) {
-  data.validate();
-  if (data.size() == 0) throw Error(Status::InvalidArgument, "cannot evaluate on an empty dataset");
-  detail::check_tta(options.tta);
-  if (options.batch_size < 1) throw Error(Status::InvalidArgument, "batch size must be positive");
-  detail::check_occlusion_mode(options.occlusion);
+// The precision checks for one model (see EvalOptions::precision).
+void check_model_precision(const Model& model, const EvalOptions& options) {
   const bool int8 = options.precision == "int8";
-  if (!int8) detail::check_precision(options.precision);
   if (model.precision() == Precision::BFloat16 && options.precision != "bf16")
     throw Error(Status::InvalidArgument,
                 "the model runs in bf16 (Model::set_precision, e.g. a pipeline's model): evaluate it with precision "
@@ -60,12 +53,67 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
                        "first (fer eval --precision int8 does)"
                      : "the model runs in int8 (Model::set_precision): evaluate it with precision int8, or switch it "
                        "back with set_precision(Precision::Float32)");
-  set_num_threads(options.threads);
+}
+
+// One model's class probabilities for the dataset images `idx` (the mean over
+// the test-time views), at the model's own input size.
+torch::Tensor model_probabilities(const Model& model, const Dataset& data, const std::vector<int64_t>& idx,
+                                  const EvalOptions& options) {
   auto [backbone, head] = detail::torch_modules(model);
-  const auto& info = model.info();
+  const InputSpec& input = model.info().input;
+  torch::Tensor images = detail::dataset_images(data, idx, input);
+  detail::occlude_face_regions(images, idx, options.occlusion, options.occlusion_seed);
+  torch::Tensor x = detail::normalize_images(images, input);
+  const bool int8 = options.precision == "int8";
+  auto logits = [&, &bb = backbone, &hd = head](const torch::Tensor& in) {  // (clang: no captured bindings)
+    if (int8) return hd->forward_logits(detail::int8_features(model.extractor(), in.contiguous()));
+    return detail::forward_model(*bb, *hd, in, options.precision).logits;
+  };
+  torch::Tensor probs;
+  const std::vector<torch::Tensor> views = detail::test_time_views(x, options.tta);
+  for (const torch::Tensor& view : views) {
+    torch::Tensor p = torch::softmax(logits(view), 1);
+    probs = probs.defined() ? probs + p : p;
+  }
+  return probs / double(views.size());
+}
+
+}  // namespace
+
+EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& options) {
+  return evaluate(std::vector<const Model*>{&model}, data, options);
+}
+
+EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data, const EvalOptions& options) {
+  if (models.empty()) throw Error(Status::InvalidArgument, "evaluate needs at least one model");
+  for (const Model* m : models)
+    if (!m) throw Error(Status::InvalidArgument, "evaluate got a null model");
+  data.validate();
+  if (data.size() == 0) throw Error(Status::InvalidArgument, "cannot evaluate on an empty dataset");
+  detail::check_tta(options.tta);
+  if (options.batch_size < 1) throw Error(Status::InvalidArgument, "batch size must be positive");
+  detail::check_occlusion_mode(options.occlusion);
+  if (options.precision != "int8") detail::check_precision(options.precision);
+  const auto& info = models.front()->info();
+  for (const Model* m : models) {
+    check_model_precision(*m, options);
+    if (m->info().classes != info.classes) {
+      auto names = [](const std::vector<std::string>& classes) {
+        std::string s;
+        for (const auto& c : classes) s += (s.empty() ? "" : ", ") + c;
+        return s;
+      };
+      throw Error(Status::InvalidArgument, "the models of an ensemble must have the same classes in the same order: " +
+                                               names(info.classes) + " (" + info.architecture + ") against " +
+                                               names(m->info().classes) + " (" + m->info().architecture + ")");
+    }
+    detail::torch_modules(*m);  // Unsupported for a component without LibTorch, before any work
+  }
+  set_num_threads(options.threads);
   std::vector<int64_t> map = match_classes(data.classes, info.classes);
 
   EvalReport r;
+  r.ensemble_size = int64_t(models.size());
   r.classes = data.classes;
   r.predicted = info.classes;
   r.tta = options.tta;
@@ -84,20 +132,12 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
     size_t end = std::min(data.size(), start + size_t(options.batch_size));
     std::vector<int64_t> idx;
     for (size_t i = start; i < end; ++i) idx.push_back(int64_t(i));
-    torch::Tensor images = detail::dataset_images(data, idx, info.input);
-    detail::occlude_face_regions(images, idx, options.occlusion, options.occlusion_seed);
-    torch::Tensor x = detail::normalize_images(images, info.input);
-    auto logits = [&, &bb = backbone, &hd = head](const torch::Tensor& input) {  // (clang: no captured bindings)
-      if (int8) return hd->forward_logits(detail::int8_features(model.extractor(), input.contiguous()));
-      return detail::forward_model(*bb, *hd, input, options.precision).logits;
-    };
-    torch::Tensor probs;  // the mean of the views' probabilities
-    const std::vector<torch::Tensor> views = detail::test_time_views(x, options.tta);
-    for (const torch::Tensor& view : views) {
-      torch::Tensor p = torch::softmax(logits(view), 1);
+    torch::Tensor probs;  // the mean of the models' probabilities
+    for (const Model* m : models) {
+      torch::Tensor p = model_probabilities(*m, data, idx, options);
       probs = probs.defined() ? probs + p : p;
     }
-    probs /= double(views.size());
+    probs /= double(models.size());
     auto p = probs.accessor<float, 2>();
     for (size_t i = 0; i < idx.size(); ++i) {
       int64_t truth = data.labels[size_t(idx[i])];
@@ -148,6 +188,7 @@ std::string EvalReport::to_json(bool per_image) const {
   j["macro_f1"] = macro_f1;
   j["ece"] = ece;
   j["loss"] = loss;
+  j["ensemble_size"] = ensemble_size;
   j["tta"] = tta;
   j["occlusion"] = occlusion;
   if (occlusion != "none") j["occlusion_seed"] = occlusion_seed;

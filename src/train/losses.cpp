@@ -1,5 +1,7 @@
 #include "train/losses.hpp"
 
+#include <fer/error.hpp>
+
 namespace fer::detail {
 
 namespace F = torch::nn::functional;
@@ -46,6 +48,16 @@ torch::Tensor kd_logit_loss(const torch::Tensor& student_logits, const torch::Te
   torch::Tensor t = torch::log_softmax(teacher_logits.to(torch::kFloat32) / temperature, 1);
   // KL(p_t || p_s) = sum p_t (log p_t - log p_s)
   return (t.exp() * (t - s)).sum(1).mean() * (temperature * temperature);
+}
+
+torch::Tensor ensemble_teacher_logits(const std::vector<torch::Tensor>& teacher_logits, double temperature) {
+  if (teacher_logits.empty()) throw fer::Error(fer::Status::InvalidArgument, "an ensemble needs at least one teacher");
+  torch::Tensor p;
+  for (const torch::Tensor& z : teacher_logits) {
+    torch::Tensor q = torch::softmax(z.to(torch::kFloat32) / temperature, 1);
+    p = p.defined() ? p + q : q;
+  }
+  return temperature * torch::log((p / double(teacher_logits.size())).clamp_min(1e-30));
 }
 
 torch::Tensor attention_transfer_loss(const torch::Tensor& student_maps, const torch::Tensor& teacher_maps) {

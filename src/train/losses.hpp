@@ -20,6 +20,11 @@ torch::Tensor dlp_loss(const torch::Tensor& features, const torch::Tensor& label
 /// Hinton's distillation term: T^2 * KL(softmax(teacher/T) || softmax(student/T)), batch mean.
 torch::Tensor kd_logit_loss(const torch::Tensor& student_logits, const torch::Tensor& teacher_logits, double temperature);
 
+/// An ensemble of teachers as one: logits T * log(mean_i softmax(z_i / T)),
+/// whose softmax at temperature T is the mean of the members' softened
+/// probabilities (what kd_logit_loss then distils).
+torch::Tensor ensemble_teacher_logits(const std::vector<torch::Tensor>& teacher_logits, double temperature);
+
 /// Attention transfer: mean squared difference of L2-normalised, flattened maps,
 /// after resizing the student's maps to the teacher's size.
 torch::Tensor attention_transfer_loss(const torch::Tensor& student_maps, const torch::Tensor& teacher_maps);

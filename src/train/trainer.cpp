@@ -95,8 +95,13 @@ void validate_options(const TrainOptions& o) {
   if (!(o.lr > 0)) bad("learning rate must be positive");
   if (o.optimizer != "sgd" && o.optimizer != "adamw") bad("optimizer must be sgd or adamw, got '" + o.optimizer + "'");
   if (o.kd_weight < 0 || o.kd_weight > 1) bad("kd weight must be in [0, 1]");
-  if ((o.kd_weight > 0 || o.kd_feature_weight > 0 || o.kd_attention_weight > 0) && o.teacher_model.empty())
+  if ((o.kd_weight > 0 || o.kd_feature_weight > 0 || o.kd_attention_weight > 0) && o.teacher_models.empty())
     bad("distillation weights need a teacher model (--teacher FILE)");
+  if ((o.kd_feature_weight > 0 || o.kd_attention_weight > 0) && o.teacher_models.size() > 1)
+    bad("feature and attention transfer need exactly one teacher (" + std::to_string(o.teacher_models.size()) +
+        " given); an ensemble of teachers distils through the KD term only (--kd)");
+  for (const auto& t : o.teacher_models)
+    if (t.empty()) bad("a teacher model path is empty");
   if (o.kd_temperature <= 0) bad("kd temperature must be positive");
   if (o.ema_decay < 0 || o.ema_decay >= 1) bad("ema decay must be in [0, 1)");
   if (o.world_size < 1 || o.batch_size % o.world_size != 0) bad("batch size must be divisible by world size");
@@ -129,6 +134,13 @@ Dataset load_dataset_cached(const DatasetSpec& spec, const std::string& cache_di
 namespace {
 
 class Trainer {
+  // A distillation teacher: a loaded model and its LibTorch modules.
+  struct Teacher {
+    std::shared_ptr<Model> model;
+    std::shared_ptr<detail::BackboneImpl> backbone;
+    std::shared_ptr<detail::HeadImpl> head;
+  };
+
  public:
   Trainer(const TrainOptions& o) : o_(o), dp_(o.world_size, o.rank, o.master) {
     validate_options(o_);
@@ -251,17 +263,19 @@ class Trainer {
   }
 
   void setup_teacher() {
-    if (o_.teacher_model.empty()) return;
-    teacher_ = Model::load(o_.teacher_model);
-    if (teacher_->info().classes != train_.classes)
-      throw Error(Status::InvalidArgument, "teacher " + o_.teacher_model + " has other classes than the training data");
-    std::tie(t_backbone_, t_head_) = detail::torch_modules(*teacher_);
-    // The teacher runs forward passes only, channels-last as every loaded model.
-    t_backbone_->eval();
-    t_head_->eval();
-    if (o_.kd_feature_weight > 0) {
-      adapter_ = torch::nn::Linear(backbone_->feature_dim(), t_backbone_->feature_dim());
+    for (const auto& path : o_.teacher_models) {
+      Teacher t;
+      t.model = Model::load(path);
+      if (t.model->info().classes != train_.classes)
+        throw Error(Status::InvalidArgument, "teacher " + path + " has other classes than the training data");
+      std::tie(t.backbone, t.head) = detail::torch_modules(*t.model);
+      // Teachers run forward passes only, channels-last as every loaded model.
+      t.backbone->eval();
+      t.head->eval();
+      teachers_.push_back(std::move(t));
     }
+    if (o_.kd_feature_weight > 0)
+      adapter_ = torch::nn::Linear(backbone_->feature_dim(), teachers_.front().backbone->feature_dim());
   }
 
   void setup_optimizer() {
@@ -332,7 +346,7 @@ class Trainer {
       torch::Tensor x = detail::normalize_images(b.images, input);
       detail::ForwardOutput out = detail::forward_model(*backbone_, *head_, x, o_.precision);
       torch::Tensor loss = task_loss(out, b);
-      if (teacher_) loss = distillation(loss, out, b);
+      if (!teachers_.empty()) loss = distillation(loss, out, b);
       if (o_.dlp_weight > 0) loss = loss + o_.dlp_weight * detail::dlp_loss(out.features, hard_labels(b), o_.dlp_k);
 
       optimizer_->zero_grad();
@@ -375,23 +389,32 @@ class Trainer {
     return detail::cross_entropy_loss(out.logits, b.labels, o_.label_smoothing, class_weights_);
   }
 
-  torch::Tensor distillation(const torch::Tensor& task, const detail::ForwardOutput& s, const detail::Batch& b) {
-    const InputSpec& tin = teacher_->info().input;
-    torch::Tensor tx = b.images;
-    if (tin.channels != b.images.size(1) || tin.height != b.images.size(2)) {
+  // A teacher's outputs on the batch, at its own input size and channels.
+  detail::ForwardOutput teacher_forward(const Teacher& teacher, const torch::Tensor& images) const {
+    const InputSpec& tin = teacher.model->info().input;
+    torch::Tensor tx = images;
+    if (tin.channels != images.size(1) || tin.height != images.size(2) || tin.width != images.size(3)) {
       namespace F = torch::nn::functional;
       if (tin.channels == 3 && tx.size(1) == 1) tx = tx.expand({tx.size(0), 3, tx.size(2), tx.size(3)});
       if (tin.channels == 1 && tx.size(1) == 3) tx = tx.mean(1, true);
       tx = F::interpolate(tx, F::InterpolateFuncOptions().size(std::vector<int64_t>{tin.height, tin.width})
                                   .mode(torch::kBilinear).align_corners(false));
     }
-    detail::ForwardOutput t;
-    {
+    torch::NoGradGuard no_grad;
+    return detail::forward_model(*teacher.backbone, *teacher.head, detail::normalize_images(tx, tin), o_.precision);
+  }
+
+  torch::Tensor distillation(const torch::Tensor& task, const detail::ForwardOutput& s, const detail::Batch& b) {
+    detail::ForwardOutput t = teacher_forward(teachers_.front(), b.images);
+    torch::Tensor teacher_logits = t.logits;
+    if (teachers_.size() > 1) {
       torch::NoGradGuard no_grad;
-      t = detail::forward_model(*t_backbone_, *t_head_, detail::normalize_images(tx, tin), o_.precision);
+      std::vector<torch::Tensor> members = {t.logits};
+      for (size_t i = 1; i < teachers_.size(); ++i) members.push_back(teacher_forward(teachers_[i], b.images).logits);
+      teacher_logits = detail::ensemble_teacher_logits(members, o_.kd_temperature);
     }
     torch::Tensor loss = (1 - o_.kd_weight) * task;
-    if (o_.kd_weight > 0) loss = loss + o_.kd_weight * detail::kd_logit_loss(s.logits, t.logits, o_.kd_temperature);
+    if (o_.kd_weight > 0) loss = loss + o_.kd_weight * detail::kd_logit_loss(s.logits, teacher_logits, o_.kd_temperature);
     if (adapter_)
       loss = loss + o_.kd_feature_weight *
                         torch::mse_loss(adapter_->forward(s.features.to(torch::kFloat32)), t.features.to(torch::kFloat32));
@@ -446,7 +469,11 @@ class Trainer {
     double wall = 0;
     for (const auto& h : history_) wall += h.seconds;
     p["train_seconds"] = std::to_string(int64_t(wall));
-    if (!o_.teacher_model.empty()) p["teacher"] = o_.teacher_model;
+    if (!o_.teacher_models.empty()) {
+      std::string teachers;
+      for (const auto& t : o_.teacher_models) teachers += (teachers.empty() ? "" : ", ") + t;
+      p["teacher"] = teachers;
+    }
     auto& mt = m.info().metrics;
     mt.clear();
     mt["train_loss"] = r.train_loss;
@@ -556,9 +583,10 @@ class Trainer {
   Dataset train_, val_;
   int64_t steps_per_epoch_ = 0;
   torch::Tensor class_weights_;
-  std::shared_ptr<Model> model_, ema_, teacher_;
-  std::shared_ptr<detail::BackboneImpl> backbone_, t_backbone_;
-  std::shared_ptr<detail::HeadImpl> head_, t_head_;
+  std::shared_ptr<Model> model_, ema_;
+  std::shared_ptr<detail::BackboneImpl> backbone_;
+  std::shared_ptr<detail::HeadImpl> head_;
+  std::vector<Teacher> teachers_;
   torch::nn::Linear adapter_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<EpochReport> history_;

@@ -30,6 +30,8 @@ def load_model(path):
 def evaluate(model, data, format="folder", tta="none", per_image=False):
     """Evaluates a model file on a labelled dataset; returns the report as a dict.
 
+    model: a model file, or a list of model files: their ensemble (the mean of
+    their class probabilities; report["ensemble_size"] says how many).
     per_image: also report["correct"], one character per image in dataset order
     ('1' right, '0' wrong), for paired comparisons of two models."""
     return _json.loads(_evaluate(model, data, format, tta, per_image))
@@ -48,7 +50,8 @@ def train(data, on_epoch=None, **options):
     Options (all keyword, as in `fer train --help`): format, split, val, val_split,
     image_root, cache_dir, soft_targets, architecture, architecture_options (dict),
     head, head_options (dict), input_size, channels, init_model, epochs, batch_size,
-    optimizer, lr, weight_decay, label_smoothing, augment, teacher_model, kd_weight,
+    optimizer, lr, weight_decay, label_smoothing, augment, teacher_model (a model file, or a
+    list of them: distil their ensemble), kd_weight,
     precision, threads, out_dir, resume, seed, max_steps_per_epoch, progress.
     `on_epoch(report_dict)` is called after every epoch; an exception raised in it
     (or Ctrl-C) stops training and is re-raised.

@@ -228,6 +228,13 @@ def test_train_and_evaluate_a_tiny_model(tmp_path):
     per = fer.evaluate(r["best_path"], str(tmp_path / "data"), per_image=True)
     assert len(per["correct"]) == 16 and set(per["correct"]) <= {"0", "1"}
     assert per["correct"].count("1") == round(per["accuracy"] * 16)
+    # A list of model files is their ensemble; the model with itself is the model.
+    twice = fer.evaluate([r["best_path"], r["best_path"]], str(tmp_path / "data"), per_image=True)
+    assert twice["ensemble_size"] == 2 and report["ensemble_size"] == 1
+    assert twice["correct"] == per["correct"]
+    assert twice["loss"] == pytest.approx(report["loss"], rel=1e-5)
+    with pytest.raises(fer.Error):
+        fer.evaluate([], str(tmp_path / "data"))
 
 
 def test_train_rejections(tmp_path):
