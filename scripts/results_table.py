@@ -13,7 +13,8 @@ With --occlusion: the table of test accuracy / macro-F1 under synthetic
 occlusion instead (test_occlusion_*.json, scripts/eval_recipe.sh).
 With --effects: what one ingredient adds, from pairs of recipes that differ
 in it alone: NAME_kd against NAME (distillation), NAME against NAME_noatt
-(attention); differences in test accuracy points (bf16), unoccluded and
+(attention), NAME_ens against NAME (distillation from an ensemble of
+teachers against the first of them alone); differences in test accuracy points (bf16), unoccluded and
 occluded, each with the two-sided p-value of McNemar's exact test where
 both reports hold per-image results ("correct", fer eval --per-image): the
 chance of a split of the images only one model gets right at least this
@@ -191,7 +192,8 @@ def description(r):
     if r["options"]:
         desc += " " + ", ".join("%s=%s" % kv for kv in sorted(r["options"].items()))
     if r["teacher"]:
-        desc += ", distilled from `%s`" % os.path.basename(r["teacher"])
+        teachers = r["teacher"] if isinstance(r["teacher"], list) else [r["teacher"]]
+        desc += ", distilled from %s" % " + ".join("`%s`" % os.path.basename(t) for t in teachers)
     return desc
 
 
@@ -208,7 +210,7 @@ def occlusion_markdown(rows):
 
 
 # (suffix of the variant recipe, suffix of the base recipe, what the variant adds)
-EFFECTS = (("_kd", "", "distillation"), ("", "_noatt", "attention"))
+EFFECTS = (("_kd", "", "distillation"), ("", "_noatt", "attention"), ("_ens", "", "teacher ensemble"))
 
 
 def effect_pairs(rows):
@@ -273,7 +275,8 @@ def main(argv=None):
                     help="also copy each run's log, test reports and model header to DIR/RECIPE (docs/results), "
                          "from which --runs DIR prints the same table without the model files")
     ap.add_argument("--effects", action="store_true",
-                    help="print what distillation (NAME_kd vs NAME) and attention (NAME vs NAME_noatt) add")
+                    help="print what distillation (NAME_kd vs NAME), attention (NAME vs NAME_noatt) and a teacher "
+                         "ensemble (NAME_ens vs NAME) add")
     args = ap.parse_args(argv)
     names = args.recipes or sorted(f[:-5] for f in os.listdir(os.path.join(ROOT, "recipes")) if f.endswith(".json"))
     if args.archive:

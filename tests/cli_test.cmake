@@ -97,6 +97,19 @@ if(NOT qlen EQUAL qcount OR NOT qcorrect MATCHES "^[01]+$")
   message(FATAL_ERROR "fer eval --per-image: want ${qcount} characters 0/1, got '${qcorrect}'")
 endif()
 expect_run(2 ${FER_CLI} eval --model ${WORK}/q.fermodel --data ${WORK}/calib --resize --per-image)
+# Two --model: their ensemble, named in the report; models of other classes are refused.
+expect_run(0 ${FER_CLI} eval --model ${MODELS}/default.fermodel --model ${MODELS}/fer2013_acnn.fermodel
+           --data ${WORK}/calib --resize --json --threads 1)
+string(JSON esize GET "${OUT}" ensemble_size)
+string(JSON emodel GET "${OUT}" model 1)
+if(NOT esize EQUAL 2 OR NOT emodel MATCHES "fer2013_acnn.fermodel$")
+  message(FATAL_ERROR "fer eval with two --model: want an ensemble of 2 named in the report: ${OUT}")
+endif()
+expect_run(1 ${FER_CLI} eval --model ${MODELS}/default.fermodel --model ${MODELS}/ferplus_resnet18_w05.fermodel
+           --data ${WORK}/calib --resize --threads 1)
+if(NOT ERR MATCHES "same classes")
+  message(FATAL_ERROR "an ensemble of models with other classes: no clear message: ${ERR}")
+endif()
 expect_run(0 ${FER_CLI} image ${ASSETS}/demo/sample3.jpg --json --out ${WORK}/annotated.png --threads 2)
 # An untrained model (no models/default.fermodel) must be announced; a trained one must not be.
 string(JSON trained GET "${OUT}" model_trained)

@@ -59,6 +59,8 @@ class ResultsTable(unittest.TestCase):
                   {"none": (0.25, 0.2, "1" * 5 + "0" * 15)})
         write_run(runs, "ferplus_mobile_fer_kd", "mobile_fer", 700000, [{"epoch": 1, "val_accuracy": 0.8}],
                   {"none": (0.75, 0.7, "1" * 15 + "0" * 5)})
+        write_run(runs, "fer2013_mobile_fer_kd_ens", "mobile_fer", 700000, [{"epoch": 1, "val_accuracy": 0.67}],
+                  {"none": (0.6800, 0.65)})
 
     def tearDown(self):
         self.tmp.cleanup()
@@ -71,8 +73,11 @@ class ResultsTable(unittest.TestCase):
         self.assertEqual(base["epochs_done"], 3)
         self.assertEqual(base["epoch_seconds"], 60)  # the repeated epoch counts once, its last record
         self.assertEqual(rows["fer2013_mobile_fer_kd"]["teacher"], "models/fer2013_resnet18_w05.fermodel")
+        self.assertEqual(rows["fer2013_mobile_fer_kd_ens"]["teacher"],
+                         ["models/fer2013_resnet18_w05.fermodel", "models/fer2013_acnn.fermodel"])
         table = run(["--runs", self.runs])
         self.assertIn("| 65.00% / - / 68.00% |", table)  # no flip report: "-"
+        self.assertIn("distilled from `fer2013_resnet18_w05.fermodel` + `fer2013_acnn.fermodel` |", table)
 
     def test_effects(self):
         lines = [l for l in run(["--runs", self.runs, "--effects"]).splitlines() if l.startswith("| distillation")]
@@ -85,6 +90,12 @@ class ResultsTable(unittest.TestCase):
         cells = [c.strip() for c in lines[1].strip("|").split("|")]
         self.assertEqual(cells[1:4], ["`ferplus_mobile_fer_kd`", "`ferplus_mobile_fer`", "FERPlus"])
         self.assertEqual(cells[4], "+50.00 (p=0.002)")
+        # The teacher ensemble against the first teacher alone.
+        out = run(["--runs", self.runs, "--effects"]).splitlines()
+        lines = [l for l in out if l.startswith("| teacher ensemble")]
+        self.assertEqual(len(lines), 1)
+        cells = [c.strip() for c in lines[0].strip("|").split("|")]
+        self.assertEqual(cells[1:5], ["`fer2013_mobile_fer_kd_ens`", "`fer2013_mobile_fer_kd`", "FER-2013", "+0.25"])
 
     def test_mcnemar(self):
         p = results_table.mcnemar_p
