@@ -14,7 +14,8 @@ occlusion instead (test_occlusion_*.json, scripts/eval_recipe.sh).
 With --effects: what one ingredient adds, from pairs of recipes that differ
 in it alone: NAME_kd against NAME (distillation), NAME against NAME_noatt
 (attention), NAME_ens against NAME (distillation from an ensemble of
-teachers against the first of them alone); differences in test accuracy points (bf16), unoccluded and
+teachers against the first of them alone), NAME_kd_ens against NAME
+(distillation from an ensemble against none); differences in test accuracy points (bf16), unoccluded and
 occluded, each with the two-sided p-value of McNemar's exact test where
 both reports hold per-image results ("correct", fer eval --per-image): the
 chance of a split of the images only one model gets right at least this
@@ -210,7 +211,8 @@ def occlusion_markdown(rows):
 
 
 # (suffix of the variant recipe, suffix of the base recipe, what the variant adds)
-EFFECTS = (("_kd", "", "distillation"), ("", "_noatt", "attention"), ("_ens", "", "teacher ensemble"))
+EFFECTS = (("_kd", "", "distillation"), ("", "_noatt", "attention"), ("_ens", "", "teacher ensemble"),
+           ("_kd_ens", "", "ensemble distillation"))
 
 
 def effect_pairs(rows):
@@ -276,7 +278,7 @@ def main(argv=None):
                          "from which --runs DIR prints the same table without the model files")
     ap.add_argument("--effects", action="store_true",
                     help="print what distillation (NAME_kd vs NAME), attention (NAME vs NAME_noatt) and a teacher "
-                         "ensemble (NAME_ens vs NAME) add")
+                         "ensemble (NAME_ens vs NAME, NAME_kd_ens vs NAME) add")
     args = ap.parse_args(argv)
     names = args.recipes or sorted(f[:-5] for f in os.listdir(os.path.join(ROOT, "recipes")) if f.endswith(".json"))
     if args.archive:

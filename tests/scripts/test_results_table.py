@@ -96,6 +96,10 @@ class ResultsTable(unittest.TestCase):
         self.assertEqual(len(lines), 1)
         cells = [c.strip() for c in lines[0].strip("|").split("|")]
         self.assertEqual(cells[1:5], ["`fer2013_mobile_fer_kd_ens`", "`fer2013_mobile_fer_kd`", "FER-2013", "+0.25"])
+        lines = [l for l in out if l.startswith("| ensemble distillation")]
+        self.assertEqual(len(lines), 1)
+        cells = [c.strip() for c in lines[0].strip("|").split("|")]
+        self.assertEqual(cells[1:5], ["`fer2013_mobile_fer_kd_ens`", "`fer2013_mobile_fer`", "FER-2013", "+3.00"])
 
     def test_mcnemar(self):
         p = results_table.mcnemar_p
