@@ -235,6 +235,10 @@ def test_train_and_evaluate_a_tiny_model(tmp_path):
     assert twice["loss"] == pytest.approx(report["loss"], rel=1e-5)
     with pytest.raises(fer.Error):
         fer.evaluate([], str(tmp_path / "data"))
+    # Distillation from a list of teachers (their ensemble), named in the provenance.
+    kd = fer.train(str(tmp_path / "data"), epochs=1, batch_size=8, max_steps_per_epoch=1, threads=1,
+                   out_dir=str(tmp_path / "kd"), teacher_model=[r["best_path"], r["best_path"]], kd_weight=0.5)
+    assert kd["model"].info["provenance"]["teacher"] == r["best_path"] + ", " + r["best_path"]
 
 
 def test_train_rejections(tmp_path):
