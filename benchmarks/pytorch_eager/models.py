@@ -9,7 +9,7 @@ LibTorch gives it in the file's tensor table (e.g. "features.0.weight",
     net, header = load_fermodel("models/default.fermodel")   # eval mode, fp32
     logits = net(x)    # x: N x C x H x W, already normalized ((pixel/255 - mean) / std)
 
-Implemented: backbones small_cnn, resnet18, resnet34, resnet50, ir50, mobile_fer;
+Implemented: backbones small_cnn, resnet18, resnet34, resnet50, ir50, mobile_fer, acnn;
 heads linear, cosine. Like libfer, the network takes normalized crops; the
 header's input mean/std are applied by `normalize` (libfer: Model::prepare).
 """
@@ -303,6 +303,55 @@ class MobileFer(nn.Module):
         return y.mean((2, 3))
 
 
+# --- acnn (src/models/acnn.cpp) ----------------------------------------------
+
+class Acnn(nn.Module):
+    """VGG-like trunk (stem, three stages of two conv-BN-ReLU and a max-pool), then channel
+    attention (squeeze-excitation) and spatial attention pooling (a softmax over positions);
+    attention=both|channel|spatial|none keeps or drops each (none: average pooling)."""
+
+    def __init__(self, channels=1, input_size=48, width=1.0, attention="both"):
+        super().__init__()
+        if attention not in ("both", "channel", "spatial", "none"):
+            raise ValueError("acnn attention must be both, channel, spatial or none")
+        c0 = scaled_channels(32, width)
+        layers = [conv2d(channels, c0, 3, stem_stride(input_size)), nn.BatchNorm2d(c0), nn.ReLU(inplace=True)]
+        cin = c0
+        for m in (2, 4, 8):
+            _conv_bn_relu(layers, cin, c0 * m)
+            _conv_bn_relu(layers, c0 * m, c0 * m)
+            layers.append(nn.MaxPool2d(2))
+            cin = c0 * m
+        self.features = nn.Sequential(*layers)
+        self.feature_dim = cin
+        self.se_reduce = self.se_expand = self.spatial_hidden = self.spatial_score = None
+        if attention in ("both", "channel"):
+            squeezed = max(cin // 16, 4)
+            self.se_reduce = conv2d(cin, squeezed, 1, bias=True)
+            self.se_expand = conv2d(squeezed, cin, 1, bias=True)
+        if attention in ("both", "spatial"):
+            hidden = max(cin // 8, 4)
+            self.spatial_hidden = conv2d(cin, hidden, 1, bias=True)
+            self.spatial_score = conv2d(hidden, 1, 1)
+
+    def attention_map(self, f):
+        """N x H x W, each summing to 1 (None without spatial attention)."""
+        if self.spatial_score is None:
+            return None
+        n, h, w = f.shape[0], f.shape[2], f.shape[3]
+        score = self.spatial_score(F.relu(self.spatial_hidden(f))).view(n, h * w)
+        return torch.softmax(score, 1).view(n, h, w)
+
+    def forward(self, x):
+        f = self.features(x)
+        if self.se_reduce is not None:
+            f = f * torch.sigmoid(self.se_expand(F.relu(self.se_reduce(f.mean((2, 3), keepdim=True)))))
+        a = self.attention_map(f)
+        if a is None:
+            return f.mean((2, 3))
+        return torch.bmm(f.flatten(2), a.flatten(1).unsqueeze(2)).squeeze(2)
+
+
 # --- heads (src/models/heads.cpp) ---------------------------------------------
 
 class LinearHead(nn.Module):
@@ -329,7 +378,7 @@ class CosineHead(nn.Module):
 
 # --- building from a header ---------------------------------------------------
 
-SUPPORTED_BACKBONES = ("small_cnn", "resnet18", "resnet34", "resnet50", "ir50", "mobile_fer")
+SUPPORTED_BACKBONES = ("small_cnn", "resnet18", "resnet34", "resnet50", "ir50", "mobile_fer", "acnn")
 SUPPORTED_HEADS = ("linear", "cosine")
 
 
@@ -342,6 +391,8 @@ def build_backbone(name, config, channels, input_size):
         return ResNet(name, channels, input_size, _opt(config, "width", 1.0, float))
     if name == "mobile_fer":
         return MobileFer(channels, input_size, _opt(config, "width", 1.0, float))
+    if name == "acnn":
+        return Acnn(channels, input_size, _opt(config, "width", 1.0, float), _opt(config, "attention", "both", str))
     raise NotImplementedError("no PyTorch re-implementation of architecture %r (have: %s)" %
                               (name, ", ".join(SUPPORTED_BACKBONES)))
 
