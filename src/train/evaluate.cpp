@@ -55,19 +55,25 @@ void check_model_precision(const Model& model, const EvalOptions& options) {
                        "back with set_precision(Precision::Float32)");
 }
 
+// A model of an ensemble with its LibTorch modules (looked up once).
+struct Member {
+  const Model* model;
+  std::shared_ptr<detail::BackboneImpl> backbone;
+  std::shared_ptr<detail::HeadImpl> head;
+};
+
 // One model's class probabilities for the dataset images `idx` (the mean over
 // the test-time views), at the model's own input size.
-torch::Tensor model_probabilities(const Model& model, const Dataset& data, const std::vector<int64_t>& idx,
+torch::Tensor model_probabilities(const Member& m, const Dataset& data, const std::vector<int64_t>& idx,
                                   const EvalOptions& options) {
-  auto [backbone, head] = detail::torch_modules(model);
-  const InputSpec& input = model.info().input;
+  const InputSpec& input = m.model->info().input;
   torch::Tensor images = detail::dataset_images(data, idx, input);
   detail::occlude_face_regions(images, idx, options.occlusion, options.occlusion_seed);
   torch::Tensor x = detail::normalize_images(images, input);
   const bool int8 = options.precision == "int8";
-  auto logits = [&, &bb = backbone, &hd = head](const torch::Tensor& in) {  // (clang: no captured bindings)
-    if (int8) return hd->forward_logits(detail::int8_features(model.extractor(), in.contiguous()));
-    return detail::forward_model(*bb, *hd, in, options.precision).logits;
+  auto logits = [&](const torch::Tensor& in) {
+    if (int8) return m.head->forward_logits(detail::int8_features(m.model->extractor(), in.contiguous()));
+    return detail::forward_model(*m.backbone, *m.head, in, options.precision).logits;
   };
   torch::Tensor probs;
   const std::vector<torch::Tensor> views = detail::test_time_views(x, options.tta);
@@ -95,6 +101,7 @@ EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data
   detail::check_occlusion_mode(options.occlusion);
   if (options.precision != "int8") detail::check_precision(options.precision);
   const auto& info = models.front()->info();
+  std::vector<Member> members;
   for (const Model* m : models) {
     check_model_precision(*m, options);
     if (m->info().classes != info.classes) {
@@ -107,7 +114,8 @@ EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data
                                                names(info.classes) + " (" + info.architecture + ") against " +
                                                names(m->info().classes) + " (" + m->info().architecture + ")");
     }
-    detail::torch_modules(*m);  // Unsupported for a component without LibTorch, before any work
+    auto [backbone, head] = detail::torch_modules(*m);  // Unsupported without LibTorch, before any work
+    members.push_back({m, backbone, head});
   }
   set_num_threads(options.threads);
   std::vector<int64_t> map = match_classes(data.classes, info.classes);
@@ -133,8 +141,8 @@ EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data
     std::vector<int64_t> idx;
     for (size_t i = start; i < end; ++i) idx.push_back(int64_t(i));
     torch::Tensor probs;  // the mean of the models' probabilities
-    for (const Model* m : models) {
-      torch::Tensor p = model_probabilities(*m, data, idx, options);
+    for (const Member& m : members) {
+      torch::Tensor p = model_probabilities(m, data, idx, options);
       probs = probs.defined() ? probs + p : p;
     }
     probs /= double(models.size());
