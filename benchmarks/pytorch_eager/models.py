@@ -47,8 +47,8 @@ def conv2d(cin, cout, k, stride=1, groups=1, bias=False):
     return nn.Conv2d(cin, cout, k, stride=stride, padding=k // 2, groups=groups, bias=bias)
 
 
-def _conv_bn_relu(layers, cin, cout, batch_norm=True):
-    layers.append(conv2d(cin, cout, 3, bias=not batch_norm))
+def _conv_bn_relu(layers, cin, cout, batch_norm=True, stride=1):
+    layers.append(conv2d(cin, cout, 3, stride, bias=not batch_norm))
     if batch_norm:
         layers.append(nn.BatchNorm2d(cout))
     layers.append(nn.ReLU(inplace=True))
@@ -315,8 +315,8 @@ class Acnn(nn.Module):
         if attention not in ("both", "channel", "spatial", "none"):
             raise ValueError("acnn attention must be both, channel, spatial or none")
         c0 = scaled_channels(32, width)
-        layers = [conv2d(channels, c0, 3, stem_stride(input_size)), nn.BatchNorm2d(c0), nn.ReLU(inplace=True)]
-        cin = c0
+        layers, cin = [], c0
+        _conv_bn_relu(layers, channels, c0, stride=stem_stride(input_size))
         for m in (2, 4, 8):
             _conv_bn_relu(layers, cin, c0 * m)
             _conv_bn_relu(layers, c0 * m, c0 * m)
