@@ -33,8 +33,11 @@ FER_STATIC_ASSERT(track_info_layout, sizeof(fer_track_info) == 64 && offsetof(fe
 FER_STATIC_ASSERT(eval_options_layout, sizeof(fer_eval_options) == 40 && offsetof(fer_eval_options, resize) == 32);
 FER_STATIC_ASSERT(eval_report_layout, sizeof(fer_eval_report) == 48 && offsetof(fer_eval_report, accuracy) == 16);
 FER_STATIC_ASSERT(epoch_report_layout, sizeof(fer_epoch_report) == 56 && offsetof(fer_epoch_report, train_loss) == 16);
-FER_STATIC_ASSERT(train_options_layout, sizeof(fer_train_options) == 136 && offsetof(fer_train_options, epochs) == 88 &&
-                                            offsetof(fer_train_options, on_epoch) == 120);
+FER_STATIC_ASSERT(train_options_layout, sizeof(fer_train_options) == 200 && offsetof(fer_train_options, epochs) == 88 &&
+                                            offsetof(fer_train_options, on_epoch) == 120 &&
+                                            offsetof(fer_train_options, split) == 136 &&
+                                            offsetof(fer_train_options, kd_weight) == 168 &&
+                                            offsetof(fer_train_options, soft_targets) == 192);
 #endif
 
 static int failures = 0;
@@ -465,6 +468,29 @@ static void test_evaluate(const fer_model* pm, const char* tmp) {
   rep.struct_size = sizeof rep;
   eo.struct_size = 0;
   CHECK(fer_evaluate(pm, dir, &eo, &rep) == FER_INVALID_ARGUMENT && rep.count == -5);
+  eo.struct_size = sizeof eo;
+
+  /* an ensemble of one model twice: the mean of equal probabilities, so the single model's report */
+  {
+    const fer_model* pair[2] = {pm, pm};
+    const fer_model* with_null[2] = {pm, NULL};
+    fer_eval_report single, ensemble;
+    memset(&single, 0, sizeof single);
+    single.struct_size = sizeof single;
+    ensemble = single;
+    CHECK(fer_evaluate(pm, dir, &eo, &single) == FER_OK);
+    CHECK(fer_evaluate_ensemble(pair, 2, dir, &eo, &ensemble) == FER_OK);
+    CHECK(ensemble.count == single.count && ensemble.accuracy == single.accuracy);
+    CHECK(fabs(ensemble.loss - single.loss) < 1e-5 * (1 + single.loss));
+    CHECK(fer_evaluate_ensemble(pair, 1, dir, &eo, &ensemble) == FER_OK && ensemble.accuracy == single.accuracy);
+    ensemble.count = -5;
+    CHECK(fer_evaluate_ensemble(pair, 0, dir, &eo, &ensemble) == FER_INVALID_ARGUMENT && ensemble.count == -5);
+    CHECK(fer_evaluate_ensemble(NULL, 2, dir, &eo, &ensemble) == FER_INVALID_ARGUMENT);
+    CHECK(fer_evaluate_ensemble(with_null, 2, dir, &eo, &ensemble) == FER_INVALID_ARGUMENT && ensemble.count == -5);
+    CHECK(strstr(fer_last_error(), "model 1 is NULL") != NULL);
+    CHECK(fer_evaluate_ensemble(pair, (size_t)1 << 40, dir, &eo, &ensemble) == FER_INVALID_ARGUMENT);
+    CHECK(fer_evaluate_ensemble(pair, 2, NULL, &eo, &ensemble) == FER_INVALID_ARGUMENT && ensemble.count == -5);
+  }
 }
 
 /* on_epoch callback: counts epochs, checks the report, stops after `stop_after` if set. */
@@ -591,6 +617,57 @@ static void test_train(const char* tmp) {
   m = NULL;
   CHECK(fer_model_load(path, &m) == FER_OK);
   fer_model_destroy(m);
+
+  /* distillation from the trained model twice over (an ensemble of teachers) */
+  {
+    char teacher[1100], kd_out[1100];
+    snprintf(teacher, sizeof teacher, "%s/best.fermodel", out);
+    snprintf(kd_out, sizeof kd_out, "%s/c_train_kd", tmp);
+    const char* teachers[2] = {teacher, teacher};
+    fer_train_options kd = to;
+    kd.on_epoch = NULL;
+    kd.out_dir = kd_out;
+    kd.epochs = 1;
+    CHECK(kd.kd_weight == 0 && kd.kd_temperature == 4 && kd.label_smoothing == 0 && kd.teacher_count == 0);
+    kd.kd_weight = 0.5;
+    m = (fer_model*)0x9;
+    CHECK(fer_train(&kd, &m) == FER_INVALID_ARGUMENT && m == (fer_model*)0x9); /* a kd weight without teachers */
+    CHECK(strstr(fer_last_error(), "teacher") != NULL);
+    kd.teacher_count = 2;
+    CHECK(fer_train(&kd, &m) == FER_INVALID_ARGUMENT); /* teachers NULL */
+    kd.teachers = teachers;
+    kd.label_smoothing = 1.5;
+    CHECK(fer_train(&kd, &m) == FER_INVALID_ARGUMENT && strstr(fer_last_error(), "smoothing") != NULL);
+    kd.label_smoothing = 0.1;
+    kd.kd_temperature = -1;
+    CHECK(fer_train(&kd, &m) == FER_INVALID_ARGUMENT);
+    kd.kd_temperature = 4;
+    m = NULL;
+    CHECK(fer_train(&kd, &m) == FER_OK && m != NULL);
+    const char* value = NULL;
+    CHECK(m && fer_model_provenance(m, "teacher", &value) == FER_OK && value && strstr(value, "best.fermodel, ") != NULL);
+    fer_model_destroy(m);
+
+    /* a caller built against the first, shorter layout (ending at user_data):
+       the appended fields are not read, so the garbage in them is harmless */
+    fer_train_options old = to;
+    old.on_epoch = NULL;
+    old.out_dir = kd_out;
+    old.epochs = 1;
+    old.struct_size = offsetof(fer_train_options, user_data) + sizeof(void*);
+    old.teachers = NULL;
+    old.teacher_count = 7;
+    old.kd_weight = -3;
+    old.label_smoothing = 9;
+    old.split = "no_such_split";
+    m = NULL;
+    CHECK(fer_train(&old, &m) == FER_OK && m != NULL);
+    value = NULL;
+    CHECK(m && fer_model_provenance(m, "teacher", &value) == FER_NOT_FOUND);
+    fer_model_destroy(m);
+    old.struct_size = offsetof(fer_train_options, user_data); /* too short */
+    CHECK(fer_train(&old, &m) == FER_INVALID_ARGUMENT);
+  }
 
   /* on_epoch returning non-zero cancels the run */
   snprintf(out, sizeof out, "%s/c_train_cancel", tmp);

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <thread>
 
 namespace fs = std::filesystem;
@@ -337,6 +338,23 @@ TEST_CASE("train: distillation from a teacher (or an ensemble of it) equal to th
   fer::TrainOptions empty = s;
   empty.teacher_models = {""};
   CHECK_THROWS_AS(fer::train(empty), fer::Error);
+  // Out-of-range and NaN weights are refused before any training.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (double w : {-0.1, 1.5, nan}) {
+    fer::TrainOptions bad = s;
+    bad.kd_weight = w;
+    CHECK_THROWS_AS(fer::train(bad), fer::Error);
+  }
+  for (double t : {0.0, -1.0, nan, std::numeric_limits<double>::infinity()}) {
+    fer::TrainOptions bad = s;
+    bad.kd_temperature = t;
+    CHECK_THROWS_AS(fer::train(bad), fer::Error);
+  }
+  for (double ls : {-0.1, 1.0, nan}) {
+    fer::TrainOptions bad = s;
+    bad.label_smoothing = ls;
+    CHECK_THROWS_AS(fer::train(bad), fer::Error);
+  }
 }
 
 TEST_CASE("train: two data-parallel processes (Gloo) match one process on the same global batch") {

@@ -7,6 +7,7 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstring>
@@ -621,14 +622,28 @@ void fer_train_options_init(fer_train_options* o) {
   o->input_size = d.input_size;
   o->channels = d.channels;
   o->resume = d.resume ? 1 : 0;
+  o->kd_weight = d.kd_weight;
+  o->kd_temperature = d.kd_temperature;
+  o->label_smoothing = d.label_smoothing;
 }
 
 fer_status fer_train(const fer_train_options* options, fer_model** model) {
   return guarded("fer_train", [&] {
     FER_REQUIRE(options, "fer_train: options is NULL");
-    FER_REQUIRE(options->struct_size >= sizeof(fer_train_options) && options->struct_size < (1u << 16),
+    // Fields were only ever appended: a struct_size that ends after user_data is
+    // a valid older layout; fields beyond it keep their defaults.
+    constexpr size_t kFirstLayout = offsetof(fer_train_options, user_data) + sizeof(void*);
+    FER_REQUIRE(options->struct_size >= kFirstLayout && options->struct_size < (1u << 16),
                 "fer_train: options->struct_size is not set; call fer_train_options_init first");
     FER_REQUIRE(options->data_path, "fer_train: options->data_path is NULL");
+    // The appended fields, or their defaults for an older, shorter struct.
+    fer_train_options ext;
+    fer_train_options_init(&ext);
+    std::memcpy(&ext, options, std::min<size_t>(options->struct_size, sizeof ext));
+    FER_REQUIRE(ext.teacher_count == 0 || ext.teachers, "fer_train: options->teachers is NULL but teacher_count is " +
+                                                            std::to_string(ext.teacher_count));
+    FER_REQUIRE(ext.teacher_count <= 64, "fer_train: teacher_count " + std::to_string(ext.teacher_count) +
+                                             " is absurd (at most 64 teachers)");
     fer::TrainOptions o;
     o.train_data.path = options->data_path;
     if (options->format) o.train_data.format = o.val_data.format = options->format;
@@ -648,6 +663,16 @@ fer_status fer_train(const fer_train_options* options, fer_model** model) {
     o.threads = options->threads;
     o.resume = options->resume != 0;
     o.progress = options->progress != 0;
+    if (ext.split) o.train_data.split = ext.split;
+    if (ext.val_split) o.val_data.split = ext.val_split;
+    for (size_t i = 0; i < ext.teacher_count; ++i) {
+      FER_REQUIRE(ext.teachers[i], "fer_train: options->teachers[" + std::to_string(i) + "] is NULL");
+      o.teacher_models.push_back(ext.teachers[i]);
+    }
+    o.kd_weight = ext.kd_weight;
+    o.kd_temperature = ext.kd_temperature;
+    o.label_smoothing = ext.label_smoothing;
+    o.soft_targets = ext.soft_targets != 0;
     o.command_line = "fer_train (C API)";
     // A non-zero return from on_epoch stops training at its next step (or, after
     // the last epoch, turns the finished run into FER_CANCELLED too).
@@ -686,41 +711,63 @@ void fer_eval_options_init(fer_eval_options* o) {
   o->struct_size = sizeof *o;
 }
 
+namespace {
+
+fer_status evaluate_models(const char* where, const fer_model* const* models, size_t count, const char* data_path,
+                           const fer_eval_options* options, fer_eval_report* report) {
+  const std::string w = where;
+  FER_REQUIRE(models && data_path && report, w + ": models, data_path and report must be non-NULL");
+  FER_REQUIRE(count >= 1 && count <= 64, w + ": an ensemble has 1 to 64 models, not " + std::to_string(count));
+  for (size_t i = 0; i < count; ++i) FER_REQUIRE(models[i], w + ": model " + std::to_string(i) + " is NULL");
+  FER_REQUIRE(report->struct_size >= sizeof(fer_eval_report) && report->struct_size < (1u << 16),
+              w + ": set report->struct_size = sizeof(fer_eval_report) first");
+  FER_REQUIRE(!options || (options->struct_size >= sizeof(fer_eval_options) && options->struct_size < (1u << 16)),
+              w + ": options->struct_size is not set; call fer_eval_options_init first");
+  std::vector<const fer::Model*> members;
+  for (size_t i = 0; i < count; ++i) members.push_back(models[i]->model.get());
+  // The data is read at the first model's input size; evaluate() adapts it to the others'.
+  const fer::ModelInfo& info = members.front()->info();
+  fer::DatasetSpec spec;
+  spec.path = data_path;
+  spec.width = info.input.width;
+  spec.height = info.input.height;
+  spec.channels = info.input.channels;
+  fer::EvalOptions eo;
+  eo.precision = fer::precision_name(members.front()->precision());  // a pipeline's model may run in bf16
+  if (options) {
+    if (options->format) spec.format = options->format;
+    if (options->split) spec.split = options->split;
+    if (options->tta) eo.tta = options->tta;
+    spec.resize = options->resize != 0;
+    spec.threads = options->threads;
+    eo.threads = options->threads;
+  }
+  fer::EvalReport r = fer::evaluate(members, fer::read_dataset(spec), eo);
+  fer_eval_report out;
+  out.struct_size = sizeof out;
+  out.count = r.count;
+  out.accuracy = r.accuracy;
+  out.macro_f1 = r.macro_f1;
+  out.ece = r.ece;
+  out.loss = r.loss;
+  *report = out;
+  return FER_OK;
+}
+
+}  // namespace
+
 fer_status fer_evaluate(const fer_model* model, const char* data_path, const fer_eval_options* options,
                         fer_eval_report* report) {
   return guarded("fer_evaluate", [&] {
-    FER_REQUIRE(model && data_path && report, "fer_evaluate: model, data_path and report must be non-NULL");
-    FER_REQUIRE(report->struct_size >= sizeof(fer_eval_report) && report->struct_size < (1u << 16),
-                "fer_evaluate: set report->struct_size = sizeof(fer_eval_report) first");
-    FER_REQUIRE(!options || (options->struct_size >= sizeof(fer_eval_options) && options->struct_size < (1u << 16)),
-                "fer_evaluate: options->struct_size is not set; call fer_eval_options_init first");
-    const fer::ModelInfo& info = model->model->info();
-    fer::DatasetSpec spec;
-    spec.path = data_path;
-    spec.width = info.input.width;
-    spec.height = info.input.height;
-    spec.channels = info.input.channels;
-    fer::EvalOptions eo;
-    eo.precision = fer::precision_name(model->model->precision());  // a pipeline's model may run in bf16
-    if (options) {
-      if (options->format) spec.format = options->format;
-      if (options->split) spec.split = options->split;
-      if (options->tta) eo.tta = options->tta;
-      spec.resize = options->resize != 0;
-      spec.threads = options->threads;
-      eo.threads = options->threads;
-    }
-    fer::EvalReport r = fer::evaluate(*model->model, fer::read_dataset(spec), eo);
-    fer_eval_report out;
-    out.struct_size = sizeof out;
-    out.count = r.count;
-    out.accuracy = r.accuracy;
-    out.macro_f1 = r.macro_f1;
-    out.ece = r.ece;
-    out.loss = r.loss;
-    *report = out;
-    return FER_OK;
+    FER_REQUIRE(model, "fer_evaluate: model, data_path and report must be non-NULL");
+    return evaluate_models("fer_evaluate", &model, 1, data_path, options, report);
   });
+}
+
+fer_status fer_evaluate_ensemble(const fer_model* const* models, size_t count, const char* data_path,
+                                 const fer_eval_options* options, fer_eval_report* report) {
+  return guarded("fer_evaluate_ensemble",
+                 [&] { return evaluate_models("fer_evaluate_ensemble", models, count, data_path, options, report); });
 }
 
 fer_status fer_quantize(const char* model_path, const char* data_path, const fer_eval_options* data_options,

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -94,7 +95,8 @@ void validate_options(const TrainOptions& o) {
   if (o.batch_size < 2) bad("batch size must be >= 2");
   if (!(o.lr > 0)) bad("learning rate must be positive");
   if (o.optimizer != "sgd" && o.optimizer != "adamw") bad("optimizer must be sgd or adamw, got '" + o.optimizer + "'");
-  if (o.kd_weight < 0 || o.kd_weight > 1) bad("kd weight must be in [0, 1]");
+  if (!(o.kd_weight >= 0 && o.kd_weight <= 1)) bad("kd weight must be in [0, 1]");
+  if (!(o.label_smoothing >= 0 && o.label_smoothing < 1)) bad("label smoothing must be in [0, 1)");
   if ((o.kd_weight > 0 || o.kd_feature_weight > 0 || o.kd_attention_weight > 0) && o.teacher_models.empty())
     bad("distillation weights need a teacher model (--teacher FILE)");
   if ((o.kd_feature_weight > 0 || o.kd_attention_weight > 0) && o.teacher_models.size() > 1)
@@ -102,7 +104,7 @@ void validate_options(const TrainOptions& o) {
         " given); an ensemble of teachers distils through the KD term only (--kd)");
   for (const auto& t : o.teacher_models)
     if (t.empty()) bad("a teacher model path is empty");
-  if (o.kd_temperature <= 0) bad("kd temperature must be positive");
+  if (!(o.kd_temperature > 0 && std::isfinite(o.kd_temperature))) bad("kd temperature must be positive and finite");
   if (o.ema_decay < 0 || o.ema_decay >= 1) bad("ema decay must be in [0, 1)");
   if (o.world_size < 1 || o.batch_size % o.world_size != 0) bad("batch size must be divisible by world size");
   detail::check_precision(o.precision);

@@ -207,6 +207,20 @@ typedef struct fer_train_options {
      return stops training, and fer_train returns FER_CANCELLED. */
   int (*on_epoch)(void* user_data, const fer_epoch_report* report);
   void* user_data;
+  /* Appended after user_data (a struct_size ending at user_data is an older
+     layout, still accepted; these fields then keep their defaults): */
+  const char* split;          /* format-specific subset of data_path ("train" for "ferplus"); NULL = none */
+  const char* val_split;      /* subset of val_path ("valid" for "ferplus"); NULL = none */
+  /* Knowledge distillation: teacher_count model files (same classes as the
+     data). With several, the student learns from their ensemble (the mean of
+     their temperature-softened probabilities). */
+  const char* const* teachers;
+  size_t teacher_count;
+  double kd_weight;           /* weight of the distillation term, in [0, 1] (0; 0.7 is typical with teachers) */
+  double kd_temperature;      /* softening temperature (4) */
+  double label_smoothing;     /* in [0, 1) (0) */
+  int32_t soft_targets;       /* non-zero: learn the label distribution (e.g. FERPlus votes) (0) */
+  int32_t reserved2;          /* 0 */
 } fer_train_options;
 
 typedef struct fer_pipeline fer_pipeline;
@@ -310,18 +324,25 @@ FER_C_API fer_status fer_model_precision(const fer_model* model, const char** na
 /* --- evaluation --------------------------------------------------------- */
 FER_C_API void fer_eval_options_init(fer_eval_options* options);
 /* Evaluates `model` on the labelled dataset at `data_path` (options may be NULL:
-   a "folder" dataset, root/<class>/<image>). Classes are matched by name. */
+   a "folder" dataset, root/<class>/<image>) in the model's own precision (fp32
+   for a loaded file; a pipeline's model runs in its pipeline's precision).
+   Classes are matched by name. */
+FER_C_API fer_status fer_evaluate(const fer_model* model, const char* data_path, const fer_eval_options* options,
+                                  fer_eval_report* report);
+/* Evaluates the ensemble of `count` models: the mean of their class
+   probabilities, each model at its own input size, with the same test-time
+   views. The models must have the same classes in the same order and run in
+   the same precision (FER_INVALID_ARGUMENT otherwise). count 1 is
+   fer_evaluate. */
+FER_C_API fer_status fer_evaluate_ensemble(const fer_model* const* models, size_t count, const char* data_path,
+                                           const fer_eval_options* options, fer_eval_report* report);
+
 /* --- training ----------------------------------------------------------- */
 FER_C_API void fer_train_options_init(fer_train_options* options);
 /* Trains a model and writes out_dir/best.fermodel; *model (optional, may be
    NULL) receives the best model, to destroy with fer_model_destroy. Runs for
    as long as training takes, on the calling thread. */
 FER_C_API fer_status fer_train(const fer_train_options* options, fer_model** model);
-
-/* Evaluates `model` on a labelled dataset in the model's own precision (fp32
-   for a loaded file; a pipeline's model runs in its pipeline's precision). */
-FER_C_API fer_status fer_evaluate(const fer_model* model, const char* data_path, const fer_eval_options* options,
-                                  fer_eval_report* report);
 
 /* --- int8 calibration --------------------------------------------------- */
 /* Calibrates the model file `model_path` for int8 inference on up to `images`
