@@ -24,8 +24,9 @@ FER_STATIC_ASSERT(status_values, FER_OK == 0 && FER_INVALID_ARGUMENT == 1 && FER
 FER_STATIC_ASSERT(image_view_layout, sizeof(fer_image_view) == 32 && offsetof(fer_image_view, stride) == 16);
 FER_STATIC_ASSERT(box_layout, sizeof(fer_box) == 16);
 FER_STATIC_ASSERT(face_layout, sizeof(fer_face) == 40 && offsetof(fer_face, label) == 24);
-FER_STATIC_ASSERT(options_layout, sizeof(fer_pipeline_options) == 64 && offsetof(fer_pipeline_options, score_threshold) == 32 &&
-                                      offsetof(fer_pipeline_options, landmarks) == 56);
+FER_STATIC_ASSERT(options_layout, sizeof(fer_pipeline_options) == 72 && offsetof(fer_pipeline_options, score_threshold) == 32 &&
+                                      offsetof(fer_pipeline_options, landmarks) == 56 &&
+                                      offsetof(fer_pipeline_options, return_attention) == 64);
 FER_STATIC_ASSERT(model_info_layout, sizeof(fer_model_info) == 48);
 FER_STATIC_ASSERT(stream_options_layout, sizeof(fer_stream_options) == 48 && offsetof(fer_stream_options, detect_every) == 24 &&
                                               offsetof(fer_stream_options, redetect_every) == 44);
@@ -99,6 +100,120 @@ static int sums_to_one(const float* p, size_t n) {
     sum += p[i];
   }
   return sum > 0.999 && sum < 1.001;
+}
+
+/* Checks one face's attention map: w x h > 1 cell, non-negative, summing to 1. */
+static int valid_attention(const float* map, int32_t w, int32_t h) {
+  double sum = 0;
+  int32_t i;
+  if (!map || w < 2 || h < 2) return 0;
+  for (i = 0; i < w * h; ++i) {
+    if (!(map[i] >= 0.f)) return 0;
+    sum += map[i];
+  }
+  return sum > 0.999 && sum < 1.001;
+}
+
+/* Attention maps of the shipped attention model (acnn), from a pipeline and a
+   stream, only when asked for; none for a model without attention. */
+static void test_attention(const char* ppm_path, const char* acnn_path) {
+  int w = 0, h = 0, c = 0;
+  uint8_t* rgb = read_pnm(ppm_path, &w, &h, &c);
+  FILE* f = acnn_path ? fopen(acnn_path, "rb") : NULL;
+  if (!rgb || !f) {
+    printf("attention maps: skipped (no sample photo or no %s)\n", acnn_path ? acnn_path : "acnn model");
+    free(rgb);
+    if (f) fclose(f);
+    return;
+  }
+  fclose(f);
+  fer_image_view view = {rgb, w, h, (size_t)w * (size_t)c, c == 3 ? FER_PIXEL_RGB24 : FER_PIXEL_GRAY8};
+  int with_model;
+  for (with_model = 0; with_model < 2; ++with_model) {
+    int ask;
+    for (ask = 0; ask < 2; ++ask) {
+      fer_pipeline_options o;
+      fer_pipeline_options_init(&o);
+      CHECK(o.return_attention == 0);
+      o.threads = 1;
+      o.detector = "haar";
+      o.precision = "fp32";
+      o.model_path = with_model ? acnn_path : NULL; /* NULL: the default model, no attention */
+      o.return_attention = ask;
+      fer_pipeline* p = NULL;
+      CHECK(fer_pipeline_create(&o, &p) == FER_OK);
+      fer_results* r = NULL;
+      size_t n = 0, i;
+      CHECK(p && fer_pipeline_process(p, &view, &r) == FER_OK);
+      CHECK(fer_results_count(r, &n) == FER_OK && n >= 1);
+      for (i = 0; i < n; ++i) {
+        const float* map = (const float*)0x9;
+        int32_t mw = -1, mh = -1;
+        CHECK(fer_results_attention(r, i, &map, &mw, &mh) == FER_OK);
+        if (with_model && ask)
+          CHECK(valid_attention(map, mw, mh));
+        else
+          CHECK(map == NULL && mw == 0 && mh == 0);
+      }
+      {
+        const float* untouched = (const float*)0x9;
+        int32_t mw = 7, mh = 7;
+        CHECK(fer_results_attention(r, n, &untouched, &mw, &mh) == FER_INVALID_ARGUMENT);
+        CHECK(untouched == (const float*)0x9 && mw == 7 && mh == 7);
+        CHECK(fer_results_attention(r, 0, NULL, &mw, &mh) == FER_INVALID_ARGUMENT);
+        CHECK(fer_results_attention(NULL, 0, &untouched, &mw, &mh) == FER_INVALID_ARGUMENT);
+      }
+      fer_results_destroy(r);
+      fer_pipeline_destroy(p);
+    }
+  }
+  /* a stream's faces carry them too */
+  {
+    fer_pipeline_options o;
+    fer_pipeline_options_init(&o);
+    o.threads = 1;
+    o.detector = "haar";
+    o.precision = "fp32";
+    o.model_path = acnn_path;
+    o.return_attention = 1;
+    fer_stream* s = NULL;
+    fer_results* r = NULL;
+    size_t n = 0;
+    CHECK(fer_stream_create(&o, NULL, &s) == FER_OK);
+    CHECK(s && fer_stream_push(s, &view, 0.0, &r) == FER_OK);
+    CHECK(fer_results_count(r, &n) == FER_OK && n >= 1);
+    if (n >= 1) {
+      const float* map = NULL;
+      int32_t mw = 0, mh = 0;
+      CHECK(fer_results_attention(r, 0, &map, &mw, &mh) == FER_OK && valid_attention(map, mw, mh));
+    }
+    fer_results_destroy(r);
+    fer_stream_destroy(s);
+  }
+  /* an older options struct (ending at landmarks) asks for none */
+  {
+    fer_pipeline_options o;
+    fer_pipeline_options_init(&o);
+    o.threads = 1;
+    o.detector = "haar";
+    o.model_path = acnn_path;
+    o.return_attention = 1;
+    o.struct_size = offsetof(fer_pipeline_options, landmarks) + sizeof(const char*);
+    fer_pipeline* p = NULL;
+    fer_results* r = NULL;
+    size_t n = 0;
+    CHECK(fer_pipeline_create(&o, &p) == FER_OK);
+    CHECK(p && fer_pipeline_process(p, &view, &r) == FER_OK);
+    CHECK(fer_results_count(r, &n) == FER_OK && n >= 1);
+    if (n >= 1) {
+      const float* map = (const float*)0x9;
+      int32_t mw = -1, mh = -1;
+      CHECK(fer_results_attention(r, 0, &map, &mw, &mh) == FER_OK && map == NULL && mw == 0 && mh == 0);
+    }
+    fer_results_destroy(r);
+    fer_pipeline_destroy(p);
+  }
+  free(rgb);
 }
 
 /* Landmarks: the option (also absent from an older, shorter options struct),
@@ -845,6 +960,7 @@ int main(int argc, char** argv) {
 
   test_streams(p, pm, ppm);
   test_landmarks(ppm);
+  test_attention(ppm, argc > 5 ? argv[5] : NULL);
   test_evaluate(pm, tmp);
   test_train(tmp);
   test_quantize(tmp);

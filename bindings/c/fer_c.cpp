@@ -133,6 +133,13 @@ fer_status view_to_mat(const fer_image_view* image, int64_t max_pixels, const ch
   return FER_OK;
 }
 
+// fer_results_attention hands out one block of rows: a map that is a view
+// into a larger buffer is copied into its own.
+void make_attention_continuous(fer_results& r) {
+  for (auto& f : r.faces)
+    if (!f.attention.empty() && !f.attention.isContinuous()) f.attention = f.attention.clone();
+}
+
 fer::PipelineOptions pipeline_options_of(const fer_pipeline_options* options, const char* where) {
   fer::PipelineOptions o;
   if (!options) return o;
@@ -154,6 +161,8 @@ fer::PipelineOptions pipeline_options_of(const fer_pipeline_options* options, co
   o.return_features = options->return_features != 0;
   if (has(offsetof(fer_pipeline_options, landmarks), sizeof(const char*)) && options->landmarks)
     o.landmarks = options->landmarks;
+  if (has(offsetof(fer_pipeline_options, return_attention), sizeof(int32_t)))
+    o.return_attention = options->return_attention != 0;
   return o;
 }
 
@@ -283,6 +292,7 @@ fer_status fer_pipeline_process(fer_pipeline* pipeline, const fer_image_view* im
     auto r = std::make_unique<fer_results>();
     r->faces = pipeline->pipeline->process(input, r->skipped);
     for (const auto& f : r->faces) r->labels.push_back(f.label);
+    make_attention_continuous(*r);
     *results = r.release();
     return FER_OK;
   });
@@ -378,6 +388,25 @@ fer_status fer_results_features(const fer_results* results, size_t index, const 
     FER_REQUIRE(features && count, "fer_results_features: NULL out-parameter");
     *features = results->faces[index].features.data();
     *count = results->faces[index].features.size();
+    return FER_OK;
+  });
+}
+
+fer_status fer_results_attention(const fer_results* results, size_t index, const float** map, int32_t* width,
+                                 int32_t* height) {
+  return guarded("fer_results_attention", [&] {
+    if (fer_status s = check_face(results, index, "fer_results_attention")) return s;
+    FER_REQUIRE(map && width && height, "fer_results_attention: NULL out-parameter");
+    const cv::Mat& a = results->faces[index].attention;
+    if (a.empty()) {
+      *map = nullptr;
+      *width = *height = 0;
+      return FER_OK;
+    }
+    FER_REQUIRE(a.type() == CV_32FC1 && a.isContinuous(), "fer_results_attention: unexpected map layout");
+    *map = a.ptr<float>(0);
+    *width = a.cols;
+    *height = a.rows;
     return FER_OK;
   });
 }
@@ -512,6 +541,7 @@ fer_status fer_stream_push(fer_stream* stream, const fer_image_view* image, doub
       r->labels.push_back(t.result.label);
       r->faces.push_back(std::move(t.result));
     }
+    make_attention_continuous(*r);
     *results = r.release();
     return FER_OK;
   });

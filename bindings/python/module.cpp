@@ -160,6 +160,25 @@ py::array_t<float> to_numpy(const std::vector<float>& v) {
   return a;
 }
 
+// Landmark points as an N x 2 float32 array (x, y).
+py::array_t<float> landmarks_to_numpy(const std::vector<cv::Point2f>& points) {
+  py::array_t<float> a({py::ssize_t(points.size()), py::ssize_t(2)});
+  for (size_t i = 0; i < points.size(); ++i) {
+    a.mutable_at(py::ssize_t(i), 0) = points[i].x;
+    a.mutable_at(py::ssize_t(i), 1) = points[i].y;
+  }
+  return a;
+}
+
+// An attention map (CV_32F, rows x cols over the face crop) as a float32 array
+// of its own; 0 x 0 when the face has none.
+py::array_t<float> attention_to_numpy(const cv::Mat& map) {
+  py::array_t<float> a({py::ssize_t(map.rows), py::ssize_t(map.cols)});
+  for (int y = 0; y < map.rows; ++y)
+    std::copy(map.ptr<float>(y), map.ptr<float>(y) + map.cols, a.mutable_data(y, 0));
+  return a;
+}
+
 std::string face_repr(const fer::FaceResult& r) {
   std::ostringstream os;
   os.precision(3);
@@ -233,15 +252,12 @@ PYBIND11_MODULE(_fer, m) {
       .def_readonly("label_index", &fer::FaceResult::label_index)
       .def_property_readonly("probabilities", [](const fer::FaceResult& r) { return to_numpy(r.probabilities); })
       .def_property_readonly("features", [](const fer::FaceResult& r) { return to_numpy(r.features); })
-      .def_property_readonly("landmarks", [](const fer::FaceResult& r) {
-        const auto& points = r.face.landmarks;
-        py::array_t<float> a({py::ssize_t(points.size()), py::ssize_t(2)});
-        for (size_t i = 0; i < points.size(); ++i) {
-          a.mutable_at(py::ssize_t(i), 0) = points[i].x;
-          a.mutable_at(py::ssize_t(i), 1) = points[i].y;
-        }
-        return a;
-      }, "N x 2 float32 array of landmark points (x, y) in image pixels; 0 x 2 without a landmark model")
+      .def_property_readonly("landmarks", [](const fer::FaceResult& r) { return landmarks_to_numpy(r.face.landmarks); },
+                             "N x 2 float32 array of landmark points (x, y) in image pixels; 0 x 2 without a landmark model")
+      .def_property_readonly("attention", [](const fer::FaceResult& r) { return attention_to_numpy(r.attention); },
+                             "H x W float32 attention map over the face crop (top row first), when the pipeline "
+                             "was made with return_attention=True and the model has attention (acnn, vit_asf); "
+                             "0 x 0 otherwise")
       .def("__repr__", &face_repr);
 
   py::class_<fer::Model, std::shared_ptr<fer::Model>>(m, "Model")
@@ -257,9 +273,11 @@ PYBIND11_MODULE(_fer, m) {
 
   py::class_<fer::Pipeline>(m, "Pipeline")
       .def(py::init([](const std::string& detector, const std::string& model, int threads, const std::string& precision,
-                       float score_threshold, int min_face_size, bool return_features, const std::string& landmarks) {
+                       float score_threshold, int min_face_size, bool return_features, const std::string& landmarks,
+                       bool return_attention) {
              fer::PipelineOptions o;
              o.landmarks = landmarks;
+             o.return_attention = return_attention;
              o.detector = detector;
              o.model_path = model;
              o.threads = threads;
@@ -272,7 +290,7 @@ PYBIND11_MODULE(_fer, m) {
            }),
            py::arg("detector") = "auto", py::arg("model") = "", py::arg("threads") = 0, py::arg("precision") = "auto",
            py::arg("score_threshold") = 0.5f, py::arg("min_face_size") = 24, py::arg("return_features") = false,
-           py::arg("landmarks") = "auto")
+           py::arg("landmarks") = "auto", py::arg("return_attention") = false)
       .def("process", [](fer::Pipeline& p, const py::array& image) {
              cv::Mat mat = mat_from_array(image);
              py::gil_scoped_release release;
@@ -374,6 +392,10 @@ PYBIND11_MODULE(_fer, m) {
       .def_property_readonly("raw_array", [](const PyTrackedFace& t) { return to_numpy(t.face.result.probabilities); },
                              "this frame's probabilities as a numpy array in the model's class order")
       .def_property_readonly("features", [](const PyTrackedFace& t) { return to_numpy(t.face.result.features); })
+      .def_property_readonly("landmarks", [](const PyTrackedFace& t) { return landmarks_to_numpy(t.face.result.face.landmarks); },
+                             "N x 2 float32 array of landmark points (x, y) in image pixels; 0 x 2 without a landmark model")
+      .def_property_readonly("attention", [](const PyTrackedFace& t) { return attention_to_numpy(t.face.result.attention); },
+                             "H x W float32 attention map over the face crop (see FaceResult.attention); 0 x 0 without one")
       .def_property_readonly("detected", [](const PyTrackedFace& t) { return t.face.detected; },
                              "the box comes from a detection on this frame (else predicted)")
       .def_property_readonly("confidence", [](const PyTrackedFace& t) { return t.face.confidence; },
@@ -387,7 +409,8 @@ PYBIND11_MODULE(_fer, m) {
       .def(py::init([](const std::string& detector, py::object model, int threads, const std::string& precision,
                        float score_threshold, int min_face_size, bool return_features, int detect_every,
                        double smoothing_seconds, float label_margin, double max_missed_seconds, float iou_threshold,
-                       float min_track_confidence, float min_visible_fraction, int redetect_every) {
+                       float min_track_confidence, float min_visible_fraction, int redetect_every,
+                       const std::string& landmarks, bool return_attention) {
              fer::PipelineOptions o;
              o.detector = detector;
              o.threads = threads;
@@ -395,6 +418,8 @@ PYBIND11_MODULE(_fer, m) {
              o.score_threshold = score_threshold;
              o.min_face_size = min_face_size;
              o.return_features = return_features;
+             o.landmarks = landmarks;
+             o.return_attention = return_attention;
              fer::StreamOptions so;
              so.detect_every = detect_every;
              so.smoothing_seconds = smoothing_seconds;
@@ -415,7 +440,7 @@ PYBIND11_MODULE(_fer, m) {
            py::arg("return_features") = false, py::arg("detect_every") = 5, py::arg("smoothing_seconds") = 0.3,
            py::arg("label_margin") = 0.1f, py::arg("max_missed_seconds") = 1.0, py::arg("iou_threshold") = 0.3f,
            py::arg("min_track_confidence") = 0.5f, py::arg("min_visible_fraction") = 0.5f,
-           py::arg("redetect_every") = 2,
+           py::arg("redetect_every") = 2, py::arg("landmarks") = "auto", py::arg("return_attention") = false,
            "model: a model file path, a loaded fer.Model (shared read-only), or None for the default model")
       .def("push", [](fer::Stream& s, const py::array& image, double timestamp) {
              return push_frame(s, image, timestamp).first;

@@ -119,6 +119,22 @@ def test_landmarks_on_a_sample_photo(sample3):
         make_pipeline(landmarks="no_such_landmarks")
 
 
+def test_attention_maps_on_a_sample_photo(sample3, acnn_model):
+    faces = make_pipeline(model=acnn_model, return_attention=True, detector="haar").process(sample3)
+    assert faces
+    for f in faces:
+        a = f.attention
+        assert a.dtype == np.float32 and a.ndim == 2 and a.shape[0] > 1 and a.shape[1] > 1
+        assert np.all(np.isfinite(a)) and np.all(a >= 0)
+        assert abs(float(a.sum()) - 1.0) < 1e-3  # a distribution over the crop's cells
+        assert "attention" in dir(f)
+    # not asked for, or a model without attention: an empty map
+    plain = make_pipeline(model=acnn_model, detector="haar").process(sample3)
+    assert len(plain) == len(faces) and all(f.attention.shape == (0, 0) for f in plain)
+    default = make_pipeline(return_attention=True, detector="haar").process(sample3)
+    assert default and all(f.attention.shape == (0, 0) for f in default)
+
+
 def test_faces_below_min_face_size_are_reported_as_skipped(sample3):
     image = sample3
     faces, skipped = make_pipeline().process_with_skipped(image)

@@ -97,6 +97,19 @@ def test_stream_accepts_strided_views_with_the_same_results_as_a_copy():
         assert isinstance(make_stream().push(np.full(shape, 128, dtype=np.uint8), 0.0), list)
 
 
+def test_stream_frames_carry_landmarks_and_attention(sample3, acnn_model):
+    photo = photo_640(sample3)
+    stream = make_stream(model=acnn_model, detector="haar", landmarks="68_tiny", return_attention=True, detect_every=1)
+    faces = stream.push(photo, 0.0)
+    assert faces
+    for f in faces:
+        assert f.landmarks.shape == (68, 2) and f.landmarks.dtype == np.float32
+        a = f.attention
+        assert a.ndim == 2 and a.shape[0] > 1 and abs(float(a.sum()) - 1.0) < 1e-3
+    plain = make_stream(model=acnn_model, detector="haar", landmarks="none").push(photo, 0.0)
+    assert plain and all(f.landmarks.shape == (0, 2) and f.attention.shape == (0, 0) for f in plain)
+
+
 def test_stream_rejects_bad_images_and_timestamps():
     s = make_stream()
     img = np.zeros((64, 64, 3), dtype=np.uint8)

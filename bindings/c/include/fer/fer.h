@@ -95,6 +95,10 @@ typedef struct fer_pipeline_options {
   /* Appended in 0.1 (callers with an older, shorter struct_size get the defaults): */
   const char* landmarks;    /* landmark model: "68", "68_tiny", "none" or "auto" (NULL): "auto" runs
                                "68" only when the model crops faces aligned by landmarks */
+  /* Appended after landmarks: */
+  int32_t return_attention; /* non-zero: results carry each face's attention map where the model has
+                               attention (acnn, vit_asf): fer_results_attention */
+  int32_t reserved;         /* 0 */
 } fer_pipeline_options;
 
 typedef struct fer_box {
@@ -267,6 +271,11 @@ FER_C_API fer_status fer_results_features(const fer_results* results, size_t ind
    image pixels, 68 in iBUG order with a landmark model; count 0 without one. */
 FER_C_API fer_status fer_results_landmarks(const fer_results* results, size_t index, const float** xy,
                                            size_t* count);
+/* Attention map of face `index`: `height` rows of `width` floats (top row
+   first) over the face crop, summing to 1, when return_attention was set and
+   the model has attention; width = height = 0 and *map = NULL otherwise. */
+FER_C_API fer_status fer_results_attention(const fer_results* results, size_t index, const float** map,
+                                           int32_t* width, int32_t* height);
 /* Faces the detector found but that are smaller than min_face_size, so not
    recognized (for stream results: found on this frame by a detection run). */
 FER_C_API fer_status fer_results_skipped_count(const fer_results* results, size_t* count);
