@@ -160,6 +160,19 @@ py::array_t<float> to_numpy(const std::vector<float>& v) {
   return a;
 }
 
+// The `model` argument of Pipeline and Stream: a loaded fer.Model (returned, to
+// share), a path (str or os.PathLike, set in `o`), or None / "" (the default model).
+std::shared_ptr<const fer::Model> model_argument(const py::object& model, fer::PipelineOptions& o) {
+  if (py::isinstance<fer::Model>(model)) return py::cast<std::shared_ptr<fer::Model>>(model);
+  if (model.is_none()) return nullptr;
+  if (py::isinstance<py::str>(model)) o.model_path = py::cast<std::string>(model);
+  else if (py::hasattr(model, "__fspath__")) o.model_path = py::cast<std::string>(model.attr("__fspath__")());
+  else
+    throw py::type_error("model must be a path (str or os.PathLike), a fer.Model or None, got " +
+                         std::string(py::str(py::type::of(model).attr("__name__"))));
+  return nullptr;
+}
+
 // Landmark points as an N x 2 float32 array (x, y).
 py::array_t<float> landmarks_to_numpy(const std::vector<cv::Point2f>& points) {
   py::array_t<float> a({py::ssize_t(points.size()), py::ssize_t(2)});
@@ -261,8 +274,15 @@ PYBIND11_MODULE(_fer, m) {
       .def("__repr__", &face_repr);
 
   py::class_<fer::Model, std::shared_ptr<fer::Model>>(m, "Model")
-      .def_static("load", &fer::Model::load, py::arg("path"), py::call_guard<py::gil_scoped_release>(),
-                  "Loads and validates a .fermodel file")
+      .def_static("load", [](const std::string& path, const std::string& precision) {
+                    auto m = fer::Model::load(path);
+                    m->set_precision(m->resolve_precision(precision));
+                    return m;
+                  }, py::arg("path"), py::arg("precision") = "fp32", py::call_guard<py::gil_scoped_release>(),
+                  "Loads and validates a .fermodel file. precision: what its recognizer runs in when a "
+                  "Pipeline or Stream shares it ('fp32', 'bf16', 'int8' or 'auto', as for Pipeline)")
+      .def_property_readonly("precision", [](const fer::Model& m) { return std::string(fer::precision_name(m.precision())); },
+                             "the precision the recognizer runs in: 'fp32', 'bf16' or 'int8'")
       .def_property_readonly("info", [](const fer::Model& model) { return info_dict(model.info()); })
       .def_property_readonly("classes", [](const fer::Model& model) { return model.info().classes; })
       .def("save", &fer::Model::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())
@@ -272,25 +292,26 @@ PYBIND11_MODULE(_fer, m) {
       });
 
   py::class_<fer::Pipeline>(m, "Pipeline")
-      .def(py::init([](const std::string& detector, const std::string& model, int threads, const std::string& precision,
+      .def(py::init([](const std::string& detector, const py::object& model, int threads, const std::string& precision,
                        float score_threshold, int min_face_size, bool return_features, const std::string& landmarks,
                        bool return_attention) {
              fer::PipelineOptions o;
              o.landmarks = landmarks;
              o.return_attention = return_attention;
              o.detector = detector;
-             o.model_path = model;
              o.threads = threads;
              o.precision = precision;
              o.score_threshold = score_threshold;
              o.min_face_size = min_face_size;
              o.return_features = return_features;
+             std::shared_ptr<const fer::Model> shared = model_argument(model, o);
              py::gil_scoped_release release;
-             return std::make_unique<fer::Pipeline>(o);
+             return shared ? std::make_unique<fer::Pipeline>(o, shared) : std::make_unique<fer::Pipeline>(o);
            }),
            py::arg("detector") = "auto", py::arg("model") = "", py::arg("threads") = 0, py::arg("precision") = "auto",
            py::arg("score_threshold") = 0.5f, py::arg("min_face_size") = 24, py::arg("return_features") = false,
-           py::arg("landmarks") = "auto", py::arg("return_attention") = false)
+           py::arg("landmarks") = "auto", py::arg("return_attention") = false,
+           "model: a model file path ('' or None: the default model) or a loaded fer.Model (shared read-only)")
       .def("process", [](fer::Pipeline& p, const py::array& image) {
              cv::Mat mat = mat_from_array(image);
              py::gil_scoped_release release;
@@ -429,9 +450,7 @@ PYBIND11_MODULE(_fer, m) {
              so.min_track_confidence = min_track_confidence;
              so.min_visible_fraction = min_visible_fraction;
              so.redetect_every = redetect_every;
-             std::shared_ptr<const fer::Model> shared;
-             if (py::isinstance<fer::Model>(model)) shared = py::cast<std::shared_ptr<fer::Model>>(model);
-             else if (!model.is_none()) o.model_path = py::cast<std::string>(model);
+             std::shared_ptr<const fer::Model> shared = model_argument(model, o);
              py::gil_scoped_release release;
              return shared ? std::make_unique<fer::Stream>(o, shared, so) : std::make_unique<fer::Stream>(o, so);
            }),

@@ -135,6 +135,25 @@ def test_attention_maps_on_a_sample_photo(sample3, acnn_model):
     assert default and all(f.attention.shape == (0, 0) for f in default)
 
 
+def test_pipeline_shares_a_loaded_model(sample3, acnn_model):
+    model = fer.Model.load(acnn_model)
+    assert model.precision == "fp32"
+    a = make_pipeline(model=model, detector="haar")
+    b = make_pipeline(model=acnn_model, detector="haar")
+    fa, fb = a.process(sample3), b.process(sample3)
+    assert fa and len(fa) == len(fb) and a.model.info["architecture"] == "acnn"
+    for x, y in zip(fa, fb):
+        assert x.box == y.box and np.allclose(x.probabilities, y.probabilities, atol=1e-5)
+    bf16 = fer.Model.load(acnn_model, precision="bf16")
+    assert bf16.precision == "bf16" and make_pipeline(model=bf16, detector="haar").precision == "bf16"
+    with pytest.raises(fer.Error, match="precision"):
+        fer.Model.load(acnn_model, precision="fp8")
+    with pytest.raises(TypeError, match="fer.Model"):
+        fer.Pipeline(model=3)
+    import pathlib
+    assert make_pipeline(model=pathlib.Path(acnn_model), detector="haar").model.info["architecture"] == "acnn"
+
+
 def test_faces_below_min_face_size_are_reported_as_skipped(sample3):
     image = sample3
     faces, skipped = make_pipeline().process_with_skipped(image)
