@@ -190,6 +190,39 @@ static void test_attention(const char* ppm_path, const char* acnn_path) {
     fer_results_destroy(r);
     fer_stream_destroy(s);
   }
+  /* a model loaded in bf16 and shared keeps its precision, and its maps */
+  {
+    fer_model* m = (fer_model*)0x9;
+    const char* precision = NULL;
+    CHECK(fer_model_load_with_precision(acnn_path, "fp8", &m) == FER_INVALID_ARGUMENT && m == (fer_model*)0x9);
+    CHECK(fer_model_load_with_precision(NULL, "bf16", &m) == FER_INVALID_ARGUMENT);
+    CHECK(fer_model_load_with_precision(acnn_path, "bf16", NULL) == FER_INVALID_ARGUMENT);
+    m = NULL;
+    CHECK(fer_model_load_with_precision(acnn_path, "bf16", &m) == FER_OK && m != NULL);
+    CHECK(m && fer_model_precision(m, &precision, NULL) == FER_OK && strcmp(precision, "bf16") == 0);
+    fer_pipeline_options o;
+    fer_pipeline_options_init(&o);
+    o.threads = 1;
+    o.detector = "haar";
+    o.return_attention = 1;
+    fer_pipeline* p = NULL;
+    fer_results* r = NULL;
+    const fer_model* pm = NULL;
+    size_t n = 0;
+    CHECK(m && fer_pipeline_create_with_model(&o, m, &p) == FER_OK);
+    fer_model_destroy(m);
+    CHECK(p && fer_pipeline_model(p, &pm) == FER_OK && fer_model_precision(pm, &precision, NULL) == FER_OK &&
+          strcmp(precision, "bf16") == 0);
+    CHECK(p && fer_pipeline_process(p, &view, &r) == FER_OK);
+    CHECK(fer_results_count(r, &n) == FER_OK && n >= 1);
+    if (n >= 1) {
+      const float* map = NULL;
+      int32_t mw = 0, mh = 0;
+      CHECK(fer_results_attention(r, 0, &map, &mw, &mh) == FER_OK && valid_attention(map, mw, mh));
+    }
+    fer_results_destroy(r);
+    fer_pipeline_destroy(p);
+  }
   /* an older options struct (ending at landmarks) asks for none */
   {
     fer_pipeline_options o;

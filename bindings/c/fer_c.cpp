@@ -581,6 +581,18 @@ fer_status fer_model_load(const char* path, fer_model** model) {
   });
 }
 
+fer_status fer_model_load_with_precision(const char* path, const char* precision, fer_model** model) {
+  return guarded("fer_model_load_with_precision", [&] {
+    FER_REQUIRE(path && model, "fer_model_load_with_precision: path and model must be non-NULL");
+    auto loaded = fer::Model::load(path);
+    loaded->set_precision(loaded->resolve_precision(precision ? precision : "auto"));
+    auto m = std::make_unique<fer_model>();
+    set_model(*m, std::move(loaded));
+    *model = m.release();
+    return FER_OK;
+  });
+}
+
 void fer_model_destroy(fer_model* model) { delete model; }
 
 fer_status fer_model_get_info(const fer_model* model, fer_model_info* info) {

@@ -317,6 +317,11 @@ FER_C_API fer_status fer_stream_model(const fer_stream* stream, const fer_model*
 
 /* --- model files -------------------------------------------------------- */
 FER_C_API fer_status fer_model_load(const char* path, fer_model** model);
+/* Loads a model whose recognizer runs in `precision` ("fp32", "bf16", "int8"
+   or "auto"; NULL = "auto", resolved as for a pipeline) when pipelines and
+   streams share it (fer_pipeline_create_with_model): a model from
+   fer_model_load runs in fp32. */
+FER_C_API fer_status fer_model_load_with_precision(const char* path, const char* precision, fer_model** model);
 FER_C_API void fer_model_destroy(fer_model* model);
 FER_C_API fer_status fer_model_get_info(const fer_model* model, fer_model_info* info);
 FER_C_API fer_status fer_model_class_name(const fer_model* model, size_t index, const char** name);
