@@ -638,6 +638,32 @@ static void test_evaluate(const fer_model* pm, const char* tmp) {
     CHECK(strstr(fer_last_error(), "model 1 is NULL") != NULL);
     CHECK(fer_evaluate_ensemble(pair, (size_t)1 << 40, dir, &eo, &ensemble) == FER_INVALID_ARGUMENT);
     CHECK(fer_evaluate_ensemble(pair, 2, NULL, &eo, &ensemble) == FER_INVALID_ARGUMENT && ensemble.count == -5);
+
+    /* the full report as JSON: per-class figures, confusion matrix, per-image results */
+    char* json = (char*)0x9;
+    CHECK(fer_evaluate_json(pair, 1, dir, &eo, 1, &json) == FER_OK && json != (char*)0x9 && json != NULL);
+    if (json && json != (char*)0x9) {
+      char expect[64];
+      snprintf(expect, sizeof expect, "\"count\":%lld", (long long)single.count);
+      CHECK(strstr(json, expect) != NULL);
+      CHECK(strstr(json, "\"confusion\":[[") != NULL && strstr(json, "\"per_class\"") != NULL);
+      CHECK(strstr(json, "\"ensemble_size\":1") != NULL);
+      /* one '0' or '1' per image: six of them */
+      const char* correct = strstr(json, "\"correct\":\"");
+      CHECK(correct != NULL && correct && strspn(correct + 11, "01") == 6 && correct[17] == '"');
+      fer_string_free(json);
+    }
+    json = NULL;
+    CHECK(fer_evaluate_json(pair, 2, dir, &eo, 0, &json) == FER_OK && json && strstr(json, "\"ensemble_size\":2") &&
+          !strstr(json, "\"correct\""));
+    fer_string_free(json);
+    fer_string_free(NULL);
+    json = (char*)0x9;
+    CHECK(fer_evaluate_json(pair, 1, NULL, &eo, 0, &json) == FER_INVALID_ARGUMENT && json == (char*)0x9);
+    CHECK(fer_evaluate_json(with_null, 2, dir, &eo, 0, &json) == FER_INVALID_ARGUMENT && json == (char*)0x9);
+    CHECK(fer_evaluate_json(pair, 1, dir, &eo, 0, NULL) == FER_INVALID_ARGUMENT);
+    snprintf(path, sizeof path, "%s/missing_dataset", tmp);
+    CHECK(fer_evaluate_json(pair, 1, path, &eo, 0, &json) == FER_NOT_FOUND && json == (char*)0x9);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -755,14 +756,12 @@ void fer_eval_options_init(fer_eval_options* o) {
 
 namespace {
 
-fer_status evaluate_models(const char* where, const fer_model* const* models, size_t count, const char* data_path,
-                           const fer_eval_options* options, fer_eval_report* report) {
-  const std::string w = where;
-  FER_REQUIRE(models && data_path && report, w + ": models, data_path and report must be non-NULL");
+// Evaluates the ensemble models[0..count) (one model: itself) into `out`.
+fer_status evaluate_models(const std::string& w, const fer_model* const* models, size_t count, const char* data_path,
+                     const fer_eval_options* options, fer::EvalReport& out) {
+  FER_REQUIRE(models && data_path, w + ": models and data_path must be non-NULL");
   FER_REQUIRE(count >= 1 && count <= 64, w + ": an ensemble has 1 to 64 models, not " + std::to_string(count));
   for (size_t i = 0; i < count; ++i) FER_REQUIRE(models[i], w + ": model " + std::to_string(i) + " is NULL");
-  FER_REQUIRE(report->struct_size >= sizeof(fer_eval_report) && report->struct_size < (1u << 16),
-              w + ": set report->struct_size = sizeof(fer_eval_report) first");
   FER_REQUIRE(!options || (options->struct_size >= sizeof(fer_eval_options) && options->struct_size < (1u << 16)),
               w + ": options->struct_size is not set; call fer_eval_options_init first");
   std::vector<const fer::Model*> members;
@@ -784,7 +783,18 @@ fer_status evaluate_models(const char* where, const fer_model* const* models, si
     spec.threads = options->threads;
     eo.threads = options->threads;
   }
-  fer::EvalReport r = fer::evaluate(members, fer::read_dataset(spec), eo);
+  out = fer::evaluate(members, fer::read_dataset(spec), eo);
+  return FER_OK;
+}
+
+// evaluate_models into the summary struct, which stays untouched on failure.
+fer_status evaluate_summary(const std::string& w, const fer_model* const* models, size_t count, const char* data_path,
+                            const fer_eval_options* options, fer_eval_report* report) {
+  FER_REQUIRE(report, w + ": report must be non-NULL");
+  FER_REQUIRE(report->struct_size >= sizeof(fer_eval_report) && report->struct_size < (1u << 16),
+              w + ": set report->struct_size = sizeof(fer_eval_report) first");
+  fer::EvalReport r;
+  if (fer_status s = evaluate_models(w, models, count, data_path, options, r)) return s;
   fer_eval_report out;
   out.struct_size = sizeof out;
   out.count = r.count;
@@ -801,16 +811,33 @@ fer_status evaluate_models(const char* where, const fer_model* const* models, si
 fer_status fer_evaluate(const fer_model* model, const char* data_path, const fer_eval_options* options,
                         fer_eval_report* report) {
   return guarded("fer_evaluate", [&] {
-    FER_REQUIRE(model, "fer_evaluate: model, data_path and report must be non-NULL");
-    return evaluate_models("fer_evaluate", &model, 1, data_path, options, report);
+    FER_REQUIRE(model, "fer_evaluate: model must be non-NULL");
+    return evaluate_summary("fer_evaluate", &model, 1, data_path, options, report);
   });
 }
 
 fer_status fer_evaluate_ensemble(const fer_model* const* models, size_t count, const char* data_path,
                                  const fer_eval_options* options, fer_eval_report* report) {
   return guarded("fer_evaluate_ensemble",
-                 [&] { return evaluate_models("fer_evaluate_ensemble", models, count, data_path, options, report); });
+                 [&] { return evaluate_summary("fer_evaluate_ensemble", models, count, data_path, options, report); });
 }
+
+fer_status fer_evaluate_json(const fer_model* const* models, size_t count, const char* data_path,
+                             const fer_eval_options* options, int32_t per_image, char** json) {
+  return guarded("fer_evaluate_json", [&] {
+    FER_REQUIRE(json, "fer_evaluate_json: json must be non-NULL");
+    fer::EvalReport r;
+    if (fer_status s = evaluate_models("fer_evaluate_json", models, count, data_path, options, r)) return s;
+    const std::string text = r.to_json(per_image != 0);
+    char* copy = static_cast<char*>(std::malloc(text.size() + 1));
+    if (!copy) throw std::bad_alloc();
+    std::memcpy(copy, text.c_str(), text.size() + 1);
+    *json = copy;
+    return FER_OK;
+  });
+}
+
+void fer_string_free(char* text) { std::free(text); }
 
 fer_status fer_quantize(const char* model_path, const char* data_path, const fer_eval_options* data_options,
                         int32_t images, uint64_t seed, const char* out_path) {

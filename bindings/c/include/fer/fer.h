@@ -350,6 +350,16 @@ FER_C_API fer_status fer_evaluate(const fer_model* model, const char* data_path,
    fer_evaluate. */
 FER_C_API fer_status fer_evaluate_ensemble(const fer_model* const* models, size_t count, const char* data_path,
                                            const fer_eval_options* options, fer_eval_report* report);
+/* The full report of fer_evaluate_ensemble (count 1: one model) as a JSON
+   object, the one `fer eval --json` prints: accuracy, macro-F1, per-class
+   precision / recall / F1, the confusion matrix (rows: the dataset's
+   classes, columns: the model's), calibration, and with per_image non-zero a
+   "correct" string, one '1' or '0' per image in dataset order. *json is a
+   NUL-terminated string to release with fer_string_free. */
+FER_C_API fer_status fer_evaluate_json(const fer_model* const* models, size_t count, const char* data_path,
+                                       const fer_eval_options* options, int32_t per_image, char** json);
+/* Releases a string the library allocated (NULL: no-op). */
+FER_C_API void fer_string_free(char* text);
 
 /* --- training ----------------------------------------------------------- */
 FER_C_API void fer_train_options_init(fer_train_options* options);
