@@ -114,6 +114,33 @@ static int valid_attention(const float* map, int32_t w, int32_t h) {
   return sum > 0.999 && sum < 1.001;
 }
 
+/* Checks the first face of `r`: a valid attention map if `expected`, else none. */
+static void check_first_attention(const fer_results* r, int expected) {
+  size_t n = 0;
+  const float* map = (const float*)0x9;
+  int32_t mw = -1, mh = -1;
+  CHECK(fer_results_count(r, &n) == FER_OK && n >= 1);
+  if (n < 1) return;
+  CHECK(fer_results_attention(r, 0, &map, &mw, &mh) == FER_OK);
+  if (expected)
+    CHECK(valid_attention(map, mw, mh));
+  else
+    CHECK(map == NULL && mw == 0 && mh == 0);
+}
+
+/* Pipeline options for the attention tests: one thread, Haar, fp32, the acnn model, maps asked for. */
+static fer_pipeline_options attention_options(const char* acnn_path) {
+  fer_pipeline_options o;
+  fer_pipeline_options_init(&o);
+  CHECK(o.return_attention == 0 && o.reserved == 0);
+  o.threads = 1;
+  o.detector = "haar";
+  o.precision = "fp32";
+  o.model_path = acnn_path;
+  o.return_attention = 1;
+  return o;
+}
+
 /* Attention maps of the shipped attention model (acnn), from a pipeline and a
    stream, only when asked for; none for a model without attention. */
 static void test_attention(const char* ppm_path, const char* acnn_path) {
@@ -132,12 +159,7 @@ static void test_attention(const char* ppm_path, const char* acnn_path) {
   for (with_model = 0; with_model < 2; ++with_model) {
     int ask;
     for (ask = 0; ask < 2; ++ask) {
-      fer_pipeline_options o;
-      fer_pipeline_options_init(&o);
-      CHECK(o.return_attention == 0);
-      o.threads = 1;
-      o.detector = "haar";
-      o.precision = "fp32";
+      fer_pipeline_options o = attention_options(acnn_path);
       o.model_path = with_model ? acnn_path : NULL; /* NULL: the default model, no attention */
       o.return_attention = ask;
       fer_pipeline* p = NULL;
@@ -169,24 +191,12 @@ static void test_attention(const char* ppm_path, const char* acnn_path) {
   }
   /* a stream's faces carry them too */
   {
-    fer_pipeline_options o;
-    fer_pipeline_options_init(&o);
-    o.threads = 1;
-    o.detector = "haar";
-    o.precision = "fp32";
-    o.model_path = acnn_path;
-    o.return_attention = 1;
+    fer_pipeline_options o = attention_options(acnn_path);
     fer_stream* s = NULL;
     fer_results* r = NULL;
-    size_t n = 0;
     CHECK(fer_stream_create(&o, NULL, &s) == FER_OK);
     CHECK(s && fer_stream_push(s, &view, 0.0, &r) == FER_OK);
-    CHECK(fer_results_count(r, &n) == FER_OK && n >= 1);
-    if (n >= 1) {
-      const float* map = NULL;
-      int32_t mw = 0, mh = 0;
-      CHECK(fer_results_attention(r, 0, &map, &mw, &mh) == FER_OK && valid_attention(map, mw, mh));
-    }
+    check_first_attention(r, 1);
     fer_results_destroy(r);
     fer_stream_destroy(s);
   }
@@ -200,49 +210,28 @@ static void test_attention(const char* ppm_path, const char* acnn_path) {
     m = NULL;
     CHECK(fer_model_load_with_precision(acnn_path, "bf16", &m) == FER_OK && m != NULL);
     CHECK(m && fer_model_precision(m, &precision, NULL) == FER_OK && strcmp(precision, "bf16") == 0);
-    fer_pipeline_options o;
-    fer_pipeline_options_init(&o);
-    o.threads = 1;
-    o.detector = "haar";
-    o.return_attention = 1;
+    fer_pipeline_options o = attention_options(NULL);
     fer_pipeline* p = NULL;
     fer_results* r = NULL;
     const fer_model* pm = NULL;
-    size_t n = 0;
     CHECK(m && fer_pipeline_create_with_model(&o, m, &p) == FER_OK);
     fer_model_destroy(m);
     CHECK(p && fer_pipeline_model(p, &pm) == FER_OK && fer_model_precision(pm, &precision, NULL) == FER_OK &&
           strcmp(precision, "bf16") == 0);
     CHECK(p && fer_pipeline_process(p, &view, &r) == FER_OK);
-    CHECK(fer_results_count(r, &n) == FER_OK && n >= 1);
-    if (n >= 1) {
-      const float* map = NULL;
-      int32_t mw = 0, mh = 0;
-      CHECK(fer_results_attention(r, 0, &map, &mw, &mh) == FER_OK && valid_attention(map, mw, mh));
-    }
+    check_first_attention(r, 1);
     fer_results_destroy(r);
     fer_pipeline_destroy(p);
   }
   /* an older options struct (ending at landmarks) asks for none */
   {
-    fer_pipeline_options o;
-    fer_pipeline_options_init(&o);
-    o.threads = 1;
-    o.detector = "haar";
-    o.model_path = acnn_path;
-    o.return_attention = 1;
+    fer_pipeline_options o = attention_options(acnn_path);
     o.struct_size = offsetof(fer_pipeline_options, landmarks) + sizeof(const char*);
     fer_pipeline* p = NULL;
     fer_results* r = NULL;
-    size_t n = 0;
     CHECK(fer_pipeline_create(&o, &p) == FER_OK);
     CHECK(p && fer_pipeline_process(p, &view, &r) == FER_OK);
-    CHECK(fer_results_count(r, &n) == FER_OK && n >= 1);
-    if (n >= 1) {
-      const float* map = (const float*)0x9;
-      int32_t mw = -1, mh = -1;
-      CHECK(fer_results_attention(r, 0, &map, &mw, &mh) == FER_OK && map == NULL && mw == 0 && mh == 0);
-    }
+    check_first_attention(r, 0);
     fer_results_destroy(r);
     fer_pipeline_destroy(p);
   }
