@@ -339,7 +339,8 @@ PYBIND11_MODULE(_fer, m) {
           "The precision the recognizer runs in: 'fp32', 'bf16' or 'int8' ('auto' resolved)");
 
   m.def("evaluate", [](const py::object& model, const std::string& data, const std::string& format,
-                       const std::string& tta, bool per_image) {
+                       const std::string& tta, bool per_image, const std::string& split, const std::string& occlusion,
+                       uint64_t occlusion_seed, const std::string& precision, bool resize, int threads) {
         // One model file, or a list of them: their ensemble.
         std::vector<std::string> paths;
         if (py::isinstance<py::str>(model)) paths.push_back(py::cast<std::string>(model));
@@ -347,26 +348,39 @@ PYBIND11_MODULE(_fer, m) {
         py::gil_scoped_release release;
         std::vector<std::shared_ptr<fer::Model>> models;
         std::vector<const fer::Model*> members;
+        fer::EvalOptions eo;
+        eo.tta = tta;
+        eo.occlusion = occlusion;
+        eo.occlusion_seed = occlusion_seed;
+        eo.precision = precision;
+        eo.threads = threads;
         for (const auto& p : paths) {
           models.push_back(fer::Model::load(p));
+          // The int8 network is built from the model's calibration.
+          if (precision == "int8") models.back()->set_precision(fer::Precision::Int8);
           members.push_back(models.back().get());
         }
         if (models.empty()) throw fer::Error(fer::Status::InvalidArgument, "evaluate needs at least one model file");
         fer::DatasetSpec spec;
         spec.path = data;
         spec.format = format;
+        spec.split = split;
+        spec.resize = resize;
+        spec.threads = threads;
         spec.width = models.front()->info().input.width;
         spec.height = models.front()->info().input.height;
         spec.channels = models.front()->info().input.channels;
-        fer::EvalOptions eo;
-        eo.tta = tta;
         return fer::evaluate(members, fer::read_dataset(spec), eo).to_json(per_image);
       }, py::arg("model"), py::arg("data"), py::arg("format") = "folder", py::arg("tta") = "none",
-      py::arg("per_image") = false,
+      py::arg("per_image") = false, py::arg("split") = "", py::arg("occlusion") = "none", py::arg("occlusion_seed") = 1,
+      py::arg("precision") = "fp32", py::arg("resize") = false, py::arg("threads") = 0,
       "Evaluates a model file (or a list of model files: their ensemble, the mean of their "
       "probabilities) on a labelled dataset; returns the report as a JSON string. "
       "tta: 'none', 'flip' or 'tencrop'; per_image: also 'correct', one character per image in "
-      "dataset order ('1' right, '0' wrong)");
+      "dataset order ('1' right, '0' wrong); split: the format's subset (FERPlus: 'train', 'valid', "
+      "'test'); occlusion: 'none', 'eye', 'mouth' or 'eye_or_mouth' (seeded per image); precision: "
+      "'fp32', 'bf16' or 'int8' (a calibrated model); resize: resize images of another size; threads: "
+      "0 = all cores");
 
   m.def("quantize", [](const std::string& model_path, const std::string& data, const std::string& out,
                        const std::string& format, const std::string& split, int images, uint64_t seed, bool resize,

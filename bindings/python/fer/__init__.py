@@ -15,6 +15,7 @@ are read in place (no copy). Errors raise fer.Error (with a .status), and
 TypeError/ValueError for images of the wrong kind.
 """
 import json as _json
+import os as _os
 
 from ._fer import (Error, FaceResult, Model, Pipeline, Stream, TrackedFace, VideoFrame, VideoSource, draw, models,
                    quantize, set_num_threads, version, __version__)
@@ -27,14 +28,27 @@ def load_model(path):
     return Model.load(path)
 
 
-def evaluate(model, data, format="folder", tta="none", per_image=False):
+def evaluate(model, data, format="folder", tta="none", per_image=False, split="", occlusion="none",
+             occlusion_seed=1, precision="fp32", resize=False, threads=0):
     """Evaluates a model file on a labelled dataset; returns the report as a dict.
 
     model: a model file, or a list of model files: their ensemble (the mean of
     their class probabilities; report["ensemble_size"] says how many).
+    format and split: the dataset's layout and subset (FERPlus: format="ferplus",
+    split="train", "valid" or "test"; a folder dataset's split is a sub-folder).
+    tta: "none", "flip" or "tencrop". occlusion: "none", "eye", "mouth" or
+    "eye_or_mouth", a black rectangle drawn per image from occlusion_seed.
+    precision: "fp32", "bf16" or "int8" (a calibrated model). resize: resize
+    images of another size to the model's input instead of rejecting them.
+    threads: compute and decoding threads, 0 = all cores.
     per_image: also report["correct"], one character per image in dataset order
     ('1' right, '0' wrong), for paired comparisons of two models."""
-    return _json.loads(_evaluate(model, data, format, tta, per_image))
+    if isinstance(model, (str, _os.PathLike)):
+        model = _os.fspath(model)
+    else:
+        model = [_os.fspath(m) for m in model]
+    return _json.loads(_evaluate(model, _os.fspath(data), format, tta, per_image, split, occlusion, occlusion_seed,
+                                 precision, resize, threads))
 
 
 def annotate(image, faces, classes=None, probability_bars=True, font_scale=0.0):

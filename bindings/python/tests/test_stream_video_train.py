@@ -248,6 +248,16 @@ def test_train_and_evaluate_a_tiny_model(tmp_path):
     assert twice["loss"] == pytest.approx(report["loss"], rel=1e-5)
     with pytest.raises(fer.Error):
         fer.evaluate([], str(tmp_path / "data"))
+    # The dataset options: a folder dataset's split is a sub-folder; seeded occlusion; bf16.
+    assert fer.evaluate(r["best_path"], str(tmp_path), split="data")["count"] == 16
+    mouth = fer.evaluate(r["best_path"], str(tmp_path / "data"), occlusion="mouth", occlusion_seed=5, threads=1)
+    assert mouth["occlusion"] == "mouth" and mouth["occlusion_seed"] == 5 and mouth["count"] == 16
+    assert mouth["loss"] != pytest.approx(report["loss"], rel=1e-6)
+    assert fer.evaluate(r["best_path"], str(tmp_path / "data"), precision="bf16")["count"] == 16
+    with pytest.raises(fer.Error, match="occlusion"):
+        fer.evaluate(r["best_path"], str(tmp_path / "data"), occlusion="nose")
+    with pytest.raises(fer.Error):
+        fer.evaluate(r["best_path"], str(tmp_path / "data"), precision="fp8")
     # Distillation from a list of teachers (their ensemble), named in the provenance.
     kd = fer.train(str(tmp_path / "data"), epochs=1, batch_size=8, max_steps_per_epoch=1, threads=1,
                    out_dir=str(tmp_path / "kd"), teacher_model=[r["best_path"], r["best_path"]], kd_weight=0.5)
