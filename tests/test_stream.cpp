@@ -777,6 +777,13 @@ TEST_CASE("video: image sequences, files and clear errors") {
   std::ofstream((dir / "text.mp4").string()) << "this is not a video\n";
   CHECK(status_of([&] { fer::VideoSource((dir / "text.mp4").string()); }) == fer::Status::Unsupported);
   CHECK(status_of([&] { fer::VideoSource::camera(-1); }) == fer::Status::InvalidArgument);
+  // Only one integer index makes a pattern: a path is never a format string for anything else.
+  for (const char* hostile : {"%s%s%s%s%n.png", "%d_%d.png", "%x.png", "%123d.png", "img_%", "%.9999d.png", "%ld.png"})
+    CHECK(status_of([&] { fer::VideoSource((dir / hostile).string()); }) == fer::Status::InvalidArgument);
+  CHECK(status_of([&] { fer::VideoSource((dir / "100%%_%03d.png").string()); }) == fer::Status::NotFound);
+  // An existing file whose name has a '%' is that file, not a pattern.
+  std::ofstream((dir / "100%s.mp4").string()) << "this is not a video either\n";
+  CHECK(status_of([&] { fer::VideoSource((dir / "100%s.mp4").string()); }) == fer::Status::Unsupported);
 }
 
 TEST_CASE("overlay: draws ids, labels, bars and FPS") {

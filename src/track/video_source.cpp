@@ -5,6 +5,7 @@
 #include <opencv2/videoio.hpp>
 #include <opencv2/videoio/registry.hpp>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -40,6 +41,26 @@ std::string file_backends() {
   return out.empty() ? "none" : out;
 }
 
+// Whether `pattern` has exactly one integer conversion (%d, %Nd or %0Nd, N at
+// most two digits) and otherwise only literal "%%": the only patterns handed
+// to snprintf, so that a path such as "%s%n" cannot read or write memory.
+bool is_sequence_pattern(const std::string& pattern) {
+  int conversions = 0;
+  for (size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] != '%') continue;
+    if (i + 1 < pattern.size() && pattern[i + 1] == '%') {
+      ++i;
+      continue;
+    }
+    size_t j = i + 1, digits = 0;
+    while (j < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[j])) && digits < 3) ++j, ++digits;
+    if (digits > 2 || j >= pattern.size() || pattern[j] != 'd') return false;
+    ++conversions;
+    i = j;
+  }
+  return conversions == 1;
+}
+
 // First existing file of a printf-style sequence pattern (indices 0 and 1 tried), or "".
 std::string first_of_sequence(const std::string& pattern) {
   for (int i = 0; i < 2; ++i) {
@@ -55,7 +76,12 @@ VideoSource::VideoSource() : impl_(std::make_unique<Impl>()) {}
 
 VideoSource::VideoSource(const std::string& path, double fps) : VideoSource() {
   if (path.empty()) throw Error(Status::InvalidArgument, "video input path is empty");
-  bool sequence = path.find('%') != std::string::npos;
+  // A '%' makes a pattern, unless the path names an existing file as it is.
+  bool sequence = path.find('%') != std::string::npos && !std::filesystem::exists(path);
+  if (sequence && !is_sequence_pattern(path))
+    throw Error(Status::InvalidArgument, "'" + path + "' is neither an existing file nor an image-sequence pattern "
+                                                      "with one printf-style index such as frames/img_%04d.png "
+                                                      "(%% for a literal percent sign)");
   if (sequence) {
     if (first_of_sequence(path).empty())
       throw Error(Status::NotFound, "image sequence '" + path +
