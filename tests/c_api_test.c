@@ -656,6 +656,82 @@ static void test_evaluate(const fer_model* pm, const char* tmp) {
   }
 }
 
+/* Video input: an image sequence of generated BMP frames, read and pushed
+   into a stream; bad paths, hostile patterns and NULLs. */
+static void test_video(const char* tmp) {
+  char dir[1024], path[1100], pattern[1100];
+  int i;
+  snprintf(dir, sizeof dir, "%s/c_video", tmp);
+  make_dir(dir);
+  for (i = 0; i < 3; ++i) {
+    snprintf(path, sizeof path, "%s/frame_%03d.bmp", dir, i);
+    write_bmp(path, 64, 48, (unsigned)(10 + i));
+  }
+  snprintf(pattern, sizeof pattern, "%s/frame_%%03d.bmp", dir);
+  fer_video* v = (fer_video*)0x9;
+  CHECK(fer_video_open(NULL, 0, &v) == FER_INVALID_ARGUMENT && v == (fer_video*)0x9);
+  CHECK(fer_video_open(pattern, 0, NULL) == FER_INVALID_ARGUMENT);
+  CHECK(fer_video_open(pattern, -1, &v) == FER_INVALID_ARGUMENT && v == (fer_video*)0x9);
+  CHECK(fer_video_open(pattern, NAN, &v) == FER_INVALID_ARGUMENT && v == (fer_video*)0x9);
+  snprintf(path, sizeof path, "%s/missing.mp4", dir);
+  CHECK(fer_video_open(path, 0, &v) == FER_NOT_FOUND && v == (fer_video*)0x9);
+  snprintf(path, sizeof path, "%s/%%s%%s%%s%%n.png", dir);
+  CHECK(fer_video_open(path, 0, &v) == FER_INVALID_ARGUMENT && v == (fer_video*)0x9);
+  CHECK(fer_video_open_camera(-1, &v) == FER_INVALID_ARGUMENT && v == (fer_video*)0x9);
+  CHECK(fer_video_read(NULL, NULL, NULL, NULL, NULL) == FER_INVALID_ARGUMENT);
+  CHECK(fer_video_info(NULL, NULL, NULL, NULL, NULL, NULL) == FER_INVALID_ARGUMENT);
+  fer_video_destroy(NULL);
+
+  v = NULL;
+  CHECK(fer_video_open(pattern, 10, &v) == FER_OK && v != NULL);
+  if (!v) return;
+  double fps = 0;
+  int32_t live = -1;
+  int64_t frames = 0;
+  CHECK(fer_video_info(v, &fps, NULL, NULL, &frames, &live) == FER_OK && fps == 10 && live == 0);
+  CHECK(frames == 3 || frames == -1);
+  fer_pipeline_options o;
+  fer_pipeline_options_init(&o);
+  o.threads = 1;
+  o.detector = "haar";
+  fer_stream* s = NULL;
+  CHECK(fer_stream_create(&o, NULL, &s) == FER_OK);
+  int n = 0;
+  for (;;) {
+    fer_image_view frame;
+    double t = -1;
+    int64_t index = -1;
+    int32_t got = -1;
+    CHECK(fer_video_read(v, &frame, &t, &index, &got) == FER_OK);
+    if (got != 1) {
+      CHECK(got == 0);
+      break;
+    }
+    CHECK(frame.width == 64 && frame.height == 48 && frame.format == FER_PIXEL_BGR24 && frame.stride >= 64 * 3);
+    CHECK(index == n && fabs(t - n / 10.0) < 1e-9);
+    /* the frame's own pixels, top row first: write_bmp stores rows bottom-up, bytes as (seed*131 + row*7 + byte*13) */
+    CHECK(frame.data[0] == (uint8_t)(((10u + (unsigned)n) * 131u + 47u * 7u) & 0xFF));
+    CHECK(frame.data[frame.stride * 47 + 5] == (uint8_t)(((10u + (unsigned)n) * 131u + 5u * 13u) & 0xFF));
+    fer_results* r = NULL;
+    CHECK(s && fer_stream_push(s, &frame, t, &r) == FER_OK && r != NULL);
+    fer_results_destroy(r);
+    ++n;
+  }
+  CHECK(n == 3);
+  int64_t pushed = 0;
+  CHECK(s && fer_stream_frame_count(s, &pushed) == FER_OK && pushed == 3);
+  {
+    int32_t w = 0, h = 0;
+    CHECK(fer_video_info(v, NULL, &w, &h, NULL, NULL) == FER_OK && w == 64 && h == 48);
+    fer_image_view untouched;
+    int32_t got = 1;
+    untouched.width = -7;
+    CHECK(fer_video_read(v, &untouched, NULL, NULL, &got) == FER_OK && got == 0 && untouched.width == -7);
+  }
+  fer_stream_destroy(s);
+  fer_video_destroy(v);
+}
+
 /* on_epoch callback: counts epochs, checks the report, stops after `stop_after` if set. */
 typedef struct epoch_counter {
   int epochs;
@@ -1009,6 +1085,7 @@ int main(int argc, char** argv) {
   test_streams(p, pm, ppm);
   test_landmarks(ppm);
   test_attention(ppm, argc > 5 ? argv[5] : NULL);
+  test_video(tmp);
   test_evaluate(pm, tmp);
   test_train(tmp);
   test_quantize(tmp);

@@ -761,6 +761,12 @@ TEST_CASE("video: image sequences, files and clear errors") {
     ++n;
   }
   CHECK(n == 4);
+  // Without a frame rate, an image sequence runs at 30 frames a second.
+  fer::VideoSource seq30((dir / "%03d.png").string());
+  CHECK(seq30.fps() == 30);
+  REQUIRE(seq30.read(frame));
+  REQUIRE(seq30.read(frame));
+  CHECK(frame.timestamp == doctest::Approx(1 / 30.0));
 
   auto status_of = [](auto&& open) {
     try {

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -45,6 +46,11 @@ struct fer_results {
 struct fer_stream {
   std::unique_ptr<fer::Stream> stream;
   fer_model model;
+};
+
+struct fer_video {
+  fer::VideoSource source;
+  fer::VideoFrame frame;  // the last frame read: fer_video_read hands out a view of its pixels
 };
 
 static_assert(FER_C_VERSION_NUMBER == FER_VERSION_NUMBER, "fer.h and the C++ headers disagree on the version");
@@ -568,6 +574,67 @@ fer_status fer_stream_model(const fer_stream* stream, const fer_model** model) {
   return guarded("fer_stream_model", [&] {
     FER_REQUIRE(stream && model, "fer_stream_model: NULL argument");
     *model = &stream->model;
+    return FER_OK;
+  });
+}
+
+fer_status fer_video_open(const char* path, double fps, fer_video** video) {
+  return guarded("fer_video_open", [&] {
+    FER_REQUIRE(path && video, "fer_video_open: path and video must be non-NULL");
+    FER_REQUIRE(std::isfinite(fps) && fps >= 0 && fps <= 1e6, "fer_video_open: fps must be finite and >= 0 (0 = the file's)");
+    *video = new fer_video{fer::VideoSource(path, fps), {}};
+    return FER_OK;
+  });
+}
+
+fer_status fer_video_open_camera(int32_t index, fer_video** video) {
+  return guarded("fer_video_open_camera", [&] {
+    FER_REQUIRE(video, "fer_video_open_camera: video must be non-NULL");
+    FER_REQUIRE(index >= 0, "fer_video_open_camera: index must be >= 0");
+    *video = new fer_video{fer::VideoSource::camera(index), {}};
+    return FER_OK;
+  });
+}
+
+void fer_video_destroy(fer_video* video) { delete video; }
+
+fer_status fer_video_read(fer_video* video, fer_image_view* frame, double* timestamp, int64_t* index,
+                          int32_t* got_frame) {
+  return guarded("fer_video_read", [&] {
+    FER_REQUIRE(video && frame && got_frame, "fer_video_read: video, frame and got_frame must be non-NULL");
+    fer::VideoFrame next;
+    if (!video->source.read(next)) {
+      *got_frame = 0;
+      return FER_OK;
+    }
+    FER_REQUIRE(next.image.type() == CV_8UC3 && !next.image.empty(), "fer_video_read: the decoder gave a frame "
+                                                                    "that is not 8-bit BGR");
+    video->frame = std::move(next);
+    const cv::Mat& m = video->frame.image;
+    fer_image_view v;
+    v.data = m.data;
+    v.width = m.cols;
+    v.height = m.rows;
+    v.stride = m.step[0];
+    v.format = FER_PIXEL_BGR24;
+    *frame = v;
+    if (timestamp) *timestamp = video->frame.timestamp;
+    if (index) *index = video->frame.index;
+    *got_frame = 1;
+    return FER_OK;
+  });
+}
+
+fer_status fer_video_info(const fer_video* video, double* fps, int32_t* width, int32_t* height, int64_t* frame_count,
+                          int32_t* is_live) {
+  return guarded("fer_video_info", [&] {
+    FER_REQUIRE(video, "fer_video_info: video is NULL");
+    const cv::Size size = video->source.frame_size();
+    if (fps) *fps = video->source.fps();
+    if (width) *width = size.width;
+    if (height) *height = size.height;
+    if (frame_count) *frame_count = video->source.frame_count();
+    if (is_live) *is_live = video->source.is_live() ? 1 : 0;
     return FER_OK;
   });
 }

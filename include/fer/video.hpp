@@ -23,7 +23,10 @@ class VideoSource {
  public:
   /// Opens a video file or an image-sequence pattern with a printf-style index
   /// ("frames/img_%04d.png"). `fps` > 0 overrides the frame rate used for
-  /// timestamps (default: the file's, else 30). Throws NotFound when the file
+  /// timestamps (default: the file's, else 30, and 30 for image sequences,
+  /// which have none). A path with '%' is a pattern only with exactly one
+  /// integer index (%d, %4d, %04d; %% for a literal '%') and is not an
+  /// existing file; others are InvalidArgument. Throws NotFound when the file
   /// or the first image of the sequence does not exist, Unsupported when no
   /// OpenCV backend can decode it.
   explicit VideoSource(const std::string& path, double fps = 0);

@@ -111,7 +111,8 @@ VideoSource::VideoSource(const std::string& path, double fps) : VideoSource() {
     throw Error(Status::Unsupported, "cannot decode " + impl_->description +
                                          ": no OpenCV video backend could read it (backends in this build: " +
                                          file_backends() + ")");
-  double reported = impl_->capture.get(cv::CAP_PROP_FPS);
+  // An image sequence has no frame rate (OpenCV reports 1 for one): 30 unless given.
+  double reported = sequence ? 0.0 : impl_->capture.get(cv::CAP_PROP_FPS);
   impl_->fps = fps > 0 ? fps : (reported > 0 && reported < 1000 ? reported : 30.0);
 }
 

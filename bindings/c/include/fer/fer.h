@@ -231,6 +231,7 @@ typedef struct fer_pipeline fer_pipeline;
 typedef struct fer_results fer_results;
 typedef struct fer_model fer_model;
 typedef struct fer_stream fer_stream;
+typedef struct fer_video fer_video;
 
 /* --- library ------------------------------------------------------------ */
 FER_C_API const char* fer_version(void);
@@ -314,6 +315,31 @@ FER_C_API fer_status fer_stream_reset(fer_stream* stream);
 FER_C_API fer_status fer_stream_frame_count(const fer_stream* stream, int64_t* count);
 /* The stream's model (owned by the stream; do not destroy). */
 FER_C_API fer_status fer_stream_model(const fer_stream* stream, const fer_model** model);
+
+/* --- video input (files, image sequences, cameras) ---------------------- */
+/* Frames decoded by the library (OpenCV's videoio), for callers without a
+   decoder of their own. A video is used by one thread at a time. */
+/* Opens a video file or an image sequence given as a printf-style pattern
+   ("frames/img_%04d.png"). fps > 0 sets the frame rate used for timestamps
+   (0: the file's, else 30). FER_NOT_FOUND when the file or the sequence's
+   first image does not exist, FER_UNSUPPORTED when nothing can decode it. */
+FER_C_API fer_status fer_video_open(const char* path, double fps, fer_video** video);
+/* Opens camera `index` (0 = the default camera); FER_NOT_FOUND when it cannot
+   be opened. Timestamps are wall-clock seconds since it was opened. */
+FER_C_API fer_status fer_video_open_camera(int32_t index, fer_video** video);
+FER_C_API void fer_video_destroy(fer_video* video);
+/* Reads the next frame. *got_frame is 1 and *frame views the decoded BGR
+   image (owned by the video, valid until its next read or destroy; pass it
+   to fer_pipeline_process or fer_stream_push), or *got_frame is 0 at the
+   end of the input (FER_OK either way). timestamp (seconds, for
+   fer_stream_push) and index (0-based) may be NULL. */
+FER_C_API fer_status fer_video_read(fer_video* video, fer_image_view* frame, double* timestamp, int64_t* index,
+                                    int32_t* got_frame);
+/* Frame rate used for timestamps, frame size (0 x 0 until known), number of
+   frames (-1 when unknown, e.g. cameras), whether it is a live camera. Any
+   out-parameter may be NULL. */
+FER_C_API fer_status fer_video_info(const fer_video* video, double* fps, int32_t* width, int32_t* height,
+                                    int64_t* frame_count, int32_t* is_live);
 
 /* --- model files -------------------------------------------------------- */
 FER_C_API fer_status fer_model_load(const char* path, fer_model** model);
