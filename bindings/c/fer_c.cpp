@@ -825,7 +825,7 @@ namespace {
 
 // Evaluates the ensemble models[0..count) (one model: itself) into `out`.
 fer_status evaluate_models(const std::string& w, const fer_model* const* models, size_t count, const char* data_path,
-                     const fer_eval_options* options, fer::EvalReport& out) {
+                           const fer_eval_options* options, fer::EvalReport& out) {
   FER_REQUIRE(models && data_path, w + ": models and data_path must be non-NULL");
   FER_REQUIRE(count >= 1 && count <= 64, w + ": an ensemble has 1 to 64 models, not " + std::to_string(count));
   for (size_t i = 0; i < count; ++i) FER_REQUIRE(models[i], w + ": model " + std::to_string(i) + " is NULL");
