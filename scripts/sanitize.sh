@@ -35,7 +35,7 @@ echo "== C API test under ASan + UBSan"
 mkdir -p "$build/tmp"
 "$build/tests/fer_to_pnm" "$root/assets/face-api/demo/sample3.jpg" "$build/tmp/sample3.ppm" 640 || true
 "$build/tests/fer_c_api_test" "$build/tmp" "$build/tmp/sample3.ppm" "$root/models/default.fermodel" \
-  "$root/assets/face-api/model/ssd_mobilenetv1_model-weights_manifest.json"
+  "$root/assets/face-api/model/ssd_mobilenetv1_model-weights_manifest.json" "$root/models/fer2013_acnn.fermodel"
 
 echo "== fuzzing, ${fuzz_seconds} s per target"
 corpus="$build/fuzz-corpus"
