@@ -31,7 +31,8 @@ FER_STATIC_ASSERT(model_info_layout, sizeof(fer_model_info) == 48);
 FER_STATIC_ASSERT(stream_options_layout, sizeof(fer_stream_options) == 48 && offsetof(fer_stream_options, detect_every) == 24 &&
                                               offsetof(fer_stream_options, redetect_every) == 44);
 FER_STATIC_ASSERT(track_info_layout, sizeof(fer_track_info) == 64 && offsetof(fer_track_info, smoothed_label_index) == 48);
-FER_STATIC_ASSERT(eval_options_layout, sizeof(fer_eval_options) == 40 && offsetof(fer_eval_options, resize) == 32);
+FER_STATIC_ASSERT(eval_options_layout, sizeof(fer_eval_options) == 56 && offsetof(fer_eval_options, resize) == 32 &&
+                                           offsetof(fer_eval_options, occlusion) == 40);
 FER_STATIC_ASSERT(eval_report_layout, sizeof(fer_eval_report) == 48 && offsetof(fer_eval_report, accuracy) == 16);
 FER_STATIC_ASSERT(epoch_report_layout, sizeof(fer_epoch_report) == 56 && offsetof(fer_epoch_report, train_loss) == 16);
 FER_STATIC_ASSERT(train_options_layout, sizeof(fer_train_options) == 200 && offsetof(fer_train_options, epochs) == 88 &&
@@ -653,6 +654,23 @@ static void test_evaluate(const fer_model* pm, const char* tmp) {
     CHECK(fer_evaluate_json(pair, 1, dir, &eo, 0, NULL) == FER_INVALID_ARGUMENT);
     snprintf(path, sizeof path, "%s/missing_dataset", tmp);
     CHECK(fer_evaluate_json(pair, 1, path, &eo, 0, &json) == FER_NOT_FOUND && json == (char*)0x9);
+
+    /* synthetic occlusion, seeded; ignored in an older, shorter options struct */
+    fer_eval_options occ = eo;
+    CHECK(occ.occlusion == NULL && occ.occlusion_seed == 1);
+    occ.occlusion = "mouth";
+    occ.occlusion_seed = 5;
+    json = NULL;
+    CHECK(fer_evaluate_json(pair, 1, dir, &occ, 0, &json) == FER_OK && json &&
+          strstr(json, "\"occlusion\":\"mouth\"") && strstr(json, "\"occlusion_seed\":5"));
+    fer_string_free(json);
+    occ.occlusion = "nose";
+    ensemble.count = -5;
+    CHECK(fer_evaluate_ensemble(pair, 1, dir, &occ, &ensemble) == FER_INVALID_ARGUMENT && ensemble.count == -5);
+    occ.struct_size = offsetof(fer_eval_options, threads) + sizeof(int32_t);
+    CHECK(fer_evaluate_ensemble(pair, 1, dir, &occ, &ensemble) == FER_OK && ensemble.accuracy == single.accuracy);
+    occ.struct_size = offsetof(fer_eval_options, threads);
+    CHECK(fer_evaluate(pm, dir, &occ, &ensemble) == FER_INVALID_ARGUMENT);
   }
 }
 

@@ -819,9 +819,24 @@ void fer_eval_options_init(fer_eval_options* o) {
   if (!o) return;
   std::memset(o, 0, sizeof *o);
   o->struct_size = sizeof *o;
+  o->occlusion_seed = fer::EvalOptions().occlusion_seed;
 }
 
 namespace {
+
+// The caller's evaluation options with the appended fields at their defaults
+// for an older, shorter struct (one ending at `threads` is the first layout).
+fer_eval_options eval_options_of(const fer_eval_options* options, const std::string& where) {
+  fer_eval_options o;
+  fer_eval_options_init(&o);
+  if (!options) return o;
+  constexpr size_t kFirstLayout = offsetof(fer_eval_options, threads) + sizeof(int32_t);
+  if (options->struct_size < kFirstLayout || options->struct_size >= (1u << 16))
+    throw fer::Error(fer::Status::InvalidArgument,
+                     where + ": options->struct_size is not set; call fer_eval_options_init first");
+  std::memcpy(&o, options, std::min<size_t>(options->struct_size, sizeof o));
+  return o;
+}
 
 // Evaluates the ensemble models[0..count) (one model: itself) into `out`.
 fer_status evaluate_models(const std::string& w, const fer_model* const* models, size_t count, const char* data_path,
@@ -829,8 +844,7 @@ fer_status evaluate_models(const std::string& w, const fer_model* const* models,
   FER_REQUIRE(models && data_path, w + ": models and data_path must be non-NULL");
   FER_REQUIRE(count >= 1 && count <= 64, w + ": an ensemble has 1 to 64 models, not " + std::to_string(count));
   for (size_t i = 0; i < count; ++i) FER_REQUIRE(models[i], w + ": model " + std::to_string(i) + " is NULL");
-  FER_REQUIRE(!options || (options->struct_size >= sizeof(fer_eval_options) && options->struct_size < (1u << 16)),
-              w + ": options->struct_size is not set; call fer_eval_options_init first");
+  const fer_eval_options opts = eval_options_of(options, w);
   std::vector<const fer::Model*> members;
   for (size_t i = 0; i < count; ++i) members.push_back(models[i]->model.get());
   // The data is read at the first model's input size; evaluate() adapts it to the others'.
@@ -842,14 +856,14 @@ fer_status evaluate_models(const std::string& w, const fer_model* const* models,
   spec.channels = info.input.channels;
   fer::EvalOptions eo;
   eo.precision = fer::precision_name(members.front()->precision());  // a pipeline's model may run in bf16
-  if (options) {
-    if (options->format) spec.format = options->format;
-    if (options->split) spec.split = options->split;
-    if (options->tta) eo.tta = options->tta;
-    spec.resize = options->resize != 0;
-    spec.threads = options->threads;
-    eo.threads = options->threads;
-  }
+  if (opts.format) spec.format = opts.format;
+  if (opts.split) spec.split = opts.split;
+  if (opts.tta) eo.tta = opts.tta;
+  if (opts.occlusion) eo.occlusion = opts.occlusion;
+  eo.occlusion_seed = opts.occlusion_seed;
+  spec.resize = opts.resize != 0;
+  spec.threads = opts.threads;
+  eo.threads = opts.threads;
   out = fer::evaluate(members, fer::read_dataset(spec), eo);
   return FER_OK;
 }
@@ -911,21 +925,17 @@ fer_status fer_quantize(const char* model_path, const char* data_path, const fer
   return guarded("fer_quantize", [&] {
     FER_REQUIRE(model_path && data_path && out_path, "fer_quantize: model_path, data_path and out_path must be non-NULL");
     FER_REQUIRE(images >= 0, "fer_quantize: images must be >= 0 (0 = 2000)");
-    FER_REQUIRE(!data_options ||
-                    (data_options->struct_size >= sizeof(fer_eval_options) && data_options->struct_size < (1u << 16)),
-                "fer_quantize: data_options->struct_size is not set; call fer_eval_options_init first");
+    const fer_eval_options data = eval_options_of(data_options, "fer_quantize");
     auto model = fer::Model::load(model_path);
     fer::DatasetSpec spec;
     spec.path = data_path;
     fer::CalibrationOptions co;
     if (images > 0) co.images = images;
     co.seed = seed;
-    if (data_options) {
-      if (data_options->format) spec.format = data_options->format;
-      if (data_options->split) spec.split = data_options->split;
-      spec.resize = data_options->resize != 0;
-      co.threads = data_options->threads;
-    }
+    if (data.format) spec.format = data.format;
+    if (data.split) spec.split = data.split;
+    spec.resize = data.resize != 0;
+    co.threads = data.threads;
     fer::calibrate(*model, spec, co);
     model->save(out_path);
     return FER_OK;

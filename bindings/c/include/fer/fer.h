@@ -162,6 +162,10 @@ typedef struct fer_eval_options {
   const char* tta;     /* test-time augmentation: "none", "flip" or "tencrop"; NULL = "none" */
   int32_t resize;      /* non-zero: resize images of another size to the model input (else rejected) */
   int32_t threads;     /* compute and decoding threads; 0 = default */
+  /* Appended after threads (a struct_size ending at threads is an older layout, still accepted): */
+  const char* occlusion;   /* synthetic occlusion for robustness figures: "none" (NULL), "eye", "mouth" or
+                              "eye_or_mouth", a black rectangle per image at FER-2013 framing */
+  uint64_t occlusion_seed; /* which rectangle each image gets, independent of batching (1) */
 } fer_eval_options;
 
 /* Summary of an evaluation (the full report is fer::EvalReport in C++). */
