@@ -382,8 +382,8 @@ FER_C_API fer_status fer_evaluate_ensemble(const fer_model* const* models, size_
                                            const fer_eval_options* options, fer_eval_report* report);
 /* The full report of fer_evaluate_ensemble (count 1: one model) as a JSON
    object, the one `fer eval --json` prints: accuracy, macro-F1, per-class
-   precision / recall / F1, the confusion matrix (rows: the dataset's
-   classes, columns: the model's), calibration, and with per_image non-zero a
+   recall and F1, the confusion matrix (rows: the dataset's classes,
+   columns: the model's), calibration error (ECE), and with per_image non-zero a
    "correct" string, one '1' or '0' per image in dataset order. *json is a
    NUL-terminated string to release with fer_string_free. */
 FER_C_API fer_status fer_evaluate_json(const fer_model* const* models, size_t count, const char* data_path,
