@@ -173,6 +173,22 @@ std::shared_ptr<const fer::Model> model_argument(const py::object& model, fer::P
   return nullptr;
 }
 
+// The pipeline options that fer.Pipeline and fer.Stream take as keywords.
+fer::PipelineOptions pipeline_options(const std::string& detector, int threads, const std::string& precision,
+                                      float score_threshold, int min_face_size, bool return_features,
+                                      const std::string& landmarks, bool return_attention) {
+  fer::PipelineOptions o;
+  o.detector = detector;
+  o.threads = threads;
+  o.precision = precision;
+  o.score_threshold = score_threshold;
+  o.min_face_size = min_face_size;
+  o.return_features = return_features;
+  o.landmarks = landmarks;
+  o.return_attention = return_attention;
+  return o;
+}
+
 // Landmark points as an N x 2 float32 array (x, y).
 py::array_t<float> landmarks_to_numpy(const std::vector<cv::Point2f>& points) {
   py::array_t<float> a({py::ssize_t(points.size()), py::ssize_t(2)});
@@ -295,15 +311,8 @@ PYBIND11_MODULE(_fer, m) {
       .def(py::init([](const std::string& detector, const py::object& model, int threads, const std::string& precision,
                        float score_threshold, int min_face_size, bool return_features, const std::string& landmarks,
                        bool return_attention) {
-             fer::PipelineOptions o;
-             o.landmarks = landmarks;
-             o.return_attention = return_attention;
-             o.detector = detector;
-             o.threads = threads;
-             o.precision = precision;
-             o.score_threshold = score_threshold;
-             o.min_face_size = min_face_size;
-             o.return_features = return_features;
+             fer::PipelineOptions o = pipeline_options(detector, threads, precision, score_threshold, min_face_size,
+                                                       return_features, landmarks, return_attention);
              std::shared_ptr<const fer::Model> shared = model_argument(model, o);
              py::gil_scoped_release release;
              return shared ? std::make_unique<fer::Pipeline>(o, shared) : std::make_unique<fer::Pipeline>(o);
@@ -446,15 +455,8 @@ PYBIND11_MODULE(_fer, m) {
                        double smoothing_seconds, float label_margin, double max_missed_seconds, float iou_threshold,
                        float min_track_confidence, float min_visible_fraction, int redetect_every,
                        const std::string& landmarks, bool return_attention) {
-             fer::PipelineOptions o;
-             o.detector = detector;
-             o.threads = threads;
-             o.precision = precision;
-             o.score_threshold = score_threshold;
-             o.min_face_size = min_face_size;
-             o.return_features = return_features;
-             o.landmarks = landmarks;
-             o.return_attention = return_attention;
+             fer::PipelineOptions o = pipeline_options(detector, threads, precision, score_threshold, min_face_size,
+                                                       return_features, landmarks, return_attention);
              fer::StreamOptions so;
              so.detect_every = detect_every;
              so.smoothing_seconds = smoothing_seconds;
