@@ -15,7 +15,9 @@ With --effects: what one ingredient adds, from pairs of recipes that differ
 in it alone: NAME_kd against NAME (distillation), NAME against NAME_noatt
 (attention), NAME_ens against NAME (distillation from an ensemble of
 teachers against the first of them alone), NAME_kd_ens against NAME
-(distillation from an ensemble against none); differences in test accuracy points (bf16), unoccluded and
+(distillation from an ensemble against none), NAME_kd_ba against NAME and
+against NAME_kd (distillation from the born-again ResNet, itself distilled
+from an ensemble, against none and against the ResNet it was born from); differences in test accuracy points (bf16), unoccluded and
 occluded, each with the two-sided p-value of McNemar's exact test where
 both reports hold per-image results ("correct", fer eval --per-image): the
 chance of a split of the images only one model gets right at least this
@@ -23,10 +25,18 @@ uneven if both models were equally accurate.
 
     scripts/results_table.py [--runs DIR] [--recipes NAME ...] [--json] [--occlusion | --effects] [--archive DIR]
     scripts/results_table.py --runs docs/results      # the README's table, from the archived reports
+    scripts/results_table.py --runs docs/results --update-readme README.md   # rewrite the README's three tables
+
+--update-readme FILE replaces, in FILE, each of the three tables (the main
+one, --occlusion, --effects: a block of lines from its header row to the next
+blank line) with the table printed now; a table whose header is not found is
+an error, and nothing is written then.
 
 A figure that is missing (not yet evaluated) prints as "-". Standard library only.
 """
 import argparse
+import contextlib
+import io
 import json
 import math
 import os
@@ -212,7 +222,8 @@ def occlusion_markdown(rows):
 
 # (suffix of the variant recipe, suffix of the base recipe, what the variant adds)
 EFFECTS = (("_kd", "", "distillation"), ("", "_noatt", "attention"), ("_ens", "", "teacher ensemble"),
-           ("_kd_ens", "", "ensemble distillation"))
+           ("_kd_ens", "", "ensemble distillation"), ("_kd_ba", "", "distillation from the born-again teacher"),
+           ("_kd_ba", "_kd", "born-again teacher instead of its own teacher"))
 
 
 def effect_pairs(rows):
@@ -266,6 +277,35 @@ def markdown(rows):
             acc("int8_none"), acc("int8_flip"), acc("int8_tencrop"), done, format(round(r["epoch_seconds"]), ",")))
 
 
+def render(printer, rows):
+    """What printer(rows) prints, as a string."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        printer(rows)
+    return out.getvalue()
+
+
+def update_readme(path, rows):
+    """Replaces the three tables in the Markdown file at path (each located by its header row); returns 0."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    cells = lambda line: [c.strip() for c in line.split("|")[1:5]]  # a table is found by its first four columns
+    for printer in (markdown, occlusion_markdown, effects_markdown):
+        table = render(printer, rows).rstrip("\n").split("\n")
+        starts = [i for i, line in enumerate(lines) if line.startswith("|") and cells(line) == cells(table[0])]
+        if len(starts) != 1:
+            raise SystemExit("%s: %d tables start with | %s |, expected 1"
+                             % (path, len(starts), " | ".join(cells(table[0]))))
+        end = starts[0]
+        while end < len(lines) and lines[end].strip():
+            end += 1
+        lines[starts[0]:end] = table
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    os.replace(path + ".tmp", path)
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", default=os.path.join(ROOT, "runs"), help="directory of the run directories (runs/)")
@@ -279,12 +319,16 @@ def main(argv=None):
     ap.add_argument("--effects", action="store_true",
                     help="print what distillation (NAME_kd vs NAME), attention (NAME vs NAME_noatt) and a teacher "
                          "ensemble (NAME_ens vs NAME, NAME_kd_ens vs NAME) add")
+    ap.add_argument("--update-readme", metavar="FILE",
+                    help="replace the three tables (main, --occlusion, --effects) in the Markdown FILE")
     args = ap.parse_args(argv)
     names = args.recipes or sorted(f[:-5] for f in os.listdir(os.path.join(ROOT, "recipes")) if f.endswith(".json"))
     if args.archive:
         for n in names:
             archive(n, os.path.join(args.runs, n), args.archive)
     rows = [r for r in (row(n, os.path.join(args.runs, n)) for n in names) if r]
+    if args.update_readme:
+        return update_readme(args.update_readme, rows)
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         print()

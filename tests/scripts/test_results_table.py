@@ -61,6 +61,8 @@ class ResultsTable(unittest.TestCase):
                   {"none": (0.75, 0.7, "1" * 15 + "0" * 5)})
         write_run(runs, "fer2013_mobile_fer_kd_ens", "mobile_fer", 700000, [{"epoch": 1, "val_accuracy": 0.67}],
                   {"none": (0.6800, 0.65)})
+        write_run(runs, "fer2013_mobile_fer_kd_ba", "mobile_fer", 700000, [{"epoch": 1, "val_accuracy": 0.68}],
+                  {"none": (0.6900, 0.66)})
 
     def tearDown(self):
         self.tmp.cleanup()
@@ -80,7 +82,7 @@ class ResultsTable(unittest.TestCase):
         self.assertIn("distilled from `fer2013_resnet18_w05.fermodel` + `fer2013_acnn.fermodel` |", table)
 
     def test_effects(self):
-        lines = [l for l in run(["--runs", self.runs, "--effects"]).splitlines() if l.startswith("| distillation")]
+        lines = [l for l in run(["--runs", self.runs, "--effects"]).splitlines() if l.startswith("| distillation |")]
         self.assertEqual(len(lines), 2)
         cells = [c.strip() for c in lines[0].strip("|").split("|")]
         self.assertEqual(cells[1:3], ["`fer2013_mobile_fer_kd`", "`fer2013_mobile_fer`"])
@@ -100,6 +102,38 @@ class ResultsTable(unittest.TestCase):
         self.assertEqual(len(lines), 1)
         cells = [c.strip() for c in lines[0].strip("|").split("|")]
         self.assertEqual(cells[1:5], ["`fer2013_mobile_fer_kd_ens`", "`fer2013_mobile_fer`", "FER-2013", "+3.00"])
+
+    def test_born_again_teacher(self):
+        out = run(["--runs", self.runs, "--effects"]).splitlines()
+        rows = [[c.strip() for c in l.strip("|").split("|")] for l in out if "`fer2013_mobile_fer_kd_ba`" in l]
+        self.assertEqual([r[2:5] for r in rows], [["`fer2013_mobile_fer`", "FER-2013", "+4.00"],
+                                                  ["`fer2013_mobile_fer_kd`", "FER-2013", "+1.25"]])
+
+    def test_update_readme(self):
+        readme = os.path.join(self.runs, "README.md")
+        stale = ("# Results\n\ntext before\n\n"
+                 "| model | recipe | data | parameters | old |\n| --- |\n| stale row |\n\nbetween one\n\n"
+                 "| ingredient | with | without | data | old |\n| --- |\n| stale effect |\n\nbetween two\n\n"
+                 "| model | recipe | data | no occlusion | old |\n| --- |\n| stale occlusion |\n| stale 2 |\n\nafter\n")
+        with open(readme, "w") as f:
+            f.write(stale)
+        self.assertEqual(run(["--runs", self.runs, "--update-readme", readme]), "")
+        with open(readme) as f:
+            text = f.read()
+        self.assertNotIn("stale", text)
+        for block in (["--runs", self.runs], ["--runs", self.runs, "--occlusion"], ["--runs", self.runs, "--effects"]):
+            self.assertIn(run(block), text)
+        for words in ("# Results\n\ntext before\n\n| model | recipe", "\n\nbetween one\n\n| ingredient",
+                      "\n\nbetween two\n\n| model | recipe | data | no occlusion", "\n\nafter\n"):
+            self.assertIn(words, text)
+        # A file without one of the tables is an error and stays as it was.
+        with open(readme, "w") as f:
+            f.write(stale.replace("| ingredient |", "| something else |"))
+        with self.assertRaises(SystemExit) as e:
+            run(["--runs", self.runs, "--update-readme", readme])
+        self.assertIn("0 tables start with | ingredient | with | without | data |", str(e.exception))
+        with open(readme) as f:
+            self.assertEqual(f.read(), stale.replace("| ingredient |", "| something else |"))
 
     def test_mcnemar(self):
         p = results_table.mcnemar_p
