@@ -35,11 +35,12 @@ FER_STATIC_ASSERT(eval_options_layout, sizeof(fer_eval_options) == 56 && offseto
                                            offsetof(fer_eval_options, occlusion) == 40);
 FER_STATIC_ASSERT(eval_report_layout, sizeof(fer_eval_report) == 48 && offsetof(fer_eval_report, accuracy) == 16);
 FER_STATIC_ASSERT(epoch_report_layout, sizeof(fer_epoch_report) == 56 && offsetof(fer_epoch_report, train_loss) == 16);
-FER_STATIC_ASSERT(train_options_layout, sizeof(fer_train_options) == 200 && offsetof(fer_train_options, epochs) == 88 &&
+FER_STATIC_ASSERT(train_options_layout, sizeof(fer_train_options) == 208 && offsetof(fer_train_options, epochs) == 88 &&
                                             offsetof(fer_train_options, on_epoch) == 120 &&
                                             offsetof(fer_train_options, split) == 136 &&
                                             offsetof(fer_train_options, kd_weight) == 168 &&
-                                            offsetof(fer_train_options, soft_targets) == 192);
+                                            offsetof(fer_train_options, soft_targets) == 192 &&
+                                            offsetof(fer_train_options, teacher_precision) == 200);
 #endif
 
 static int failures = 0;
@@ -899,10 +900,15 @@ static void test_train(const char* tmp) {
     kd.kd_temperature = -1;
     CHECK(fer_train(&kd, &m) == FER_INVALID_ARGUMENT);
     kd.kd_temperature = 4;
+    kd.teacher_precision = "int4";
+    CHECK(fer_train(&kd, &m) == FER_INVALID_ARGUMENT && strstr(fer_last_error(), "teacher precision") != NULL);
+    kd.teacher_precision = "bf16";
     m = NULL;
     CHECK(fer_train(&kd, &m) == FER_OK && m != NULL);
     const char* value = NULL;
     CHECK(m && fer_model_provenance(m, "teacher", &value) == FER_OK && value && strstr(value, "best.fermodel, ") != NULL);
+    value = NULL;
+    CHECK(m && fer_model_provenance(m, "teacher_precision", &value) == FER_OK && value && strcmp(value, "bf16") == 0);
     fer_model_destroy(m);
 
     /* a caller built against the first, shorter layout (ending at user_data):
@@ -917,6 +923,7 @@ static void test_train(const char* tmp) {
     old.kd_weight = -3;
     old.label_smoothing = 9;
     old.split = "no_such_split";
+    old.teacher_precision = "no_such_precision";
     m = NULL;
     CHECK(fer_train(&old, &m) == FER_OK && m != NULL);
     value = NULL;

@@ -357,6 +357,56 @@ TEST_CASE("train: distillation from a teacher (or an ensemble of it) equal to th
   }
 }
 
+TEST_CASE("train: a calibrated teacher runs in int8 (teacher_precision), with KD targets close to its float ones") {
+  std::string data = make_pattern_dataset("train_patterns", 40, 1);
+  fer::TrainOptions o = tiny_options(data, "train_teacher_int8");
+  o.architecture_config.set("norm", "none");
+  o.epochs = 1;
+  auto teacher = fer::train(o);  // calibrated for int8 at the end (calibration_images)
+  REQUIRE_FALSE(teacher.best->info().activation_ranges.empty());
+  fer::TrainOptions s = tiny_options(data, "train_student_int8_teacher");
+  s.architecture_config.set("norm", "none");
+  s.epochs = 1;
+  s.init_model = teacher.best_path;
+  s.teacher_models = {teacher.best_path};
+  s.teacher_precision = "int8";
+  s.kd_weight = 1.0;
+  s.kd_temperature = 1.0;
+  s.augment.enabled = false;
+  s.lr = 1e-6;
+  auto r = fer::train(s);
+  MESSAGE("KD loss against the int8 teacher: " << r.history[0].train_loss);
+  CHECK(r.history[0].train_loss < 0.02);  // the student is the float teacher: only int8 rounding remains
+  CHECK(r.best->info().provenance.at("teacher_precision") == "int8");
+  fer::TrainOptions f = s;
+  f.teacher_precision = "";
+  fs::remove_all(f.out_dir);
+  auto rf = fer::train(f);
+  CHECK(rf.best->info().provenance.at("teacher_precision") == "fp32");  // the training precision
+  MESSAGE("KD loss against the float teacher: " << rf.history[0].train_loss);
+  // The int8 teacher really ran in int8: its rounding leaves a (tiny) KD loss
+  // that the float teacher, equal to the student, does not.
+  CHECK(r.history[0].train_loss > 10 * rf.history[0].train_loss);
+  // A teacher without int8 calibration, an unknown precision, and int8 with
+  // attention transfer (the int8 path gives no attention maps) are refused.
+  fer::TrainOptions raw = o;
+  raw.out_dir = (fs::path(FER_TEST_TMP_DIR) / "train_teacher_uncalibrated").string();
+  fs::remove_all(raw.out_dir);
+  raw.calibration_images = 0;
+  auto uncalibrated = fer::train(raw);
+  REQUIRE(uncalibrated.best->info().activation_ranges.empty());
+  fer::TrainOptions bad = s;
+  bad.teacher_models = {uncalibrated.best_path};
+  fs::remove_all(bad.out_dir);
+  CHECK_THROWS_WITH_AS(fer::train(bad), doctest::Contains("no int8 calibration"), fer::Error);
+  bad = s;
+  bad.teacher_precision = "int4";
+  CHECK_THROWS_WITH_AS(fer::train(bad), doctest::Contains("teacher precision must be"), fer::Error);
+  bad = s;
+  bad.kd_attention_weight = 0.5;
+  CHECK_THROWS_WITH_AS(fer::train(bad), doctest::Contains("attention"), fer::Error);
+}
+
 TEST_CASE("train: two data-parallel processes (Gloo) match one process on the same global batch") {
   std::string data = make_pattern_dataset("train_patterns", 40, 1);
   auto options = [&](const std::string& out) {

@@ -783,6 +783,7 @@ fer_status fer_train(const fer_train_options* options, fer_model** model) {
     o.kd_temperature = ext.kd_temperature;
     o.label_smoothing = ext.label_smoothing;
     o.soft_targets = ext.soft_targets != 0;
+    if (ext.teacher_precision) o.teacher_precision = ext.teacher_precision;
     o.command_line = "fer_train (C API)";
     // A non-zero return from on_epoch stops training at its next step (or, after
     // the last epoch, turns the finished run into FER_CANCELLED too).

@@ -47,6 +47,8 @@ const char* kTrainUsage =
     "  --dlp W  --dlp-k K (5)            deep locality-preserving loss\n"
     "  --teacher FILE  --kd W  --kd-t T (4)  --kd-feature W  --kd-attention W   distillation\n"
     "                         (--teacher repeated: distil the teachers' ensemble, KD term only)\n"
+    "  --teacher-precision fp32|bf16|int8 (--precision)   the teachers' forward passes; int8: calibrated\n"
+    "                         teachers with an int8 path, about 2x faster than bf16 where the CPU has VNNI\n"
     "run:\n"
     "  --out DIR (runs/train)  --no-resume  --seed N (0)  --precision fp32|bf16 (fp32)  --threads N\n"
     "  --max-steps N (per epoch; 0 = all)  --no-progress  --config FILE (JSON: flag names -> values)\n"
@@ -207,7 +209,7 @@ int run_train(int argc, char** argv) {
                   "arch", "arch-opt", "head", "head-opt", "input-size", "channels", "crop-margin", "init", "epochs",
                   "batch", "optimizer", "lr", "momentum", "weight-decay", "warmup", "min-lr-ratio", "grad-clip", "ema",
                   "label-smoothing", "class-weights", "no-augment", "crop-scale", "rotate", "erase", "mixup", "cutmix",
-                  "dlp", "dlp-k", "teacher", "kd", "kd-t", "kd-feature", "kd-attention", "out", "no-resume", "seed",
+                  "dlp", "dlp-k", "teacher", "teacher-precision", "kd", "kd-t", "kd-feature", "kd-attention", "out", "no-resume", "seed",
                   "precision", "threads", "max-steps", "no-progress", "config", "calibrate", "world-size", "rank", "master"});
   if (!flag(a, "data")) throw UsageError("fer train needs --data PATH");
   fer::TrainOptions o;
@@ -252,6 +254,7 @@ int run_train(int argc, char** argv) {
   if (a.count("teacher")) o.teacher_models = a["teacher"];
   o.kd_weight = num(a, "kd", o.kd_weight);
   o.kd_temperature = num(a, "kd-t", o.kd_temperature);
+  o.teacher_precision = str(a, "teacher-precision", "");
   o.kd_feature_weight = num(a, "kd-feature", o.kd_feature_weight);
   o.kd_attention_weight = num(a, "kd-attention", o.kd_attention_weight);
   o.out_dir = str(a, "out", o.out_dir);

@@ -105,6 +105,13 @@ void validate_options(const TrainOptions& o) {
   for (const auto& t : o.teacher_models)
     if (t.empty()) bad("a teacher model path is empty");
   if (!(o.kd_temperature > 0 && std::isfinite(o.kd_temperature))) bad("kd temperature must be positive and finite");
+  if (!o.teacher_precision.empty() && o.teacher_precision != "fp32" && o.teacher_precision != "bf16" &&
+      o.teacher_precision != "int8")
+    bad("teacher precision must be fp32, bf16 or int8 (or empty: the training precision), got '" +
+        o.teacher_precision + "'");
+  if (o.teacher_precision == "int8" && o.kd_attention_weight > 0)
+    bad("attention transfer needs the teacher's attention maps, which its int8 path does not give: "
+        "use --teacher-precision fp32 or bf16 with --kd-attention");
   if (o.ema_decay < 0 || o.ema_decay >= 1) bad("ema decay must be in [0, 1)");
   if (o.world_size < 1 || o.batch_size % o.world_size != 0) bad("batch size must be divisible by world size");
   detail::check_precision(o.precision);
@@ -271,6 +278,13 @@ class Trainer {
       if (t.model->info().classes != train_.classes)
         throw Error(Status::InvalidArgument, "teacher " + path + " has other classes than the training data");
       std::tie(t.backbone, t.head) = detail::torch_modules(*t.model);
+      if (teacher_precision() == "int8") {
+        if (!t.model->extractor().supports_int8())
+          throw Error(Status::Unsupported, "teacher " + path + ": its architecture (" +
+                                               t.model->info().architecture + ") has no int8 path; use "
+                                               "--teacher-precision fp32 or bf16");
+        t.model->set_precision(Precision::Int8);  // throws when the file has no int8 calibration
+      }
       // Teachers run forward passes only, channels-last as every loaded model.
       t.backbone->eval();
       t.head->eval();
@@ -403,7 +417,18 @@ class Trainer {
                                   .mode(torch::kBilinear).align_corners(false));
     }
     torch::NoGradGuard no_grad;
-    return detail::forward_model(*teacher.backbone, *teacher.head, detail::normalize_images(tx, tin), o_.precision);
+    torch::Tensor x = detail::normalize_images(tx, tin);
+    if (teacher_precision() == "int8") {
+      detail::ForwardOutput out;
+      out.features = detail::int8_features(teacher.model->extractor(), x.contiguous());
+      out.logits = teacher.head->forward_logits(out.features);
+      return out;
+    }
+    return detail::forward_model(*teacher.backbone, *teacher.head, x, teacher_precision());
+  }
+
+  const std::string& teacher_precision() const {
+    return o_.teacher_precision.empty() ? o_.precision : o_.teacher_precision;
   }
 
   torch::Tensor distillation(const torch::Tensor& task, const detail::ForwardOutput& s, const detail::Batch& b) {
@@ -475,6 +500,7 @@ class Trainer {
       std::string teachers;
       for (const auto& t : o_.teacher_models) teachers += (teachers.empty() ? "" : ", ") + t;
       p["teacher"] = teachers;
+      p["teacher_precision"] = teacher_precision();
     }
     auto& mt = m.info().metrics;
     mt.clear();

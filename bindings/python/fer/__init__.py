@@ -65,8 +65,8 @@ def train(data, on_epoch=None, **options):
     image_root, cache_dir, soft_targets, architecture, architecture_options (dict),
     head, head_options (dict), input_size, channels, init_model, epochs, batch_size,
     optimizer, lr, weight_decay, label_smoothing, augment, teacher_model (a model file, or a
-    list of them: distil their ensemble), kd_weight,
-    precision, threads, out_dir, resume, seed, max_steps_per_epoch, progress.
+    list of them: distil their ensemble), kd_weight, kd_temperature, teacher_precision
+    ("fp32", "bf16" or "int8"; default: precision), precision, threads, out_dir, resume, seed, max_steps_per_epoch, progress.
     `on_epoch(report_dict)` is called after every epoch; an exception raised in it
     (or Ctrl-C) stops training and is re-raised.
 

@@ -260,8 +260,13 @@ def test_train_and_evaluate_a_tiny_model(tmp_path):
         fer.evaluate(r["best_path"], str(tmp_path / "data"), precision="fp8")
     # Distillation from a list of teachers (their ensemble), named in the provenance.
     kd = fer.train(str(tmp_path / "data"), epochs=1, batch_size=8, max_steps_per_epoch=1, threads=1,
-                   out_dir=str(tmp_path / "kd"), teacher_model=[r["best_path"], r["best_path"]], kd_weight=0.5)
+                   out_dir=str(tmp_path / "kd"), teacher_model=[r["best_path"], r["best_path"]], kd_weight=0.5,
+                   kd_temperature=2.0, teacher_precision="bf16")
     assert kd["model"].info["provenance"]["teacher"] == r["best_path"] + ", " + r["best_path"]
+    assert kd["model"].info["provenance"]["teacher_precision"] == "bf16"
+    with pytest.raises(fer.Error, match="kd temperature"):
+        fer.train(str(tmp_path / "data"), epochs=1, threads=1, out_dir=str(tmp_path / "kd_bad"),
+                  teacher_model=r["best_path"], kd_weight=0.5, kd_temperature=0.0)
 
 
 def test_train_rejections(tmp_path):

@@ -229,6 +229,9 @@ typedef struct fer_train_options {
   double label_smoothing;     /* in [0, 1) (0) */
   int32_t soft_targets;       /* non-zero: learn the label distribution (e.g. FERPlus votes) (0) */
   int32_t reserved2;          /* 0 */
+  /* Appended after reserved2 (an older struct_size leaves it NULL): */
+  const char* teacher_precision; /* the teachers' forward passes: "fp32", "bf16" or "int8" (calibrated
+                                    teachers with an int8 path; faster); NULL = precision */
 } fer_train_options;
 
 typedef struct fer_pipeline fer_pipeline;
