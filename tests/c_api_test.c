@@ -24,9 +24,10 @@ FER_STATIC_ASSERT(status_values, FER_OK == 0 && FER_INVALID_ARGUMENT == 1 && FER
 FER_STATIC_ASSERT(image_view_layout, sizeof(fer_image_view) == 32 && offsetof(fer_image_view, stride) == 16);
 FER_STATIC_ASSERT(box_layout, sizeof(fer_box) == 16);
 FER_STATIC_ASSERT(face_layout, sizeof(fer_face) == 40 && offsetof(fer_face, label) == 24);
-FER_STATIC_ASSERT(options_layout, sizeof(fer_pipeline_options) == 72 && offsetof(fer_pipeline_options, score_threshold) == 32 &&
+FER_STATIC_ASSERT(options_layout, sizeof(fer_pipeline_options) == 80 && offsetof(fer_pipeline_options, score_threshold) == 32 &&
                                       offsetof(fer_pipeline_options, landmarks) == 56 &&
-                                      offsetof(fer_pipeline_options, return_attention) == 64);
+                                      offsetof(fer_pipeline_options, return_attention) == 64 &&
+                                      offsetof(fer_pipeline_options, tta) == 72);
 FER_STATIC_ASSERT(model_info_layout, sizeof(fer_model_info) == 48);
 FER_STATIC_ASSERT(stream_options_layout, sizeof(fer_stream_options) == 48 && offsetof(fer_stream_options, detect_every) == 24 &&
                                               offsetof(fer_stream_options, redetect_every) == 44);
@@ -237,6 +238,81 @@ static void test_attention(const char* ppm_path, const char* acnn_path) {
     fer_results_destroy(r);
     fer_pipeline_destroy(p);
   }
+  free(rgb);
+}
+
+/* Probabilities of the sample photo's leftmost face (the detector's order may
+   vary between runs) under test-time augmentation `tta` (NULL: none), copied
+   to probs (8 floats); the class count, 0 on failure. */
+static size_t tta_probabilities(const fer_image_view* view, const char* tta, size_t struct_size, float* probs) {
+  fer_pipeline_options o;
+  fer_pipeline_options_init(&o);
+  o.threads = 1;
+  o.detector = "haar";
+  o.tta = tta;
+  if (struct_size) o.struct_size = struct_size;
+  fer_pipeline* p = NULL;
+  fer_results* r = NULL;
+  const float* pr = NULL;
+  size_t n = 0, k = 0, i, left = 0;
+  float left_x = 1e30f;
+  CHECK(fer_pipeline_create(&o, &p) == FER_OK);
+  CHECK(p && fer_pipeline_process(p, view, &r) == FER_OK);
+  CHECK(fer_results_count(r, &n) == FER_OK && n >= 1);
+  for (i = 0; i < n; ++i) {
+    fer_face face;
+    if (fer_results_face(r, i, &face) == FER_OK && face.box.x < left_x) {
+      left_x = face.box.x;
+      left = i;
+    }
+  }
+  if (n >= 1 && fer_results_probabilities(r, left, &pr, &k) == FER_OK && k <= 8) memcpy(probs, pr, k * sizeof(float));
+  fer_results_destroy(r);
+  fer_pipeline_destroy(p);
+  return k <= 8 ? k : 0;
+}
+
+/* Test-time augmentation: "flip" and "tencrop" change the probabilities (still
+   a distribution), an unknown name is refused, an older struct ignores the field. */
+static void test_tta(const char* ppm_path) {
+  fer_pipeline_options o;
+  fer_pipeline_options_init(&o);
+  CHECK(o.tta == NULL);
+  o.tta = "mirror";
+  fer_pipeline* p = (fer_pipeline*)0x7;
+  CHECK(fer_pipeline_create(&o, &p) == FER_INVALID_ARGUMENT && p == (fer_pipeline*)0x7);
+  CHECK(strstr(fer_last_error(), "tta must be none, flip or tencrop") != NULL);
+  int w = 0, h = 0, c = 0;
+  uint8_t* rgb = read_pnm(ppm_path, &w, &h, &c);
+  if (!rgb) {
+    printf("test-time augmentation: skipped (no sample photo)\n");
+    return;
+  }
+  fer_image_view view = {rgb, w, h, (size_t)w * (size_t)c, c == 3 ? FER_PIXEL_RGB24 : FER_PIXEL_GRAY8};
+  float none[8], flip[8], ten[8], old[8];
+  /* RGB24 pixels are converted in a copy: the caller's buffer is left as it was
+     (it was once converted in place, swapping red and blue at every call) */
+  uint8_t* before = (uint8_t*)malloc((size_t)w * (size_t)h * (size_t)c);
+  if (before) memcpy(before, rgb, (size_t)w * (size_t)h * (size_t)c);
+  size_t k = tta_probabilities(&view, NULL, 0, none), i;
+  CHECK(before && memcmp(before, rgb, (size_t)w * (size_t)h * (size_t)c) == 0);
+  free(before);
+  CHECK(k >= 7);
+  CHECK(tta_probabilities(&view, "flip", 0, flip) == k && tta_probabilities(&view, "tencrop", 0, ten) == k);
+  /* a struct ending at `reserved` never reads tta: "garbage" is not refused */
+  CHECK(tta_probabilities(&view, "garbage", offsetof(fer_pipeline_options, tta), old) == k);
+  double flip_sum = 0, ten_sum = 0, flip_moved = 0, ten_moved = 0, old_moved = 0;
+  for (i = 0; i < k && k <= 8; ++i) {
+    flip_sum += flip[i];
+    ten_sum += ten[i];
+    flip_moved += fabs(flip[i] - none[i]);
+    ten_moved += fabs(ten[i] - none[i]);
+    old_moved += fabs(old[i] - none[i]);
+  }
+  CHECK(fabs(flip_sum - 1) < 1e-4 && fabs(ten_sum - 1) < 1e-4);
+  CHECK(flip_moved > 1e-5);
+  CHECK(ten_moved > 1e-5);
+  CHECK(old_moved == 0);
   free(rgb);
 }
 
@@ -1109,6 +1185,7 @@ int main(int argc, char** argv) {
 
   test_streams(p, pm, ppm);
   test_landmarks(ppm);
+  test_tta(ppm);
   test_attention(ppm, argc > 5 ? argv[5] : NULL);
   test_video(tmp);
   test_evaluate(pm, tmp);

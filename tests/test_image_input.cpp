@@ -1,5 +1,7 @@
 #include "support.hpp"
 
+#include <fer/train.hpp>
+
 #include <doctest/doctest.h>
 
 namespace {
@@ -119,4 +121,88 @@ TEST_CASE("thread count option") {
   fer::set_num_threads(1);
   CHECK(fer::num_threads() == 1);
   CHECK(fer::default_num_threads() >= 1);
+}
+
+TEST_CASE("test-time augmentation: flip and ten-crop average the views of fer eval --tta") {
+  auto m = fer_test::tiny_model();
+  std::vector<cv::Mat> faces = fer_test::smooth_random_faces(*m, 3, 7);
+  const auto none = m->predict(faces, true);
+  const auto flip = m->predict(faces, true, false, "flip");
+  const auto ten = m->predict(faces, true, false, "tencrop");
+  std::vector<cv::Mat> mirrored;
+  for (const cv::Mat& f : faces) {
+    cv::Mat g;
+    cv::flip(f, g, 1);
+    mirrored.push_back(g);
+  }
+  const auto mirror = m->predict(mirrored);
+  REQUIRE(flip.size() == faces.size());
+  REQUIRE(ten.size() == faces.size());
+  double ten_moved = 0;
+  for (size_t i = 0; i < faces.size(); ++i) {
+    double sum = 0;
+    for (size_t k = 0; k < none[i].probabilities.size(); ++k) {
+      const double mean = (none[i].probabilities[k] + mirror[i].probabilities[k]) / 2;
+      CHECK(flip[i].probabilities[k] == doctest::Approx(mean).epsilon(1e-5));
+      ten_moved += std::abs(ten[i].probabilities[k] - none[i].probabilities[k]);
+      sum += ten[i].probabilities[k];
+    }
+    CHECK(sum == doctest::Approx(1.0).epsilon(1e-5));
+    // Features are those of the face itself, whatever the views.
+    CHECK(flip[i].features == none[i].features);
+    CHECK(ten[i].features == none[i].features);
+  }
+  CHECK(ten_moved > 1e-6);  // the crops are other inputs
+  // The same views as fer::evaluate: its mean cross-entropy over a dataset of
+  // these faces equals the one computed from predict()'s probabilities.
+  fer::Dataset d;
+  d.width = d.height = 48;
+  d.classes = m->info().classes;
+  cv::RNG rng(3);
+  std::vector<cv::Mat> inputs;
+  for (int i = 0; i < 4; ++i) {
+    cv::Mat img(48, 48, CV_8UC1);
+    rng.fill(img, cv::RNG::UNIFORM, 0, 256);
+    cv::GaussianBlur(img, img, cv::Size(5, 5), 0);
+    d.pixels.insert(d.pixels.end(), img.datastart, img.dataend);
+    d.labels.push_back(i % 7);
+    d.sources.push_back("synthetic " + std::to_string(i));
+    inputs.push_back(m->prepare(img));
+  }
+  for (const char* tta : {"none", "flip", "tencrop"}) {
+    fer::EvalOptions e;
+    e.tta = tta;
+    const double eval_loss = fer::evaluate(*m, d, e).loss;
+    const auto p = m->predict(inputs, false, false, tta);
+    double loss = 0;
+    for (size_t i = 0; i < p.size(); ++i) loss -= std::log(double(p[i].probabilities[size_t(d.labels[i])]));
+    CHECK_MESSAGE(loss / double(p.size()) == doctest::Approx(eval_loss).epsilon(1e-4), tta);
+  }
+  CHECK_THROWS_WITH_AS(m->predict(faces, false, false, "mirror"), doctest::Contains("tta must be"), fer::Error);
+  fer::PipelineOptions o;
+  o.threads = 1;
+  o.tta = "rotate";
+  CHECK_THROWS_AS(fer::Pipeline(o, m), fer::Error);
+}
+
+TEST_CASE("test-time augmentation in the pipeline: the face's probabilities are the mean over its views") {
+  auto m = fer_test::tiny_model();
+  cv::Mat img(240, 320, CV_8UC3);
+  cv::RNG(5).fill(img, cv::RNG::UNIFORM, 0, 256);
+  cv::GaussianBlur(img, img, cv::Size(9, 9), 0);
+  const cv::Rect2f box(100, 60, 90, 110);
+  fer::PipelineOptions o;
+  o.threads = 1;
+  o.detector = "haar";
+  o.tta = "flip";
+  fer::Pipeline p(o, m);
+  fer::Face face;
+  face.box = box;
+  face.score = 1;
+  const auto r = p.recognize(img, {face});
+  REQUIRE(r.size() == 1);
+  const cv::Mat in = m->crop(img, p.detector_framing().to_reference(box));
+  const auto expect = m->predict({in}, false, false, "flip")[0].probabilities;
+  for (size_t k = 0; k < expect.size(); ++k) CHECK(r[0].probabilities[k] == doctest::Approx(expect[k]).epsilon(1e-6));
+  CHECK(r[0].label_index == int(std::max_element(expect.begin(), expect.end()) - expect.begin()));
 }

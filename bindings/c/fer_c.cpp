@@ -118,7 +118,8 @@ int bytes_per_pixel(int32_t f) {
   }
 }
 
-// Checks a borrowed image view and wraps it (RGB is converted to BGR, the rest is not copied).
+// Checks a borrowed image view and wraps it (RGB is converted to BGR in a copy:
+// the caller's pixels are never written; the rest is not copied).
 fer_status view_to_mat(const fer_image_view* image, int64_t max_pixels, const char* where, cv::Mat& out) {
   const std::string w(where);
   FER_REQUIRE(image, w + ": image is NULL");
@@ -135,8 +136,13 @@ fer_status view_to_mat(const fer_image_view* image, int64_t max_pixels, const ch
                                         std::to_string(image->height) + " exceeds the pixel limit");
   int type = bpp == 1 ? CV_8UC1 : bpp == 3 ? CV_8UC3 : CV_8UC4;
   cv::Mat view(image->height, image->width, type, const_cast<uint8_t*>(image->data), image->stride);
-  out = view;
-  if (format == FER_PIXEL_RGB24) cv::cvtColor(view, out, cv::COLOR_RGB2BGR);
+  if (format == FER_PIXEL_RGB24) {
+    cv::Mat bgr;  // a new buffer: converting into `out` = view would swap the caller's channels in place
+    cv::cvtColor(view, bgr, cv::COLOR_RGB2BGR);
+    out = bgr;
+  } else {
+    out = view;
+  }
   return FER_OK;
 }
 
@@ -170,6 +176,7 @@ fer::PipelineOptions pipeline_options_of(const fer_pipeline_options* options, co
     o.landmarks = options->landmarks;
   if (has(offsetof(fer_pipeline_options, return_attention), sizeof(int32_t)))
     o.return_attention = options->return_attention != 0;
+  if (has(offsetof(fer_pipeline_options, tta), sizeof(const char*)) && options->tta) o.tta = options->tta;
   return o;
 }
 

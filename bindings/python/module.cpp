@@ -178,7 +178,7 @@ std::shared_ptr<const fer::Model> model_argument(const py::object& model, fer::P
 // The pipeline options that fer.Pipeline and fer.Stream take as keywords.
 fer::PipelineOptions pipeline_options(const std::string& detector, int threads, const std::string& precision,
                                       float score_threshold, int min_face_size, bool return_features,
-                                      const std::string& landmarks, bool return_attention) {
+                                      const std::string& landmarks, bool return_attention, const std::string& tta) {
   fer::PipelineOptions o;
   o.detector = detector;
   o.threads = threads;
@@ -188,6 +188,7 @@ fer::PipelineOptions pipeline_options(const std::string& detector, int threads, 
   o.return_features = return_features;
   o.landmarks = landmarks;
   o.return_attention = return_attention;
+  o.tta = tta;
   return o;
 }
 
@@ -312,17 +313,19 @@ PYBIND11_MODULE(_fer, m) {
   py::class_<fer::Pipeline>(m, "Pipeline")
       .def(py::init([](const std::string& detector, const py::object& model, int threads, const std::string& precision,
                        float score_threshold, int min_face_size, bool return_features, const std::string& landmarks,
-                       bool return_attention) {
+                       bool return_attention, const std::string& tta) {
              fer::PipelineOptions o = pipeline_options(detector, threads, precision, score_threshold, min_face_size,
-                                                       return_features, landmarks, return_attention);
+                                                       return_features, landmarks, return_attention, tta);
              std::shared_ptr<const fer::Model> shared = model_argument(model, o);
              py::gil_scoped_release release;
              return shared ? std::make_unique<fer::Pipeline>(o, shared) : std::make_unique<fer::Pipeline>(o);
            }),
            py::arg("detector") = "auto", py::arg("model") = "", py::arg("threads") = 0, py::arg("precision") = "auto",
            py::arg("score_threshold") = 0.5f, py::arg("min_face_size") = 24, py::arg("return_features") = false,
-           py::arg("landmarks") = "auto", py::arg("return_attention") = false,
-           "model: a model file path ('' or None: the default model) or a loaded fer.Model (shared read-only)")
+           py::arg("landmarks") = "auto", py::arg("return_attention") = false, py::arg("tta") = "none",
+           "model: a model file path ('' or None: the default model) or a loaded fer.Model (shared read-only); "
+           "tta: 'none', 'flip' or 'tencrop', test-time augmentation of the recognizer (the mean over 2 or 10 "
+           "views of each face, as fer eval --tta)")
       .def("process", [](fer::Pipeline& p, const py::array& image) {
              cv::Mat mat = mat_from_array(image);
              py::gil_scoped_release release;
@@ -456,9 +459,9 @@ PYBIND11_MODULE(_fer, m) {
                        float score_threshold, int min_face_size, bool return_features, int detect_every,
                        double smoothing_seconds, float label_margin, double max_missed_seconds, float iou_threshold,
                        float min_track_confidence, float min_visible_fraction, int redetect_every,
-                       const std::string& landmarks, bool return_attention) {
+                       const std::string& landmarks, bool return_attention, const std::string& tta) {
              fer::PipelineOptions o = pipeline_options(detector, threads, precision, score_threshold, min_face_size,
-                                                       return_features, landmarks, return_attention);
+                                                       return_features, landmarks, return_attention, tta);
              fer::StreamOptions so;
              so.detect_every = detect_every;
              so.smoothing_seconds = smoothing_seconds;
@@ -478,7 +481,9 @@ PYBIND11_MODULE(_fer, m) {
            py::arg("label_margin") = 0.1f, py::arg("max_missed_seconds") = 1.0, py::arg("iou_threshold") = 0.3f,
            py::arg("min_track_confidence") = 0.5f, py::arg("min_visible_fraction") = 0.5f,
            py::arg("redetect_every") = 2, py::arg("landmarks") = "auto", py::arg("return_attention") = false,
-           "model: a model file path, a loaded fer.Model (shared read-only), or None for the default model")
+           py::arg("tta") = "none",
+           "model: a model file path, a loaded fer.Model (shared read-only), or None for the default model; "
+           "tta as for Pipeline")
       .def("push", [](fer::Stream& s, const py::array& image, double timestamp) {
              return push_frame(s, image, timestamp).first;
            }, py::arg("image"), py::arg("timestamp"),

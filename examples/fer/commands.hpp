@@ -38,6 +38,7 @@ inline bool parse_pipeline_flag(const std::string& arg, const std::function<std:
   else if (arg == "--threads") o.threads = parse_number<int>(arg, value());
   else if (arg == "--precision") o.precision = value();
   else if (arg == "--landmarks") o.landmarks = value();
+  else if (arg == "--tta") o.tta = value();
   else return false;
   return true;
 }

@@ -51,6 +51,8 @@ const char* kUsage =
     "  --precision P     fp32, bf16, int8 or auto (default: auto = int8 for a model calibrated by fer quantize\n"
     "                    on CPUs with VNNI, else bf16 on CPUs with native bf16, else fp32; the detector\n"
     "                    stays in bf16/fp32 under auto, int8 runs ssd_mobilenet in int8 too)\n"
+    "  --tta none|flip|tencrop  test-time augmentation of the recognizer: the mean over the face and its\n"
+    "                    mirror image (flip, 2 passes) or over ten crops (10 passes), as fer eval --tta\n"
     "  --help            show this help\n";
 
 using fer_cli::UsageError;

@@ -42,7 +42,7 @@ const char* kVideoUsage =
     "                      attention, e.g. acnn, vit_asf)\n"
     "  --fps F             frame rate for timestamps of files and sequences (default: the file's, else 30)\n"
     "  --smoothing S       smoothing time constant in seconds (default 0.3)\n"
-    "  --model FILE, --detector NAME, --min-face N, --threads N, --precision P: as for fer image\n";
+    "  --model FILE, --detector NAME, --min-face N, --threads N, --precision P, --tta T: as for fer image\n";
 
 struct VideoArgs {
   std::string input;

@@ -118,12 +118,20 @@ class Model {
   /// Same for an image that already is the face (resized to the input size).
   cv::Mat prepare(const cv::Mat& face_image) const;
   /// Runs the recognizer on prepared inputs (from crop()/prepare()).
+  /// `tta`, test-time augmentation: "none", "flip" (each input and its mirror
+  /// image) or "tencrop" (the centre and four corner crops of 90% of the area,
+  /// resized back, and their mirror images), the same views as `fer eval
+  /// --tta`; probabilities are the mean over the views (2 or 10 forward
+  /// passes per input), features and attention maps those of the input itself.
   std::vector<Prediction> predict(const std::vector<cv::Mat>& inputs, bool with_features = false,
-                                  bool with_attention = false) const;
+                                  bool with_attention = false, const std::string& tta = "none") const;
 
   Model(ModelInfo info, std::unique_ptr<FeatureExtractor> extractor, std::unique_ptr<Classifier> classifier);
 
  private:
+  std::vector<Prediction> predict_views(const std::vector<cv::Mat>& inputs, bool with_features, bool with_attention,
+                                        const std::string& tta) const;
+
   ModelInfo info_;
   std::unique_ptr<FeatureExtractor> extractor_;
   std::unique_ptr<Classifier> classifier_;

@@ -33,6 +33,10 @@ struct PipelineOptions {
   std::string landmarks = "auto";
   bool return_features = false;    ///< fill FaceResult::features
   bool return_attention = false;   ///< fill FaceResult::attention where the model has attention
+  /// Test-time augmentation of the recognizer (Model::predict): "none",
+  /// "flip" (2 forward passes per face) or "tencrop" (10); more accurate
+  /// probabilities for photos, at that multiple of the recognition time.
+  std::string tta = "none";
   int64_t max_image_pixels = kDefaultMaxImagePixels;  ///< larger images are rejected (InvalidArgument)
 };
 

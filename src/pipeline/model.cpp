@@ -1,4 +1,6 @@
 #include "core/image.hpp"
+#include "models/torch_component.hpp"
+#include "train/augment.hpp"
 
 #include <fer/error.hpp>
 #include <fer/expression.hpp>
@@ -155,8 +157,10 @@ cv::Mat Model::crop(const cv::Mat& image, const cv::Rect2f& box) const {
   return prepare(face);
 }
 
-std::vector<Prediction> Model::predict(const std::vector<cv::Mat>& inputs, bool with_features,
-                                       bool with_attention) const {
+std::vector<Prediction> Model::predict(const std::vector<cv::Mat>& inputs, bool with_features, bool with_attention,
+                                       const std::string& tta) const {
+  detail::check_tta(tta);
+  if (tta != "none") return predict_views(inputs, with_features, with_attention, tta);
   std::vector<Prediction> out;
   if (inputs.empty()) return out;
   FeatureBatch fb = extractor_->extract(inputs);
@@ -172,6 +176,41 @@ std::vector<Prediction> Model::predict(const std::vector<cv::Mat>& inputs, bool 
     if (with_features) p.features.assign(fb.features.ptr<float>(i), fb.features.ptr<float>(i) + fb.features.cols);
     if (with_attention && size_t(i) < fb.attention.size()) p.attention = fb.attention[size_t(i)];
     out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::vector<Prediction> Model::predict_views(const std::vector<cv::Mat>& inputs, bool with_features,
+                                             bool with_attention, const std::string& tta) const {
+  if (inputs.empty()) return {};
+  const size_t n = inputs.size();
+  // The views of fer eval --tta (detail::test_time_views on the normalized
+  // batch), all of them in one batch: view v of input i at v * n + i.
+  std::vector<torch::Tensor> views;
+  {
+    c10::InferenceMode guard;
+    views = detail::test_time_views(detail::images_to_tensor(inputs), tta);
+  }
+  // Flip's first view is the input itself; ten-crop's are all crops, so the
+  // features and attention maps come from one more pass over the inputs.
+  const bool own_pass = tta != "flip" && (with_features || with_attention);
+  std::vector<cv::Mat> batch;
+  batch.reserve(views.size() * n + (own_pass ? n : 0));
+  for (const torch::Tensor& v : views) {
+    torch::Tensor hwc = v.permute({0, 2, 3, 1}).contiguous();
+    const int h = int(hwc.size(1)), w = int(hwc.size(2)), c = int(hwc.size(3));
+    for (int64_t i = 0; i < int64_t(n); ++i)
+      batch.push_back(cv::Mat(h, w, CV_32FC(c), hwc[i].data_ptr<float>()).clone());
+  }
+  if (own_pass) batch.insert(batch.end(), inputs.begin(), inputs.end());
+  std::vector<Prediction> all = predict(batch, with_features, with_attention);
+  std::vector<Prediction> out(all.begin() + int64_t(own_pass ? views.size() * n : 0),
+                              all.begin() + int64_t(own_pass ? views.size() * n + n : n));
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<double> sum(out[i].probabilities.size(), 0.0);
+    for (size_t v = 0; v < views.size(); ++v)
+      for (size_t k = 0; k < sum.size(); ++k) sum[k] += all[v * n + i].probabilities[k];
+    for (size_t k = 0; k < sum.size(); ++k) out[i].probabilities[k] = float(sum[k] / double(views.size()));
   }
   return out;
 }

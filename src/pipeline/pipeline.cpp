@@ -1,3 +1,5 @@
+#include "train/augment.hpp"
+
 #include <fer/error.hpp>
 #include <fer/landmarks.hpp>
 #include <fer/pipeline.hpp>
@@ -45,6 +47,7 @@ Pipeline::Pipeline(const PipelineOptions& options, std::shared_ptr<const Model> 
   d.precision = options.precision;
   impl_->detector = Detector::create(options.detector, d);
   parse_precision(options.precision);  // rejects an unknown name before the model is loaded
+  detail::check_tta(options.tta);
   if (model) {
     impl_->model = std::move(model);
   } else {
@@ -98,7 +101,7 @@ std::vector<FaceResult> Pipeline::recognize(const cv::Mat& image, const std::vec
   }
   // All faces of the image go through the network as one batch.
   std::vector<Prediction> preds =
-      model.predict(inputs, impl_->options.return_features, impl_->options.return_attention);
+      model.predict(inputs, impl_->options.return_features, impl_->options.return_attention, impl_->options.tta);
   std::vector<FaceResult> out;
   out.reserve(faces.size());
   for (size_t i = 0; i < faces.size(); ++i) {

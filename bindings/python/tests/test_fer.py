@@ -68,6 +68,29 @@ def test_results_on_a_sample_photo(sample3):
         assert f.label in fer.Pipeline(threads=1).classes
 
 
+def test_test_time_augmentation(sample3):
+    # Flip averages each face with its mirror image: the mirrored photo gives
+    # the mirrored faces the same probabilities.
+    plain = make_pipeline(detector="haar").process(sample3)
+    flip = make_pipeline(detector="haar", tta="flip").process(sample3)
+    mirrored = make_pipeline(detector="haar", tta="flip").process(np.ascontiguousarray(sample3[:, ::-1]))
+    ten = fer.Stream(threads=1, precision="fp32", detector="haar", tta="tencrop").push(sample3, 0.0)
+    assert len(plain) == len(flip) >= 2 and len(ten) >= 1
+    assert [f.box for f in plain] == [f.box for f in flip]
+    assert any(np.abs(np.asarray(a.probabilities) - np.asarray(b.probabilities)).max() > 1e-4
+               for a, b in zip(plain, flip))
+    for p in [f.probabilities for f in flip] + [t.raw_array for t in ten]:
+        assert abs(float(np.sum(p)) - 1) < 1e-4
+    width = sample3.shape[1]
+    for f in flip:
+        x, y, w, h = f.box
+        match = [m for m in mirrored if abs(m.box[0] - (width - x - w)) < 3 and abs(m.box[1] - y) < 3]
+        if match:  # Haar is not exactly mirror-symmetric: faces it finds on both sides only
+            assert np.abs(np.asarray(match[0].probabilities) - np.asarray(f.probabilities)).max() < 0.05
+    with pytest.raises(fer.Error, match="tta must be none, flip or tencrop"):
+        make_pipeline(tta="mirror")
+
+
 def test_int8_recognizes_like_fp32(sample3):
     # The shipped default model carries an int8 calibration (fer quantize).
     assert fer.load_model(fer.models()["default_model"]).info["int8_calibrated"]

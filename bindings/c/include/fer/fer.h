@@ -99,6 +99,10 @@ typedef struct fer_pipeline_options {
   int32_t return_attention; /* non-zero: results carry each face's attention map where the model has
                                attention (acnn, vit_asf): fer_results_attention */
   int32_t reserved;         /* 0 */
+  /* Appended after reserved: */
+  const char* tta;          /* test-time augmentation of the recognizer: "none" (NULL), "flip" (each
+                               face and its mirror image, 2 passes) or "tencrop" (10 passes); the
+                               probabilities are the mean over the views, as fer eval --tta */
 } fer_pipeline_options;
 
 typedef struct fer_box {
