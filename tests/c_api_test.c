@@ -241,9 +241,9 @@ static void test_attention(const char* ppm_path, const char* acnn_path) {
   free(rgb);
 }
 
-/* Probabilities of the sample photo's leftmost face (the detector's order may
-   vary between runs) under test-time augmentation `tta` (NULL: none), copied
-   to probs (8 floats); the class count, 0 on failure. */
+/* Probabilities of the sample photo's leftmost face (picked by position, not
+   by the detector's order) under test-time augmentation `tta` (NULL: none),
+   copied to probs (8 floats); the class count, 0 on failure. */
 static size_t tta_probabilities(const fer_image_view* view, const char* tta, size_t struct_size, float* probs) {
   fer_pipeline_options o;
   fer_pipeline_options_init(&o);

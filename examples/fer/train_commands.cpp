@@ -209,8 +209,9 @@ int run_train(int argc, char** argv) {
                   "arch", "arch-opt", "head", "head-opt", "input-size", "channels", "crop-margin", "init", "epochs",
                   "batch", "optimizer", "lr", "momentum", "weight-decay", "warmup", "min-lr-ratio", "grad-clip", "ema",
                   "label-smoothing", "class-weights", "no-augment", "crop-scale", "rotate", "erase", "mixup", "cutmix",
-                  "dlp", "dlp-k", "teacher", "teacher-precision", "kd", "kd-t", "kd-feature", "kd-attention", "out", "no-resume", "seed",
-                  "precision", "threads", "max-steps", "no-progress", "config", "calibrate", "world-size", "rank", "master"});
+                  "dlp", "dlp-k", "teacher", "teacher-precision", "kd", "kd-t", "kd-feature", "kd-attention", "out",
+                  "no-resume", "seed", "precision", "threads", "max-steps", "no-progress", "config", "calibrate",
+                  "world-size", "rank", "master"});
   if (!flag(a, "data")) throw UsageError("fer train needs --data PATH");
   fer::TrainOptions o;
   o.train_data.path = str(a, "data", "");
