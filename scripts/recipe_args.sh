@@ -1,7 +1,7 @@
 # Sourced by the recipe scripts (train_recipe.sh, eval_recipe.sh,
 # quantize_recipe.sh): parses RECIPE [DATA_DIR (/tmp/ferdata)] [OUT_DIR
 # (runs/RECIPE)] and sets root, recipe, data, out, threads ($THREADS, default
-# 1), fer (the CLI) and the dataset arguments of the recipe's protocol:
+# 1), fer (the CLI: $FER_CLI, default build/examples/fer) and the dataset arguments of the recipe's protocol:
 #   fer2013_*  train_data: the restored FER-2013 train images, selection on val/;
 #              calib_data: the training images; test_data: test/ (7 classes)
 #   ferplus_*  train_data: FER2013Train (votes), selection on FER2013Valid;
@@ -11,7 +11,7 @@ recipe="$(basename "${1:?usage: $(basename "$0") RECIPE [DATA_DIR] [OUT_DIR]}" .
 data="${2:-/tmp/ferdata}"
 out="${3:-$root/runs/$recipe}"
 threads="${THREADS:-1}"
-fer="$root/build/examples/fer"
+fer="${FER_CLI:-$root/build/examples/fer}"
 [[ -x "$fer" ]] || { echo "build first: scripts/build.sh" >&2; exit 2; }
 case "$recipe" in
   fer2013_*)
