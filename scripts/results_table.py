@@ -21,7 +21,12 @@ from an ensemble, against none and against the ResNet it was born from); differe
 occluded, each with the two-sided p-value of McNemar's exact test where
 both reports hold per-image results ("correct", fer eval --per-image): the
 chance of a split of the images only one model gets right at least this
-uneven if both models were equally accurate.
+uneven if both models were equally accurate. A run whose own reports predate
+per-image results may hold RUN/shipped/test_*.json: the same reports of the
+shipped copy of its model (scripts/eval_recipe.sh NAME DATA DIR, with the
+file from models/ as DIR/best.fermodel); its per-image results then stand in
+for the p-value only (marked "p~" in the table), the difference stays the
+run's own.
 
     scripts/results_table.py [--runs DIR] [--recipes NAME ...] [--json] [--occlusion | --effects] [--archive DIR]
     scripts/results_table.py --runs docs/results      # the README's table, from the archived reports
@@ -127,14 +132,23 @@ def archive(name, run_dir, dest):
     for file in sorted(os.listdir(run_dir)):
         if file == "log.jsonl" or (file.startswith("test_") and file.endswith(".json")):
             shutil.copyfile(os.path.join(run_dir, file), os.path.join(out, file))
+    shipped = os.path.join(run_dir, "shipped")
+    if os.path.isdir(shipped):
+        os.makedirs(os.path.join(out, "shipped"), exist_ok=True)
+        for file in sorted(os.listdir(shipped)):
+            if file.startswith("test_") and file.endswith(".json"):
+                shutil.copyfile(os.path.join(shipped, file), os.path.join(out, "shipped", file))
     return True
 
 
-def summary(rep):
-    """What the tables use of a report: accuracy, macro-F1 and, where present, the per-image results."""
+def summary(rep, stand_in=None):
+    """What the tables use of a report: accuracy, macro-F1 and, where present, the per-image results
+    (else those of `stand_in`, the shipped copy's report, as "correct_shipped")."""
     s = {"accuracy": rep["accuracy"], "macro_f1": rep["macro_f1"]}
     if isinstance(rep.get("correct"), str):
         s["correct"] = rep["correct"]
+    elif stand_in and isinstance(stand_in.get("correct"), str):
+        s["correct_shipped"] = stand_in["correct"]
     return s
 
 
@@ -182,15 +196,19 @@ def row(name, run_dir):
         "hardware": header.get("provenance", {}).get("hardware"),
         "test": {},
     }
+    def read(file):
+        rep = report(os.path.join(run_dir, file))
+        return summary(rep, report(os.path.join(run_dir, "shipped", file))) if rep else None
+
     for prefix, precision in (("test_", "bf16"), ("test_int8_", "int8")):
         for tta in ("none", "flip", "tencrop"):
-            rep = report(os.path.join(run_dir, "%s%s.json" % (prefix, tta)))
+            rep = read("%s%s.json" % (prefix, tta))
             if rep:
-                r["test"]["%s_%s" % (precision, tta)] = summary(rep)
+                r["test"]["%s_%s" % (precision, tta)] = rep
     for occlusion in OCCLUSIONS:
-        rep = report(os.path.join(run_dir, "test_occlusion_%s.json" % occlusion))
+        rep = read("test_occlusion_%s.json" % occlusion)
         if rep:
-            r["test"]["occlusion_" + occlusion] = summary(rep)
+            r["test"]["occlusion_" + occlusion] = rep
     return r
 
 
@@ -255,8 +273,10 @@ def effects_markdown(rows):
                 cells.append("-")
                 continue
             cell = "%+.2f" % (100 * (a["accuracy"] - b["accuracy"]))
-            if "correct" in a and "correct" in b:
-                cell += " (%s)" % p_text(mcnemar_p(a["correct"], b["correct"]))
+            pa, pb = a.get("correct", a.get("correct_shipped")), b.get("correct", b.get("correct_shipped"))
+            if pa is not None and pb is not None:
+                p = p_text(mcnemar_p(pa, pb))
+                cell += " (%s)" % (p if "correct" in a and "correct" in b else p.replace("p", "p~", 1))
             cells.append(cell)
         print("| %s | `%s` | `%s` | %s | %s |" % (what, with_["recipe"], without["recipe"], with_["dataset"],
                                                 " | ".join(cells)))

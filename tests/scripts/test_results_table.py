@@ -135,6 +135,31 @@ class ResultsTable(unittest.TestCase):
         with open(readme) as f:
             self.assertEqual(f.read(), stale.replace("| ingredient |", "| something else |"))
 
+    def test_shipped_copy_stands_in_for_missing_per_image_results(self):
+        # A base run whose reports predate per-image results, with the shipped copy's reports in shipped/.
+        write_run(self.runs, "fer2013_resnet18_w05", "resnet18", 2800000, [{"epoch": 1, "val_accuracy": 0.68}],
+                  {"none": (0.30, 0.25)})
+        os.makedirs(os.path.join(self.runs, "fer2013_resnet18_w05", "shipped"))
+        with open(os.path.join(self.runs, "fer2013_resnet18_w05", "shipped", "test_none.json"), "w") as f:
+            json.dump({"accuracy": 0.35, "macro_f1": 0.3, "correct": "1" * 7 + "0" * 13}, f)
+        write_run(self.runs, "fer2013_resnet18_w05_kd_ens", "resnet18", 2800000, [{"epoch": 1, "val_accuracy": 0.69}],
+                  {"none": (0.80, 0.75, "1" * 17 + "0" * 3), "tencrop": (0.85, 0.8, "1" * 20)})
+        out = run(["--runs", self.runs, "--effects"]).splitlines()
+        cells = [[c.strip() for c in l.strip("|").split("|")] for l in out if "`fer2013_resnet18_w05_kd_ens`" in l]
+        self.assertEqual(len(cells), 1)
+        # The difference is the run's own (0.80 - 0.30); the p-value, marked, from the shipped copy's
+        # per-image results: 10 images only the distilled model gets right, none the other way.
+        self.assertEqual(cells[0][4], "+50.00 (p~=0.002)")
+        self.assertEqual(cells[0][5], "-")  # no ten-crop report for the base
+        # The main table is unchanged by the stand-in, and --archive keeps shipped/.
+        self.assertIn("| 30.00% / - / - |", run(["--runs", self.runs]))
+        dest = os.path.join(self.runs, "archived")
+        run(["--runs", self.runs, "--recipes", "fer2013_resnet18_w05", "--archive", dest])
+        with open(os.path.join(dest, "fer2013_resnet18_w05", "shipped", "test_none.json")) as f:
+            self.assertEqual(json.load(f)["correct"], "1" * 7 + "0" * 13)
+        out = run(["--runs", dest, "--recipes", "fer2013_resnet18_w05", "--json"])
+        self.assertEqual(json.loads(out)[0]["test"]["bf16_none"]["correct_shipped"], "1" * 7 + "0" * 13)
+
     def test_mcnemar(self):
         p = results_table.mcnemar_p
         self.assertAlmostEqual(p("1" * 10, "0" * 10), 2 * 0.5 ** 10)
