@@ -168,8 +168,8 @@ def mcnemar_p(a, b):
     return min(1.0, 2 * tail)
 
 
-def p_text(p):
-    return "p<0.001" if p < 0.001 else "p=%.3f" % p
+def p_text(p, mark=""):
+    return "p%s<0.001" % mark if p < 0.001 else "p%s=%.3f" % (mark, p)
 
 
 def row(name, run_dir):
@@ -275,8 +275,8 @@ def effects_markdown(rows):
             cell = "%+.2f" % (100 * (a["accuracy"] - b["accuracy"]))
             pa, pb = a.get("correct", a.get("correct_shipped")), b.get("correct", b.get("correct_shipped"))
             if pa is not None and pb is not None:
-                p = p_text(mcnemar_p(pa, pb))
-                cell += " (%s)" % (p if "correct" in a and "correct" in b else p.replace("p", "p~", 1))
+                stand_in = "correct" not in a or "correct" not in b
+                cell += " (%s)" % p_text(mcnemar_p(pa, pb), "~" if stand_in else "")
             cells.append(cell)
         print("| %s | `%s` | `%s` | %s | %s |" % (what, with_["recipe"], without["recipe"], with_["dataset"],
                                                 " | ".join(cells)))

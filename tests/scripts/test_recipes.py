@@ -20,12 +20,16 @@ import unittest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "scripts"))
+import results_table  # noqa: E402
+
 FER_CLI = None
 ONLY = []
 
 FER2013_CLASSES = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprise"]
 FERPLUS_VOTE_COLUMNS = 10  # neutral, happiness, surprise, sadness, anger, disgust, fear, contempt, unknown, NF
 FERPLUS_CLASSES = 8
+PER_CLASS = 3  # images per class in every split of the synthetic data
 
 
 def write_bmp(path, seed):
@@ -81,8 +85,8 @@ class RecipesTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="fer_recipes_")
         cls.data = Path(cls.tmp.name) / "data"
-        write_fer2013_tree(cls.data, per_class=3)
-        write_ferplus_tree(cls.data, per_class=3)
+        write_fer2013_tree(cls.data, PER_CLASS)
+        write_ferplus_tree(cls.data, PER_CLASS)
 
     @classmethod
     def tearDownClass(cls):
@@ -110,7 +114,7 @@ class RecipesTest(unittest.TestCase):
                 log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
                 self.assertEqual([e["epoch"] for e in log], [1], name)
                 classes = FERPLUS_CLASSES if name.startswith("ferplus_") else len(FER2013_CLASSES)
-                images = classes * 3
+                images = classes * PER_CLASS
                 for report in ["test_none", "test_flip", "test_tencrop", "test_occlusion_eye",
                                "test_occlusion_mouth", "test_occlusion_eye_or_mouth"]:
                     j = json.loads((out / (report + ".json")).read_text())
@@ -119,14 +123,8 @@ class RecipesTest(unittest.TestCase):
                 # The recipe's teachers are the ones the trained model names.
                 teachers = recipe.get("teacher", [])
                 teachers = [teachers] if isinstance(teachers, str) else teachers
-                provenance = header_provenance(out / "best.fermodel")
+                provenance = results_table.model_header(str(out / "best.fermodel")).get("provenance", {})
                 self.assertEqual(provenance.get("teacher", ""), ", ".join(teachers), name)
-
-
-def header_provenance(path):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import results_table
-    return results_table.model_header(str(path)).get("provenance", {})
 
 
 if __name__ == "__main__":
