@@ -2,6 +2,7 @@
 // bf16 vs fp32, distillation and data-parallel training.
 #include "support.hpp"
 
+#include "pipeline/tta.hpp"
 #include "train/augment.hpp"
 #include "train/losses.hpp"
 

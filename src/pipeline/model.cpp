@@ -1,6 +1,6 @@
 #include "core/image.hpp"
 #include "models/torch_component.hpp"
-#include "train/augment.hpp"
+#include "pipeline/tta.hpp"
 
 #include <fer/error.hpp>
 #include <fer/expression.hpp>

@@ -1,4 +1,4 @@
-#include "train/augment.hpp"
+#include "pipeline/tta.hpp"
 
 #include <fer/error.hpp>
 #include <fer/landmarks.hpp>

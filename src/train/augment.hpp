@@ -30,16 +30,6 @@ void erase_region(torch::Tensor& images, float x0, float y0, float x1, float y1,
 void occlude_face_regions(torch::Tensor& images, const std::vector<int64_t>& indices, const std::string& mode,
                           uint64_t seed);
 
-/// Test-time views of a batch (N x C x H x W, any affine intensity scale):
-/// "none" the batch itself, "flip" it and its mirror image, "tencrop" the
-/// four corner crops and the centre crop each covering 90% of the area (the
-/// zoom of the training's random resized crops, which cover 80-100%),
-/// resized back to H x W, and their mirror images. Throws InvalidArgument for another name.
-std::vector<torch::Tensor> test_time_views(const torch::Tensor& x, const std::string& tta);
-
-/// Checks a test-time augmentation name (none, flip, tencrop).
-void check_tta(const std::string& tta);
-
 /// Checks an occlusion mode name.
 void check_occlusion_mode(const std::string& mode);
 

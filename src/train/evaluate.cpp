@@ -1,3 +1,4 @@
+#include "pipeline/tta.hpp"
 #include "train/augment.hpp"
 #include "train/batching.hpp"
 

@@ -1,0 +1,22 @@
+// Test-time augmentation: the views a recognizer averages its probabilities
+// over (PipelineOptions::tta, Model::predict, fer eval --tta).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace fer::detail {
+
+/// Test-time views of a batch (N x C x H x W, any affine intensity scale):
+/// "none" the batch itself, "flip" it and its mirror image, "tencrop" the
+/// four corner crops and the centre crop each covering 90% of the area (the
+/// zoom of the training's random resized crops, which cover 80-100%),
+/// resized back to H x W, and their mirror images. Throws InvalidArgument for another name.
+std::vector<torch::Tensor> test_time_views(const torch::Tensor& x, const std::string& tta);
+
+/// Checks a test-time augmentation name (none, flip, tencrop).
+void check_tta(const std::string& tta);
+
+}  // namespace fer::detail
