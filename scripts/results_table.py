@@ -241,7 +241,7 @@ def occlusion_markdown(rows):
 # (suffix of the variant recipe, suffix of the base recipe, what the variant adds)
 EFFECTS = (("_kd", "", "distillation"), ("", "_noatt", "attention"), ("_ens", "", "teacher ensemble"),
            ("_kd_ens", "", "ensemble distillation"), ("_kd_ba", "", "distillation from the born-again teacher"),
-           ("_kd_ba", "_kd", "born-again teacher instead of its own teacher"))
+           ("_kd_ba", "_kd", "born-again teacher instead of its own teacher"), ("_w14", "", "1.4x width"))
 
 
 def effect_pairs(rows):
