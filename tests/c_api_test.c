@@ -241,6 +241,156 @@ static void test_attention(const char* ppm_path, const char* acnn_path) {
   free(rgb);
 }
 
+/* fer_pipeline_recognize: the faces fer_pipeline_process found, given back as
+   boxes, get the same probabilities; bad boxes are refused. */
+static void test_recognize_boxes(const char* ppm_path) {
+  int w = 0, h = 0, c = 0;
+  uint8_t* rgb = read_pnm(ppm_path, &w, &h, &c);
+  if (!rgb) {
+    printf("recognize at given boxes: skipped (no sample photo)\n");
+    return;
+  }
+  fer_image_view view = {rgb, w, h, (size_t)w * (size_t)c, c == 3 ? FER_PIXEL_RGB24 : FER_PIXEL_GRAY8};
+  fer_pipeline_options o;
+  fer_pipeline_options_init(&o);
+  o.threads = 1;
+  o.detector = "haar";
+  o.precision = "fp32";
+  fer_pipeline* p = NULL;
+  fer_results *found = NULL, *given = NULL;
+  size_t n = 0, m = 99, i, k;
+  CHECK(fer_pipeline_create(&o, &p) == FER_OK && p != NULL);
+  CHECK(p && fer_pipeline_process(p, &view, &found) == FER_OK);
+  CHECK(fer_results_count(found, &n) == FER_OK && n >= 2);
+  fer_box boxes[16];
+  for (i = 0; i < n && i < 16; ++i) {
+    fer_face face;
+    CHECK(fer_results_face(found, i, &face) == FER_OK);
+    boxes[i] = face.box;
+  }
+  if (n > 16) n = 16;
+  CHECK(p && fer_pipeline_recognize(p, &view, boxes, n, &given) == FER_OK && given != NULL);
+  CHECK(fer_results_count(given, &m) == FER_OK && m == n);
+  for (i = 0; i < n && i < m; ++i) {
+    fer_face a, b;
+    const float *pa = NULL, *pb = NULL;
+    size_t ka = 0, kb = 0;
+    CHECK(fer_results_face(found, i, &a) == FER_OK && fer_results_face(given, i, &b) == FER_OK);
+    CHECK(b.box.x == a.box.x && b.box.width == a.box.width && b.score == 0.f && b.label_index == a.label_index);
+    CHECK(fer_results_probabilities(found, i, &pa, &ka) == FER_OK &&
+          fer_results_probabilities(given, i, &pb, &kb) == FER_OK && ka == kb && ka >= 7);
+    for (k = 0; k < ka && k < kb; ++k) CHECK(fabsf(pa[k] - pb[k]) < 1e-5f);
+  }
+  fer_results_destroy(given);
+  given = NULL;
+  CHECK(p && fer_pipeline_recognize(p, &view, NULL, 0, &given) == FER_OK && given != NULL);
+  CHECK(fer_results_count(given, &m) == FER_OK && m == 0);
+  fer_results_destroy(given);
+  /* refused, the out-parameter untouched */
+  {
+    fer_results* untouched = (fer_results*)0x5;
+    fer_box bad[2];
+    bad[0] = boxes[0];
+    CHECK(fer_pipeline_recognize(p, &view, NULL, 1, &untouched) == FER_INVALID_ARGUMENT);
+    bad[1].x = 10.f;
+    bad[1].y = 10.f;
+    bad[1].width = NAN;
+    bad[1].height = 40.f;
+    CHECK(fer_pipeline_recognize(p, &view, bad, 2, &untouched) == FER_INVALID_ARGUMENT);
+    bad[1].width = -40.f;
+    CHECK(fer_pipeline_recognize(p, &view, bad, 2, &untouched) == FER_INVALID_ARGUMENT);
+    bad[1].x = (float)w + 500.f;
+    bad[1].width = 40.f;
+    CHECK(fer_pipeline_recognize(p, &view, bad, 2, &untouched) == FER_INVALID_ARGUMENT);
+    CHECK(strstr(fer_last_error(), "outside") != NULL);
+    CHECK(fer_pipeline_recognize(p, &view, bad, 5000, &untouched) == FER_INVALID_ARGUMENT);
+    CHECK(strstr(fer_last_error(), "4096") != NULL);
+    CHECK(fer_pipeline_recognize(p, NULL, bad, 1, &untouched) == FER_INVALID_ARGUMENT);
+    CHECK(fer_pipeline_recognize(NULL, &view, bad, 1, &untouched) == FER_INVALID_ARGUMENT);
+    CHECK(untouched == (fer_results*)0x5);
+  }
+  fer_results_destroy(found);
+  fer_pipeline_destroy(p);
+  free(rgb);
+}
+
+/* fer_model_predict on images that already are faces: distributions, the same
+   rows alone or in a batch (across the 256-face chunks), a gray image and its
+   BGR copy alike, flip symmetric under mirroring; bad calls write nothing. */
+static void test_model_predict(const fer_model* model) {
+  enum { S = 48, N = 300, MAXK = 16 };
+  fer_model_info info;
+  info.struct_size = sizeof info;
+  CHECK(fer_model_get_info(model, &info) == FER_OK && info.num_classes >= 7 && info.num_classes <= MAXK);
+  const size_t k = (size_t)info.num_classes;
+  uint8_t gray[3][S * S], mirror[S * S], bgr[S * S * 3];
+  int f, x, y;
+  for (f = 0; f < 3; ++f)
+    for (y = 0; y < S; ++y)
+      for (x = 0; x < S; ++x) gray[f][y * S + x] = (uint8_t)((x * (3 + f) + y * (5 + 2 * f) + (x * y) / (4 + f)) & 0xFF);
+  for (y = 0; y < S; ++y)
+    for (x = 0; x < S; ++x) {
+      mirror[y * S + x] = gray[0][y * S + (S - 1 - x)];
+      bgr[(y * S + x) * 3] = bgr[(y * S + x) * 3 + 1] = bgr[(y * S + x) * 3 + 2] = gray[0][y * S + x];
+    }
+  fer_image_view faces[N];
+  for (f = 0; f < N; ++f) {
+    fer_image_view v = {gray[f % 3], S, S, S, FER_PIXEL_GRAY8};
+    faces[f] = v;
+  }
+  float* batch = (float*)malloc(N * k * sizeof(float));
+  float one[MAXK], other[MAXK];
+  size_t i, j;
+  if (!batch) return;
+  CHECK(fer_model_predict(model, faces, N, NULL, batch, N * k) == FER_OK);
+  for (f = 0; f < 3; ++f) {
+    double sum = 0;
+    CHECK(fer_model_predict(model, &faces[f], 1, "none", one, k) == FER_OK);
+    for (j = 0; j < k; ++j) sum += one[j];
+    CHECK(fabs(sum - 1.0) < 1e-4);
+    for (i = (size_t)f; i < N; i += 3)
+      for (j = 0; j < k; ++j) CHECK(fabsf(batch[i * k + j] - one[j]) < 1e-5f);
+  }
+  {
+    float diff = 0.f;
+    fer_image_view color = {bgr, S, S, S * 3, FER_PIXEL_BGR24};
+    CHECK(fer_model_predict(model, &faces[0], 1, NULL, one, k) == FER_OK);
+    CHECK(fer_model_predict(model, &color, 1, NULL, other, k) == FER_OK);
+    for (j = 0; j < k; ++j) CHECK(fabsf(one[j] - other[j]) < 1e-6f);
+    fer_image_view mirrored = {mirror, S, S, S, FER_PIXEL_GRAY8};
+    CHECK(fer_model_predict(model, &faces[0], 1, "flip", one, k) == FER_OK);
+    CHECK(fer_model_predict(model, &mirrored, 1, "flip", other, k) == FER_OK);
+    for (j = 0; j < k; ++j) CHECK(fabsf(one[j] - other[j]) < 1e-5f);
+    CHECK(fer_model_predict(model, &faces[0], 1, NULL, other, k) == FER_OK);
+    for (j = 0; j < k; ++j)
+      if (fabsf(one[j] - other[j]) > diff) diff = fabsf(one[j] - other[j]);
+    CHECK(diff > 1e-6f); /* flip is not the plain pass */
+  }
+  /* refused: nothing written */
+  for (j = 0; j < k; ++j) one[j] = -1.f;
+  CHECK(fer_model_predict(model, faces, 2, NULL, one, 2 * k - 1) == FER_INVALID_ARGUMENT);
+  CHECK(strstr(fer_last_error(), "capacity") != NULL);
+  CHECK(fer_model_predict(model, faces, (size_t)-1, NULL, one, k) == FER_INVALID_ARGUMENT);
+  CHECK(fer_model_predict(model, faces, 1, "mirror", one, k) == FER_INVALID_ARGUMENT);
+  CHECK(fer_model_predict(model, NULL, 1, NULL, one, k) == FER_INVALID_ARGUMENT);
+  CHECK(fer_model_predict(model, faces, 1, NULL, NULL, k) == FER_INVALID_ARGUMENT);
+  CHECK(fer_model_predict(NULL, faces, 1, NULL, one, k) == FER_INVALID_ARGUMENT);
+  {
+    fer_image_view two[2];
+    two[0] = faces[0];
+    two[1] = faces[1];
+    two[1].stride = 3; /* smaller than a row */
+    CHECK(fer_model_predict(model, two, 2, NULL, batch, 2 * k) == FER_INVALID_ARGUMENT);
+    CHECK(strstr(fer_last_error(), "faces[1]") != NULL);
+    two[1] = faces[1];
+    two[1].data = NULL;
+    CHECK(fer_model_predict(model, two, 2, NULL, one, k) == FER_INVALID_ARGUMENT);
+  }
+  for (j = 0; j < k; ++j) CHECK(one[j] == -1.f);
+  CHECK(fer_model_predict(model, NULL, 0, NULL, NULL, 0) == FER_OK);
+  free(batch);
+}
+
 /* Probabilities of the sample photo's leftmost face (picked by position, not
    by the detector's order) under test-time augmentation `tta` (NULL: none),
    copied to probs (8 floats); the class count, 0 on failure. */
@@ -1186,6 +1336,8 @@ int main(int argc, char** argv) {
   test_streams(p, pm, ppm);
   test_landmarks(ppm);
   test_tta(ppm);
+  test_recognize_boxes(ppm);
+  test_model_predict(pm);
   test_attention(ppm, argc > 5 ? argv[5] : NULL);
   test_video(tmp);
   test_evaluate(pm, tmp);

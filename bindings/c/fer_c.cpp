@@ -71,6 +71,9 @@ namespace {
 
 thread_local std::string last_error;
 
+constexpr size_t kMaxRecognizeBoxes = 4096;  // fer_pipeline_recognize: faces a call
+constexpr size_t kPredictChunk = 256;        // fer_model_predict: faces a forward pass
+
 fer_status fail(fer_status status, const std::string& message) {
   last_error = message;
   return status;
@@ -305,6 +308,28 @@ fer_status fer_pipeline_process(fer_pipeline* pipeline, const fer_image_view* im
       return s;
     auto r = std::make_unique<fer_results>();
     r->faces = pipeline->pipeline->process(input, r->skipped);
+    for (const auto& f : r->faces) r->labels.push_back(f.label);
+    make_attention_continuous(*r);
+    *results = r.release();
+    return FER_OK;
+  });
+}
+
+fer_status fer_pipeline_recognize(fer_pipeline* pipeline, const fer_image_view* image, const fer_box* boxes,
+                                  size_t count, fer_results** results) {
+  return guarded("fer_pipeline_recognize", [&] {
+    FER_REQUIRE(pipeline && image && results, "fer_pipeline_recognize: pipeline, image and results must be non-NULL");
+    FER_REQUIRE(boxes || count == 0, "fer_pipeline_recognize: boxes is NULL");
+    FER_REQUIRE(count <= kMaxRecognizeBoxes, "fer_pipeline_recognize: " + std::to_string(count) +
+                                                 " boxes; at most " + std::to_string(kMaxRecognizeBoxes) + " a call");
+    cv::Mat input;
+    if (fer_status s =
+            view_to_mat(image, pipeline->pipeline->options().max_image_pixels, "fer_pipeline_recognize", input))
+      return s;
+    std::vector<fer::Face> faces(count);
+    for (size_t i = 0; i < count; ++i) faces[i].box = {boxes[i].x, boxes[i].y, boxes[i].width, boxes[i].height};
+    auto r = std::make_unique<fer_results>();
+    r->faces = pipeline->pipeline->recognize(input, faces);
     for (const auto& f : r->faces) r->labels.push_back(f.label);
     make_attention_continuous(*r);
     *results = r.release();
@@ -685,6 +710,38 @@ fer_status fer_model_get_info(const fer_model* model, fer_model_info* info) {
     out.num_classes = int32_t(model->info.classes.size());
     out.trained = model->info.trained ? 1 : 0;
     *info = out;
+    return FER_OK;
+  });
+}
+
+fer_status fer_model_predict(const fer_model* model, const fer_image_view* faces, size_t count, const char* tta,
+                             float* probabilities, size_t capacity) {
+  return guarded("fer_model_predict", [&] {
+    FER_REQUIRE(model, "fer_model_predict: model is NULL");
+    if (count == 0) return FER_OK;
+    FER_REQUIRE(faces && probabilities, "fer_model_predict: faces and probabilities must be non-NULL");
+    const size_t classes = model->info.classes.size();
+    FER_REQUIRE(classes > 0 && count <= capacity / classes,
+                "fer_model_predict: capacity " + std::to_string(capacity) + " cannot hold " + std::to_string(count) +
+                    " x " + std::to_string(classes) + " probabilities");
+    const std::string augmentation = tta ? tta : "none";
+    std::vector<float> out;
+    out.reserve(count * classes);
+    // In chunks, so that a whole dataset in one call needs no more memory than a chunk.
+    for (size_t begin = 0; begin < count; begin += kPredictChunk) {
+      const size_t end = std::min(count, begin + kPredictChunk);
+      std::vector<cv::Mat> inputs;
+      inputs.reserve(end - begin);
+      for (size_t i = begin; i < end; ++i) {
+        const std::string where = "fer_model_predict: faces[" + std::to_string(i) + "]";
+        cv::Mat face;
+        if (fer_status s = view_to_mat(&faces[i], fer::kDefaultMaxImagePixels, where.c_str(), face)) return s;
+        inputs.push_back(model->model->prepare(face));
+      }
+      for (const fer::Prediction& p : model->model->predict(inputs, false, false, augmentation))
+        out.insert(out.end(), p.probabilities.begin(), p.probabilities.end());
+    }
+    std::copy(out.begin(), out.end(), probabilities);
     return FER_OK;
   });
 }

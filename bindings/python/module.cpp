@@ -258,6 +258,75 @@ std::pair<py::list, py::list> push_frame(fer::Stream& s, const py::array& image,
   return {faces, box_score_list(frame.skipped)};
 }
 
+// Model.predict: one face image (a numpy array) -> (K,), a sequence of them -> (N, K).
+py::array_t<float> predict_faces(const fer::Model& model, const py::object& faces, const std::string& tta) {
+  const bool single = py::isinstance<py::array>(faces);
+  if (!single && (!py::isinstance<py::sequence>(faces) || py::isinstance<py::str>(faces)))
+    throw py::type_error("faces must be a numpy uint8 image or a sequence of them");
+  std::vector<py::array> arrays;  // keeps converted items alive: the Mats view their pixels
+  if (single) {
+    arrays.push_back(py::reinterpret_borrow<py::array>(faces));
+  } else {
+    for (py::handle item : faces) {
+      if (!py::isinstance<py::array>(item))
+        throw py::type_error("faces[" + std::to_string(arrays.size()) + "] is not a numpy array");
+      arrays.push_back(py::reinterpret_borrow<py::array>(item));
+    }
+  }
+  std::vector<cv::Mat> mats;
+  mats.reserve(arrays.size());
+  for (size_t i = 0; i < arrays.size(); ++i) {
+    try {
+      mats.push_back(mat_from_array(arrays[i]));
+    } catch (const py::type_error& e) {
+      if (single) throw;
+      throw py::type_error("faces[" + std::to_string(i) + "]: " + e.what());
+    } catch (const py::value_error& e) {
+      if (single) throw;
+      throw py::value_error("faces[" + std::to_string(i) + "]: " + e.what());
+    }
+  }
+  const size_t classes = model.info().classes.size();
+  std::vector<float> probabilities;
+  {
+    py::gil_scoped_release release;
+    probabilities.reserve(mats.size() * classes);
+    constexpr size_t kChunk = 256;  // faces a forward pass: a whole dataset needs no more memory than this
+    for (size_t begin = 0; begin < mats.size(); begin += kChunk) {
+      std::vector<cv::Mat> inputs;
+      for (size_t i = begin; i < std::min(mats.size(), begin + kChunk); ++i) inputs.push_back(model.prepare(mats[i]));
+      for (const fer::Prediction& p : model.predict(inputs, false, false, tta))
+        probabilities.insert(probabilities.end(), p.probabilities.begin(), p.probabilities.end());
+    }
+  }
+  std::vector<py::ssize_t> shape{py::ssize_t(classes)};
+  if (!single) shape.insert(shape.begin(), py::ssize_t(mats.size()));
+  py::array_t<float> out(shape);
+  std::copy(probabilities.begin(), probabilities.end(), out.mutable_data());
+  return out;
+}
+
+// Pipeline.recognize's boxes: (x, y, width, height) items, as fer::Face with score 0.
+std::vector<fer::Face> faces_from_boxes(const py::object& boxes) {
+  if (!py::isinstance<py::sequence>(boxes) && !py::isinstance<py::array>(boxes))
+    throw py::type_error("boxes must be a sequence of (x, y, width, height)");
+  std::vector<fer::Face> faces;
+  for (py::handle item : boxes) {
+    const std::string where = "boxes[" + std::to_string(faces.size()) + "]";
+    std::vector<float> v;
+    try {
+      v = py::cast<std::vector<float>>(item);
+    } catch (const py::cast_error&) {
+      throw py::type_error(where + " must be (x, y, width, height), numbers");
+    }
+    if (v.size() != 4) throw py::value_error(where + " must be (x, y, width, height), got " + std::to_string(v.size()) + " numbers");
+    fer::Face f;
+    f.box = {v[0], v[1], v[2], v[3]};
+    faces.push_back(f);
+  }
+  return faces;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_fer, m) {
@@ -305,6 +374,12 @@ PYBIND11_MODULE(_fer, m) {
       .def_property_readonly("info", [](const fer::Model& model) { return info_dict(model.info()); })
       .def_property_readonly("classes", [](const fer::Model& model) { return model.info().classes; })
       .def("save", &fer::Model::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())
+      .def("predict", &predict_faces, py::arg("faces"), py::arg("tta") = "none",
+           "Recognizes images that already are faces (FER-2013's 48x48 images, crops of your own): each is "
+           "converted to the model's channels and resized to its input, without detection. faces: one uint8 "
+           "HxW / HxWx3 (BGR) / HxWx4 (BGRA) image, or a sequence of them. Returns float32 probabilities in "
+           "the model's class order (model.classes): shape (classes,) for one image, (N, classes) for a "
+           "sequence. tta: 'none', 'flip' or 'tencrop', as for Pipeline")
       .def("__repr__", [](const fer::Model& model) {
         return "Model(architecture='" + model.info().architecture + "', classes=" +
                std::to_string(model.info().classes.size()) + ", trained=" + (model.info().trained ? "True" : "False") + ")";
@@ -343,6 +418,16 @@ PYBIND11_MODULE(_fer, m) {
            }, py::arg("image"),
            "Like process(); returns (faces, skipped): skipped lists ((x, y, w, h), score) of the faces found but "
            "smaller than min_face_size, which are not recognized")
+      .def("recognize", [](const fer::Pipeline& p, const py::array& image, const py::object& boxes) {
+             cv::Mat mat = mat_from_array(image);
+             std::vector<fer::Face> faces = faces_from_boxes(boxes);
+             py::gil_scoped_release release;
+             return p.recognize(mat, faces);
+           }, py::arg("image"), py::arg("boxes"),
+           "Recognizes the faces at boxes you found (your own detector, or boxes kept from an earlier frame) "
+           "without detecting: boxes is a sequence of (x, y, width, height) in image pixels (or an N x 4 array), "
+           "framed as the pipeline's detector frames faces; returns one FaceResult per box, in order, with "
+           "score 0 and, with a landmark model, landmarks")
       .def_property_readonly("detector", &fer::Pipeline::detector_name)
       .def_property_readonly("model", [](const fer::Pipeline& p) {
         return std::const_pointer_cast<fer::Model>(p.shared_model());

@@ -201,3 +201,74 @@ def test_model_info_and_features():
         assert abs(float(f.probabilities.sum()) - 1.0) < 1e-4
         assert f.features.size > 0
         assert "FaceResult(" in repr(f)
+
+
+def synthetic_faces(n, size=48):
+    """n distinct uint8 gray patterns of size x size."""
+    y, x = np.mgrid[0:size, 0:size]
+    return [((x * (3 + f) + y * (5 + 2 * f) + (x * y) // (4 + f)) % 256).astype(np.uint8) for f in range(n)]
+
+
+def test_model_predict_on_face_images():
+    model = fer.load_model(fer.models()["default_model"])
+    k = len(model.classes)
+    faces = synthetic_faces(3)
+    one = model.predict(faces[0])
+    assert one.shape == (k,) and one.dtype == np.float32 and abs(float(one.sum()) - 1) < 1e-4
+    # a batch across the 256-face chunks gives each face its own probabilities
+    batch = model.predict([faces[i % 3] for i in range(300)])
+    assert batch.shape == (300, k)
+    for i in range(3):
+        assert np.abs(batch[i::3] - model.predict(faces[i])).max() < 1e-5
+    assert model.predict([]).shape == (0, k)
+    # a BGR copy of a gray face, a strided view, and the face at another size
+    bgr = np.repeat(faces[0][:, :, None], 3, axis=2)
+    assert np.abs(model.predict(bgr) - one).max() < 1e-6
+    padded = np.zeros((48, 64), dtype=np.uint8)
+    padded[:, :48] = faces[0]
+    assert np.abs(model.predict(padded[:, :48]) - one).max() < 1e-6
+    assert model.predict(np.kron(faces[0], np.ones((2, 2), dtype=np.uint8))).shape == (k,)
+    # flip: a face and its mirror image get the same probabilities
+    flip = model.predict(faces[0], tta="flip")
+    assert np.abs(model.predict(np.ascontiguousarray(faces[0][:, ::-1]), tta="flip") - flip).max() < 1e-5
+    assert np.abs(flip - one).max() > 1e-6
+    assert model.predict(faces[:2], tta="tencrop").shape == (2, k)
+
+
+def test_model_predict_rejects_bad_faces():
+    model = fer.load_model(fer.models()["default_model"])
+    face = synthetic_faces(1)[0]
+    with pytest.raises(TypeError, match=r"faces\[1\].*uint8"):
+        model.predict([face, face.astype(np.float32)])
+    with pytest.raises(ValueError, match=r"faces\[0\].*channels"):
+        model.predict([np.zeros((48, 48, 2), dtype=np.uint8)])
+    with pytest.raises(TypeError, match=r"faces\[1\] is not a numpy array"):
+        model.predict([face, "face.png"])
+    with pytest.raises(TypeError, match="sequence"):
+        model.predict(42)
+    with pytest.raises(ValueError):
+        model.predict(np.zeros((0, 48), dtype=np.uint8))
+    with pytest.raises(fer.Error, match="tta must be none, flip or tencrop"):
+        model.predict(face, tta="mirror")
+
+
+def test_pipeline_recognizes_given_boxes(sample3):
+    p = make_pipeline(detector="haar")
+    found = p.process(sample3)
+    assert len(found) >= 2
+    given = p.recognize(sample3, [f.box for f in found])
+    as_array = p.recognize(sample3, np.array([f.box for f in found], dtype=np.float32))
+    assert len(given) == len(as_array) == len(found)
+    for a, b, c in zip(found, given, as_array):
+        assert b.box == a.box and b.score == 0 and b.label == a.label
+        assert np.abs(np.asarray(a.probabilities) - np.asarray(b.probabilities)).max() < 1e-5
+        assert np.abs(np.asarray(c.probabilities) - np.asarray(b.probabilities)).max() < 1e-5
+    assert p.recognize(sample3, []) == []
+    with pytest.raises(fer.Error, match="outside"):
+        p.recognize(sample3, [(sample3.shape[1] + 100, 10, 40, 40)])
+    with pytest.raises(fer.Error):
+        p.recognize(sample3, [(10, 10, float("nan"), 40)])
+    with pytest.raises(ValueError, match=r"boxes\[0\].*3 numbers"):
+        p.recognize(sample3, [(10, 10, 40)])
+    with pytest.raises(TypeError, match=r"boxes\[1\]"):
+        p.recognize(sample3, [(10, 10, 40, 40), ("a", "b", "c", "d")])

@@ -265,6 +265,14 @@ FER_C_API fer_status fer_pipeline_create_with_model(const fer_pipeline_options* 
                                                     fer_pipeline** pipeline);
 FER_C_API void fer_pipeline_destroy(fer_pipeline* pipeline);
 FER_C_API fer_status fer_pipeline_process(fer_pipeline* pipeline, const fer_image_view* image, fer_results** results);
+/* Recognizes the faces at `count` boxes the caller found (its own detector,
+   or boxes kept from an earlier frame) without running the detector: face i
+   of the results is boxes[i] (image pixels, framed as the pipeline's detector
+   frames faces), with score 0 and, with a landmark model, its landmarks.
+   count 0 gives empty results; at most 4096 boxes a call. A box without a
+   finite positive size, or wholly outside the image, is FER_INVALID_ARGUMENT. */
+FER_C_API fer_status fer_pipeline_recognize(fer_pipeline* pipeline, const fer_image_view* image,
+                                            const fer_box* boxes, size_t count, fer_results** results);
 /* The pipeline's model (owned by the pipeline; do not destroy). */
 FER_C_API fer_status fer_pipeline_model(const fer_pipeline* pipeline, const fer_model** model);
 FER_C_API fer_status fer_pipeline_detector_name(const fer_pipeline* pipeline, const char** name);
@@ -371,6 +379,16 @@ FER_C_API fer_status fer_model_metric(const fer_model* model, const char* key, d
    "int8"); *int8_calibrated (may be NULL) says whether the model carries an
    int8 calibration (fer_quantize), i.e. whether it can run in "int8". */
 FER_C_API fer_status fer_model_precision(const fer_model* model, const char** name, int32_t* int8_calibrated);
+/* Recognizes `count` images that already are faces (FER-2013's 48x48 images,
+   or crops the caller cut): each is converted to the model's channels and
+   resized to its input, without detection or cropping, and the recognizer
+   runs in the model's precision with test-time augmentation `tta` (NULL or
+   "none", "flip", "tencrop"). Writes count x num_classes probabilities, one
+   row per face in the model's class order, to `probabilities`, which holds
+   `capacity` floats (FER_INVALID_ARGUMENT when too few; nothing is written on
+   failure). count 0 writes nothing. Thread-safe: calls may share a model. */
+FER_C_API fer_status fer_model_predict(const fer_model* model, const fer_image_view* faces, size_t count,
+                                       const char* tta, float* probabilities, size_t capacity);
 
 /* --- evaluation --------------------------------------------------------- */
 FER_C_API void fer_eval_options_init(fer_eval_options* options);
