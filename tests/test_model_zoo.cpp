@@ -193,11 +193,16 @@ void check_modes(const ZooCase& z) {
   cv::Mat eval1 = e->extract(crops).features.clone();
   cv::Mat eval2 = e->extract(crops).features.clone();
   CHECK(max_abs_diff(eval1, eval2) == 0.0);
+  // Handed out for training, the extractor runs without folded batch norms
+  // (mobile_fer's fp32 inference folds them): the same features, up to rounding.
+  REQUIRE(fer::detail::torch_backbone(*e));
+  cv::Mat handed_out = e->extract(crops).features.clone();
+  CHECK(max_abs_diff(handed_out, eval1) <= 1e-5 * (1.0 + cv::norm(eval1, cv::NORM_INF)));
   // Training mode: batch statistics (and dropout) change the output.
   TrainStep p = train_step(*e, crops);
   CHECK(max_abs_diff(p.train_features, eval1) > 1e-4);
   // train_step() restores weights, running statistics and eval mode.
-  CHECK(max_abs_diff(e->extract(crops).features, eval1) == 0.0);
+  CHECK(max_abs_diff(e->extract(crops).features, handed_out) == 0.0);
 }
 
 void check_model_file(const ZooCase& z) {
@@ -332,4 +337,64 @@ TEST_CASE("model zoo: options are validated") {
   CHECK_THROWS_AS(fer::FeatureExtractor::create("vit_asf", fer::Config{{"heads", "0"}}), fer::Error);
   // mobile_fer is the real-time student: under 1.5 M parameters at width 1.0.
   CHECK(fer::FeatureExtractor::create("mobile_fer", fer::Config{})->parameter_count() < 1500000);
+}
+
+// mobile_fer runs fp32 inference with its batch norms folded into the
+// convolutions before them (BackboneImpl::fold_batch_norms): the same features
+// as the unfolded network, refolded after load_state and a precision round
+// trip, and dropped once the module is handed out for training.
+TEST_CASE("model zoo: mobile_fer folds its batch norms for fp32 inference, and stops once handed out") {
+  const ZooCase& z = zoo_case("mobile_fer");
+  const fer::Config config = zoo_config(z, z.size_a);
+  auto plain = fer::FeatureExtractor::create(z.name, config);
+  // Batch norms with non-trivial statistics and affine parameters, set through
+  // the training handle: `plain` runs unfolded from now on.
+  std::shared_ptr<fer::detail::BackboneImpl> m = fer::detail::torch_backbone(*plain);
+  REQUIRE(m);
+  {
+    torch::NoGradGuard no_grad;
+    torch::manual_seed(3);
+    int norms = 0;
+    for (const auto& item : m->named_modules()) {
+      if (auto* bn = item.value()->as<torch::nn::BatchNorm2dImpl>()) {
+        bn->running_mean.normal_(0.0, 0.5);
+        bn->running_var.uniform_(0.5, 2.0);
+        bn->weight.uniform_(0.5, 1.5);
+        bn->bias.normal_(0.0, 0.2);
+        ++norms;
+      }
+    }
+    CHECK(norms == 38);
+  }
+  const std::vector<cv::Mat> crops = random_crops(3, z.size_a, 1, 11);
+  const cv::Mat unfolded = plain->extract(crops).features;
+
+  auto folded = fer::FeatureExtractor::create(z.name, config);
+  folded->load_state(plain->state());
+  const cv::Mat f = folded->extract(crops).features;
+  const double scale = cv::norm(unfolded, cv::NORM_INF);
+  CAPTURE(scale);
+  CHECK(max_abs_diff(f, unfolded) <= 1e-4 * scale);
+  // Rounding differs between one folded convolution and a convolution + batch
+  // norm: exactly equal features would mean the folded path did not run.
+  CHECK(max_abs_diff(f, unfolded) > 0.0);
+
+  // bf16 and back to fp32 refolds from the exact fp32 weights.
+  folded->set_precision(fer::Precision::BFloat16);
+  CHECK(max_abs_diff(folded->extract(crops).features, unfolded) > 1e-4 * scale);  // bf16 runs unfolded, rounded
+  folded->set_precision(fer::Precision::Float32);
+  CHECK(max_abs_diff(folded->extract(crops).features, f) == 0.0);
+
+  // Handed out for training: a change of weights shows at once (no stale folded copy).
+  std::shared_ptr<fer::detail::BackboneImpl> trained = fer::detail::torch_backbone(*folded);
+  {
+    torch::NoGradGuard no_grad;
+    for (const auto& item : trained->named_modules())
+      if (auto* bn = item.value()->as<torch::nn::BatchNorm2dImpl>()) bn->bias.add_(0.5);
+  }
+  const cv::Mat changed = folded->extract(crops).features;
+  CHECK(max_abs_diff(changed, f) > 1e-3 * scale);
+  // Reloaded, it stays unfolded: the same features as `plain`, bit for bit.
+  folded->load_state(plain->state());
+  CHECK(max_abs_diff(folded->extract(crops).features, unfolded) == 0.0);
 }

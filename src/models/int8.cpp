@@ -62,6 +62,11 @@ std::vector<int64_t> pair_of(const torch::ExpandingArray<2>& a) { return {(*a)[0
 
 }  // namespace
 
+std::pair<torch::Tensor, torch::Tensor> fold_batch_norm(const torch::Tensor& weight, const torch::Tensor& bias,
+                                                        const torch::nn::BatchNorm2dImpl* bn) {
+  return folded(weight, bias, bn);
+}
+
 QParams activation_qparams(const ActivationRanges& ranges, const std::string& point) {
   auto it = ranges.find(point);
   if (it == ranges.end())
@@ -232,7 +237,7 @@ QConv2d::QConv2d(const torch::nn::Conv2dImpl& conv, const torch::nn::BatchNorm2d
 QConv2d::QConv2d(const torch::Tensor& weight, const torch::Tensor& bias, int64_t stride, int64_t padding,
                  int64_t groups, bool relu, QParams out)
     : QLayer(out) {
-  auto [w, b] = folded<torch::nn::BatchNorm2dImpl>(weight, bias, nullptr);
+  auto [w, b] = fold_batch_norm(weight, bias, nullptr);
   init(w, b, {stride, stride}, {padding, padding}, {1, 1}, groups, relu);
 }
 

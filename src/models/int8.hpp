@@ -25,6 +25,12 @@
 
 namespace fer::detail {
 
+/// A convolution's weight and bias (zeros without one) with the eval-mode batch
+/// norm after it (when `bn`) folded in, as new float32 tensors:
+/// y = (x - mean) / sqrt(var + eps) * gamma + beta becomes part of the convolution.
+std::pair<torch::Tensor, torch::Tensor> fold_batch_norm(const torch::Tensor& weight, const torch::Tensor& bias,
+                                                        const torch::nn::BatchNorm2dImpl* bn);
+
 /// Affine uint8 parameters of an activation.
 struct QParams {
   double scale = 1.0;

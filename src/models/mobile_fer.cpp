@@ -14,6 +14,8 @@
 #include "models/depthwise.hpp"
 #include "models/zoo_common.hpp"
 
+#include <tuple>
+
 namespace fer::detail {
 
 namespace {
@@ -50,16 +52,21 @@ class CoordAttentionImpl : public torch::nn::Module {
     int64_t h = x.size(2), w = x.size(3);
     torch::Tensor rows = spatial_mean(x, {3}, true);                  // N x C x H x 1
     torch::Tensor cols = spatial_mean(x, {2}, true).transpose(2, 3);  // N x C x W x 1
-    torch::Tensor y = torch::hardswish(bn_(shared_(torch::cat({rows, cols}, 2))));
+    torch::Tensor y = torch::hardswish(shared_bn_(shared_, bn_, torch::cat({rows, cols}, 2)));
     auto parts = y.split_with_sizes({h, w}, 2);
     torch::Tensor a_h = torch::sigmoid(gate_h_(parts[0]));                  // N x C x H x 1
     torch::Tensor a_w = torch::sigmoid(gate_w_(parts[1].transpose(2, 3)));  // N x C x 1 x W
     return x * a_h * a_w;
   }
+  void fold(bool on) {
+    if (on) shared_bn_.fold(shared_, bn_);
+    else shared_bn_.clear();
+  }
 
  private:
   torch::nn::Conv2d shared_{nullptr}, gate_h_{nullptr}, gate_w_{nullptr};
   torch::nn::BatchNorm2d bn_{nullptr};
+  FoldedConvBn shared_bn_;
 };
 TORCH_MODULE(CoordAttention);
 
@@ -87,12 +94,20 @@ class InvertedResidualImpl : public torch::nn::Module {
   }
   torch::Tensor forward(const torch::Tensor& x) {
     torch::Tensor y = x;
-    if (expand_) y = act(expand_bn_(expand_(y)));
-    y = act(depthwise_bn_(depthwise_conv2d(depthwise_, y)));
+    if (expand_) y = act(expand_f_(expand_, expand_bn_, y));
+    y = act(depthwise_f_(depthwise_, depthwise_bn_, y, /*depthwise=*/true));
     if (se_) y = se_(y);
     if (coord_) y = coord_(y);
-    y = project_bn_(project_(y));
+    y = project_f_(project_, project_bn_, y);
     return residual_ ? x + y : y;
+  }
+  void fold(bool on) {
+    for (auto [f, conv, bn] : {std::tuple{&expand_f_, &expand_, &expand_bn_}, {&depthwise_f_, &depthwise_, &depthwise_bn_},
+                               {&project_f_, &project_, &project_bn_}}) {
+      if (on && *conv) f->fold(*conv, *bn);
+      else f->clear();
+    }
+    if (coord_) coord_->fold(on);
   }
 
  private:
@@ -102,6 +117,7 @@ class InvertedResidualImpl : public torch::nn::Module {
   torch::nn::BatchNorm2d expand_bn_{nullptr}, depthwise_bn_{nullptr}, project_bn_{nullptr};
   SqueezeExcite se_{nullptr};
   CoordAttention coord_{nullptr};
+  FoldedConvBn expand_f_, depthwise_f_, project_f_;  // fp32 inference (fold_batch_norms)
 };
 TORCH_MODULE(InvertedResidual);
 
@@ -144,9 +160,22 @@ class MobileFerImpl : public BackboneImpl {
 
   BackboneOutput forward_features(const torch::Tensor& input) override {
     torch::Tensor x = prepare_input(input, channels_, "mobile_fer");
-    torch::Tensor y = torch::hardswish(stem_bn_(network_layout(stem_(x))));
-    y = torch::hardswish(head_bn_(head_(blocks_->forward(y))));
+    // (Eval-mode batch norms are elementwise: the layout change may come after them.)
+    torch::Tensor y = is_training() ? stem_bn_(network_layout(stem_(x)))
+                                    : network_layout(stem_folded_(stem_, stem_bn_, x));
+    y = torch::hardswish(y);
+    y = torch::hardswish(head_folded_(head_, head_bn_, blocks_->forward(y)));
     return {spatial_mean(y), {}};
+  }
+  void fold_batch_norms(bool on) override {
+    if (on) {
+      stem_folded_.fold(stem_, stem_bn_);
+      head_folded_.fold(head_, head_bn_);
+    } else {
+      stem_folded_.clear();
+      head_folded_.clear();
+    }
+    for (size_t i = 0; i < blocks_->size(); ++i) blocks_->ptr<InvertedResidualImpl>(i)->fold(on);
   }
   int64_t feature_dim() const override { return dim_; }
   // Measured (README, Speed): at batch 1, bf16 is slower than fp32 here, its
@@ -158,6 +187,7 @@ class MobileFerImpl : public BackboneImpl {
   torch::nn::Conv2d stem_{nullptr}, head_{nullptr};
   torch::nn::BatchNorm2d stem_bn_{nullptr}, head_bn_{nullptr};
   torch::nn::Sequential blocks_{nullptr};
+  FoldedConvBn stem_folded_, head_folded_;  // fp32 inference (fold_batch_norms)
 };
 
 }  // namespace

@@ -25,6 +25,7 @@ class TorchExtractor final : public FeatureExtractor {
     // (fp32, one thread), 1.1x-3x faster than NCHW for every architecture.
     // (Inference only runs forward passes; see to_channels_first for training.)
     to_channels_last(*module_);
+    refold();
   }
   std::string architecture() const override { return name_; }
   const Config& config() const override { return config_; }
@@ -60,6 +61,7 @@ class TorchExtractor final : public FeatureExtractor {
       restore_fp32_weights();
     }
     precision_ = p;
+    refold();
   }
   Precision precision() const override { return precision_; }
   bool supports_int8() const override { return module_->supports_int8(); }
@@ -135,6 +137,7 @@ class TorchExtractor final : public FeatureExtractor {
     }
     module_->eval();
     set_precision(p);
+    refold();  // new weights (set_precision refolds only when the precision changes)
   }
   int64_t parameter_count() const override {
     int64_t n = 0;
@@ -142,6 +145,13 @@ class TorchExtractor final : public FeatureExtractor {
     return n;
   }
   std::shared_ptr<BackboneImpl> module() const { return module_; }
+  /// The module for training (torch_backbone): its weights will change behind
+  /// the extractor's back, so from now on it runs without folded batch norms.
+  std::shared_ptr<BackboneImpl> expose() const {
+    exposed_ = true;
+    module_->fold_batch_norms(false);
+    return module_;
+  }
 
  private:
   void require_int8() const {
@@ -184,9 +194,14 @@ class TorchExtractor final : public FeatureExtractor {
     masters_.clear();
   }
 
+  // fp32 inference runs with the batch norms folded into the convolutions
+  // (architectures that implement it), refolded after every change of weights.
+  void refold() { module_->fold_batch_norms(precision_ == Precision::Float32 && !exposed_); }
+
   std::string name_;
   Config config_;
   std::shared_ptr<BackboneImpl> module_;
+  mutable bool exposed_ = false;  // handed out for training (expose)
   Precision precision_ = Precision::Float32;
   std::map<std::string, Master> masters_;  // by parameter name, in bf16 mode
   ActivationRanges ranges_;                // int8 calibration
@@ -252,7 +267,7 @@ void register_head(const std::string& name, HeadFactory factory, const std::stri
 
 std::shared_ptr<BackboneImpl> torch_backbone(const FeatureExtractor& extractor) {
   auto* t = dynamic_cast<const TorchExtractor*>(&extractor);
-  return t ? t->module() : nullptr;
+  return t ? t->expose() : nullptr;
 }
 
 torch::Tensor int8_features(const FeatureExtractor& extractor, const torch::Tensor& x) {

@@ -42,6 +42,11 @@ class BackboneImpl : public torch::nn::Module {
   virtual bool prefers_bf16() const { return true; }
   virtual torch::Tensor forward_observed(const torch::Tensor& x, RangeRecorder& recorder);
   virtual std::unique_ptr<Int8Network> build_int8(const ActivationRanges& ranges);
+  /// Folds the batch norms into the convolutions before them for fp32
+  /// inference (`on`), from the current weights, or drops the folded copies.
+  /// Architectures made of many small layers override it (mobile_fer); the
+  /// extractor refolds after every change of weights or precision.
+  virtual void fold_batch_norms(bool /*on*/) {}
   /// Set by to_channels_last(): the network's activations are to be channels-last.
   bool channels_last() const { return channels_last_; }
   void set_channels_last(bool on) { channels_last_ = on; }

@@ -1,5 +1,7 @@
 #include "models/zoo_common.hpp"
 
+#include "models/depthwise.hpp"
+
 #include <fer/error.hpp>
 
 #include <algorithm>
@@ -41,6 +43,27 @@ torch::Tensor spatial_mean(const torch::Tensor& x, std::vector<int64_t> dims, bo
   std::sort(dims.rbegin(), dims.rend());
   for (int64_t d : dims) m = m.squeeze(d);
   return m;
+}
+
+void FoldedConvBn::fold(const torch::nn::Conv2d& conv, const torch::nn::BatchNorm2d& bn) {
+  clear();
+  const auto& o = conv->options;
+  if (!c10::holds_alternative<torch::ExpandingArray<2>>(o.padding()) ||
+      !c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
+    return;
+  auto [w, b] = fold_batch_norm(conv->weight, conv->bias, bn.get());
+  weight_ = w.contiguous(conv->weight.suggest_memory_format());
+  bias_ = b;
+}
+
+torch::Tensor FoldedConvBn::operator()(torch::nn::Conv2d& conv, torch::nn::BatchNorm2d& bn, const torch::Tensor& x,
+                                       bool depthwise) const {
+  if (weight_.defined() && !conv->is_training()) {
+    const auto& o = conv->options;
+    return torch::conv2d(x, weight_, bias_, *o.stride(), *c10::get<torch::ExpandingArray<2>>(o.padding()),
+                         *o.dilation(), o.groups());
+  }
+  return bn(depthwise ? depthwise_conv2d(conv, x) : conv(x));
 }
 
 void push_conv_bn_relu(torch::nn::Sequential& seq, int64_t in, int64_t out, int64_t stride, bool batch_norm) {
