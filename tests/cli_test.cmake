@@ -150,6 +150,19 @@ if(NOT EXISTS ${WORK}/annotated.png)
   message(FATAL_ERROR "no annotated image written")
 endif()
 
+# --crops: each image is one face, recognized whole without detection (its box is the image).
+expect_run(0 ${FER_CLI} image ${ASSETS}/demo/sample3.jpg --crops --json --tta flip --threads 1)
+string(JSON crops_detector GET "${OUT}" detector)
+string(JSON crops_faces LENGTH "${OUT}" faces)
+string(JSON crops_x GET "${OUT}" faces 0 box x)
+string(JSON crops_width GET "${OUT}" faces 0 box width)
+string(JSON crops_label GET "${OUT}" faces 0 label)
+string(JSON crops_p GET "${OUT}" faces 0 probabilities ${crops_label})
+if(NOT crops_detector STREQUAL "none" OR NOT crops_faces EQUAL 1 OR NOT crops_x EQUAL 0 OR crops_width LESS_EQUAL width
+   OR NOT crops_p GREATER 0)
+  message(FATAL_ERROR "fer image --crops: expected one face, the whole image, no detector: ${OUT}")
+endif()
+expect_run(1 ${FER_CLI} image ${WORK}/not_an_image.jpg --crops)
 
 # fer image --attention: the default model has no attention map, which is said (and the image still written).
 expect_run(0 ${FER_CLI} image ${ASSETS}/demo/sample3.jpg --attention --json --out ${WORK}/attention.png --threads 1)

@@ -1,6 +1,7 @@
 // fer: the libfer command-line program.
 //
 //   fer image PATH... [--json] [--out FILE|DIR] [--model FILE] [--detector NAME] [--landmarks NAME] [--threads N]
+//             [--crops]
 //   fer models
 //   fer version
 #include "commands.hpp"
@@ -53,6 +54,8 @@ const char* kUsage =
     "                    stays in bf16/fp32 under auto, int8 runs ssd_mobilenet in int8 too)\n"
     "  --tta none|flip|tencrop  test-time augmentation of the recognizer: the mean over the face and its\n"
     "                    mirror image (flip, 2 passes) or over ten crops (10 passes), as fer eval --tta\n"
+    "  --crops           each image already is one face (e.g. FER-2013's 48x48 images, or crops cut by\n"
+    "                    another program): recognized whole, resized to the model's input, no detection\n"
     "  --help            show this help\n";
 
 using fer_cli::UsageError;
@@ -61,6 +64,7 @@ struct ImageArgs {
   std::vector<std::string> paths;
   bool json = false;
   bool attention = false;
+  bool crops = false;  // each image is a face: no detection
   std::string out;
   fer::PipelineOptions options;
 };
@@ -76,6 +80,7 @@ ImageArgs parse_image_args(int argc, char** argv) {
     if (arg == "--json") a.json = true;
     else if (arg == "--attention") a.attention = a.options.return_attention = true;
     else if (arg == "--out") a.out = value();
+    else if (arg == "--crops") a.crops = true;
     else if (fer_cli::parse_pipeline_flag(arg, value, a.options)) continue;
     else if (arg.rfind("--", 0) == 0) throw UsageError("unknown option " + arg);
     else a.paths.push_back(arg);
@@ -115,6 +120,21 @@ nlohmann::json face_json(const fer::FaceResult& r, const std::vector<std::string
   return j;
 }
 
+// --crops: the whole image is the face (Model::prepare + Model::predict, the
+// pipeline's model and test-time augmentation); its box is the image.
+std::vector<fer::FaceResult> recognize_whole(const fer::Pipeline& pipeline, const cv::Mat& image,
+                                             const fer::PipelineOptions& o) {
+  const fer::Model& model = pipeline.model();
+  std::vector<fer::Prediction> p = model.predict({model.prepare(image)}, false, o.return_attention, o.tta);
+  fer::FaceResult r;
+  r.face.box = cv::Rect2f(0.f, 0.f, float(image.cols), float(image.rows));
+  r.probabilities = std::move(p.at(0).probabilities);
+  r.label_index = int(std::max_element(r.probabilities.begin(), r.probabilities.end()) - r.probabilities.begin());
+  r.label = model.info().classes.at(size_t(r.label_index));
+  r.attention = p[0].attention;
+  return {r};
+}
+
 int run_image(int argc, char** argv) {
   ImageArgs a = parse_image_args(argc, argv);
   fer::Pipeline pipeline(a.options);
@@ -135,13 +155,14 @@ int run_image(int argc, char** argv) {
       continue;
     }
     std::vector<fer::Face> skipped;
-    std::vector<fer::FaceResult> results = pipeline.process(image, skipped);
+    std::vector<fer::FaceResult> results =
+        a.crops ? recognize_whole(pipeline, image, a.options) : pipeline.process(image, skipped);
     for (const auto& r : results) attention_seen = attention_seen || !r.attention.empty();
     if (a.json) {
-      nlohmann::json j = {{"image", path}, {"detector", pipeline.detector_name()}, {"model", model_name},
+      nlohmann::json j = {{"image", path}, {"detector", a.crops ? "none" : pipeline.detector_name()}, {"model", model_name},
                           {"model_trained", info.trained}, {"faces", nlohmann::json::array()},
                           {"skipped", nlohmann::json::array()}};
-      if (!pipeline.landmarks_name().empty()) j["landmarks"] = pipeline.landmarks_name();
+      if (!a.crops && !pipeline.landmarks_name().empty()) j["landmarks"] = pipeline.landmarks_name();
       for (const auto& r : results) j["faces"].push_back(face_json(r, info.classes));
       for (const auto& f : skipped)  // found, but smaller than --min-face: not recognized
         j["skipped"].push_back({{"box", {{"x", f.box.x}, {"y", f.box.y}, {"width", f.box.width}, {"height", f.box.height}}},
@@ -149,10 +170,10 @@ int run_image(int argc, char** argv) {
                                 {"reason", "smaller than min_face_size"}});
       std::cout << j.dump() << "\n";
     } else {
-      std::string lm = pipeline.landmarks_name().empty() ? "" : ", landmarks " + pipeline.landmarks_name();
+      std::string lm = a.crops || pipeline.landmarks_name().empty() ? "" : ", landmarks " + pipeline.landmarks_name();
       std::string skip = skipped.empty() ? "" : ", " + std::to_string(skipped.size()) + " smaller than --min-face skipped";
       std::printf("%s: %zu face(s)%s [detector %s%s, model %s]\n", path.c_str(), results.size(), skip.c_str(),
-                  pipeline.detector_name().c_str(), lm.c_str(), model_name.c_str());
+                  a.crops ? "none (--crops)" : pipeline.detector_name().c_str(), lm.c_str(), model_name.c_str());
       for (size_t i = 0; i < results.size(); ++i) {
         const auto& r = results[i];
         std::printf("  face %zu: box x=%.0f y=%.0f w=%.0f h=%.0f score=%.2f -> %s\n    ", i, r.face.box.x,
