@@ -84,6 +84,8 @@ void register_backbone_type(const std::string& name, const std::string& descript
 void register_head(const std::string& name, HeadFactory factory, const std::string& description);
 
 /// The torch module behind an extractor/classifier, or nullptr if it is not torch-based.
+/// Handing out the backbone (for training: its weights may change from then on)
+/// turns off the extractor's folded batch norms (BackboneImpl::fold_batch_norms) for good.
 std::shared_ptr<BackboneImpl> torch_backbone(const FeatureExtractor& extractor);
 std::shared_ptr<HeadImpl> torch_head(const Classifier& classifier);
 /// Features of a normalized float batch from an extractor in int8 mode
