@@ -10,6 +10,9 @@
         for face in stream.push(frame.image, frame.timestamp):
             print(face.track_id, face.smoothed_label, face.probabilities)
 
+    faces = pipeline.recognize(image, [(x, y, w, h)])   # boxes from your own detector
+    probs = fer.load_model("models/default.fermodel").predict([crop1, crop2])  # images that are faces
+
 Images are numpy uint8 arrays: HxW (gray), HxWx3 (BGR) or HxWx4 (BGRA); they
 are read in place (no copy). Errors raise fer.Error (with a .status), and
 TypeError/ValueError for images of the wrong kind.
