@@ -241,6 +241,59 @@ static void test_attention(const char* ppm_path, const char* acnn_path) {
   free(rgb);
 }
 
+/* The *_init_size functions write only the caller's bytes: a struct of an
+   older, shorter layout (here: the first layout of each) followed by canary
+   bytes gets its defaults and struct_size, and the canaries stay; the plain
+   *_init wrote this header's whole struct into such a buffer (an FFI caller
+   declaring only the fields it used corrupted its own heap). */
+static void test_init_size(void) {
+  enum { CANARY = 64 };
+  unsigned char buf[sizeof(fer_train_options) + CANARY];
+  size_t sizes[4], i, j;
+  sizes[0] = offsetof(fer_pipeline_options, return_features) + sizeof(int32_t);
+  sizes[1] = offsetof(fer_stream_options, min_visible_fraction) + sizeof(float);
+  sizes[2] = offsetof(fer_eval_options, threads) + sizeof(int32_t);
+  sizes[3] = offsetof(fer_train_options, user_data) + sizeof(void*);
+  for (i = 0; i < 4; ++i) {
+    size_t written = 0;
+    memset(buf, 0xA5, sizeof buf);
+    switch (i) {
+      case 0: fer_pipeline_options_init_size((fer_pipeline_options*)(void*)buf, sizes[i]); break;
+      case 1: fer_stream_options_init_size((fer_stream_options*)(void*)buf, sizes[i]); break;
+      case 2: fer_eval_options_init_size((fer_eval_options*)(void*)buf, sizes[i]); break;
+      default: fer_train_options_init_size((fer_train_options*)(void*)buf, sizes[i]); break;
+    }
+    memcpy(&written, buf, sizeof written);
+    CHECK(written == sizes[i]);
+    for (j = sizes[i]; j < sizeof buf; ++j) CHECK(buf[j] == 0xA5);
+  }
+  /* the short pipeline options are defaults a pipeline accepts */
+  {
+    fer_pipeline_options full;
+    fer_pipeline* p = NULL;
+    memset(buf, 0xA5, sizeof buf);
+    fer_pipeline_options_init_size((fer_pipeline_options*)(void*)buf, sizes[0]);
+    fer_pipeline_options_init(&full);
+    CHECK(memcmp(buf + sizeof(size_t), (const unsigned char*)&full + sizeof(size_t), sizes[0] - sizeof(size_t)) == 0);
+    ((fer_pipeline_options*)(void*)buf)->threads = 1;
+    CHECK(fer_pipeline_create((const fer_pipeline_options*)(const void*)buf, &p) == FER_OK && p != NULL);
+    fer_pipeline_destroy(p);
+  }
+  /* a size larger than this header's writes this header's struct; too small or NULL writes nothing */
+  memset(buf, 0xA5, sizeof buf);
+  fer_eval_options_init_size((fer_eval_options*)(void*)buf, sizeof buf);
+  {
+    size_t written = 0;
+    memcpy(&written, buf, sizeof written);
+    CHECK(written == sizeof(fer_eval_options));
+    for (j = sizeof(fer_eval_options); j < sizeof buf; ++j) CHECK(buf[j] == 0xA5);
+  }
+  memset(buf, 0xA5, sizeof buf);
+  fer_stream_options_init_size((fer_stream_options*)(void*)buf, 4);
+  for (j = 0; j < sizeof buf; ++j) CHECK(buf[j] == 0xA5);
+  fer_train_options_init_size(NULL, sizeof(fer_train_options));
+}
+
 /* fer_pipeline_recognize: the faces fer_pipeline_process found, given back as
    boxes, get the same probabilities; bad boxes are refused. */
 static void test_recognize_boxes(const char* ppm_path) {
@@ -1337,6 +1390,7 @@ int main(int argc, char** argv) {
   test_landmarks(ppm);
   test_tta(ppm);
   test_recognize_boxes(ppm);
+  test_init_size();
   test_model_predict(pm);
   test_attention(ppm, argc > 5 ? argv[5] : NULL);
   test_video(tmp);

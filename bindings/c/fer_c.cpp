@@ -201,6 +201,19 @@ fer::StreamOptions stream_options_of(const fer_stream_options* options, const ch
   return o;
 }
 
+// The *_init_size functions: writes the first `size` bytes of `full` (a
+// struct of this build's layout, filled with the defaults) to `out`, so that a
+// caller's older, shorter struct gets only its own bytes, and sets its
+// struct_size (the first field of every option struct) to what was written.
+template <class T>
+void init_prefix(T* out, size_t size, T full) {
+  static_assert(offsetof(T, struct_size) == 0, "option structs start with struct_size");
+  if (!out || size < sizeof(size_t)) return;
+  size = std::min(size, sizeof(T));
+  full.struct_size = size;
+  std::memcpy(static_cast<void*>(out), &full, size);
+}
+
 void set_model(fer_model& m, std::shared_ptr<const fer::Model> model) {
   m.model = std::move(model);
   m.info = m.model->info();
@@ -260,15 +273,17 @@ fer_status fer_registry_name(fer_component_kind kind, size_t index, const char**
   });
 }
 
-void fer_pipeline_options_init(fer_pipeline_options* o) {
-  if (!o) return;
-  std::memset(o, 0, sizeof *o);
+void fer_pipeline_options_init(fer_pipeline_options* o) { fer_pipeline_options_init_size(o, sizeof *o); }
+
+void fer_pipeline_options_init_size(fer_pipeline_options* options, size_t size) {
+  fer_pipeline_options o;
+  std::memset(&o, 0, sizeof o);
   fer::PipelineOptions d;
-  o->struct_size = sizeof *o;
-  o->score_threshold = d.score_threshold;
-  o->min_face_size = d.min_face_size;
-  o->max_detect_side = d.max_detect_side;
-  o->threads = d.threads;
+  o.score_threshold = d.score_threshold;
+  o.min_face_size = d.min_face_size;
+  o.max_detect_side = d.max_detect_side;
+  o.threads = d.threads;
+  init_prefix(options, size, o);
 }
 
 fer_status fer_pipeline_create(const fer_pipeline_options* options, fer_pipeline** pipeline) {
@@ -515,19 +530,21 @@ fer_status fer_results_frame(const fer_results* results, int64_t* index, double*
   });
 }
 
-void fer_stream_options_init(fer_stream_options* o) {
-  if (!o) return;
-  std::memset(o, 0, sizeof *o);
+void fer_stream_options_init(fer_stream_options* o) { fer_stream_options_init_size(o, sizeof *o); }
+
+void fer_stream_options_init_size(fer_stream_options* options, size_t size) {
+  fer_stream_options o;
+  std::memset(&o, 0, sizeof o);
   fer::StreamOptions d;
-  o->struct_size = sizeof *o;
-  o->smoothing_seconds = d.smoothing_seconds;
-  o->max_missed_seconds = d.max_missed_seconds;
-  o->detect_every = d.detect_every;
-  o->min_track_confidence = d.min_track_confidence;
-  o->label_margin = d.label_margin;
-  o->iou_threshold = d.iou_threshold;
-  o->min_visible_fraction = d.min_visible_fraction;
-  o->redetect_every = d.redetect_every;
+  o.smoothing_seconds = d.smoothing_seconds;
+  o.max_missed_seconds = d.max_missed_seconds;
+  o.detect_every = d.detect_every;
+  o.min_track_confidence = d.min_track_confidence;
+  o.label_margin = d.label_margin;
+  o.iou_threshold = d.iou_threshold;
+  o.min_visible_fraction = d.min_visible_fraction;
+  o.redetect_every = d.redetect_every;
+  init_prefix(options, size, o);
 }
 
 fer_status fer_stream_create(const fer_pipeline_options* pipeline_options, const fer_stream_options* stream_options,
@@ -785,20 +802,22 @@ fer_status fer_model_precision(const fer_model* model, const char** name, int32_
   });
 }
 
-void fer_train_options_init(fer_train_options* o) {
-  if (!o) return;
-  std::memset(o, 0, sizeof *o);
+void fer_train_options_init(fer_train_options* o) { fer_train_options_init_size(o, sizeof *o); }
+
+void fer_train_options_init_size(fer_train_options* options, size_t size) {
+  fer_train_options o;
+  std::memset(&o, 0, sizeof o);
   fer::TrainOptions d;
-  o->struct_size = sizeof *o;
-  o->lr = d.lr;
-  o->epochs = d.epochs;
-  o->batch_size = d.batch_size;
-  o->input_size = d.input_size;
-  o->channels = d.channels;
-  o->resume = d.resume ? 1 : 0;
-  o->kd_weight = d.kd_weight;
-  o->kd_temperature = d.kd_temperature;
-  o->label_smoothing = d.label_smoothing;
+  o.lr = d.lr;
+  o.epochs = d.epochs;
+  o.batch_size = d.batch_size;
+  o.input_size = d.input_size;
+  o.channels = d.channels;
+  o.resume = d.resume ? 1 : 0;
+  o.kd_weight = d.kd_weight;
+  o.kd_temperature = d.kd_temperature;
+  o.label_smoothing = d.label_smoothing;
+  init_prefix(options, size, o);
 }
 
 fer_status fer_train(const fer_train_options* options, fer_model** model) {
@@ -880,11 +899,13 @@ fer_status fer_train(const fer_train_options* options, fer_model** model) {
   });
 }
 
-void fer_eval_options_init(fer_eval_options* o) {
-  if (!o) return;
-  std::memset(o, 0, sizeof *o);
-  o->struct_size = sizeof *o;
-  o->occlusion_seed = fer::EvalOptions().occlusion_seed;
+void fer_eval_options_init(fer_eval_options* o) { fer_eval_options_init_size(o, sizeof *o); }
+
+void fer_eval_options_init_size(fer_eval_options* options, size_t size) {
+  fer_eval_options o;
+  std::memset(&o, 0, sizeof o);
+  o.occlusion_seed = fer::EvalOptions().occlusion_seed;
+  init_prefix(options, size, o);
 }
 
 namespace {

@@ -8,7 +8,11 @@
  *  - fer_*_destroy(NULL) is a no-op. No C++ exception crosses this boundary.
  *  - Images are borrowed views, valid for the duration of the call only.
  *  - Option structs start with their size (set by the *_init functions), so
- *    they can grow without breaking old callers.
+ *    they can grow without breaking old callers. A *_init function writes
+ *    the whole struct of this header; a caller whose struct may be shorter
+ *    (compiled against an older header, or an FFI declaring only the fields it
+ *    uses) initialises it with the *_init_size function and its own size:
+ *    only that many bytes are written.
  *  - Strings returned by the API are owned by the object they come from and
  *    stay valid until it is destroyed.
  * Thread safety: a fer_pipeline or fer_stream is used by one thread at a
@@ -258,6 +262,10 @@ FER_C_API fer_status fer_registry_name(fer_component_kind kind, size_t index, co
 
 /* --- pipeline ----------------------------------------------------------- */
 FER_C_API void fer_pipeline_options_init(fer_pipeline_options* options);
+/* The defaults for the first `size` bytes of `options` (sizeof the caller's
+   struct, at most this header's), struct_size = that size; nothing beyond
+   them is written. Likewise for the other option structs. */
+FER_C_API void fer_pipeline_options_init_size(fer_pipeline_options* options, size_t size);
 FER_C_API fer_status fer_pipeline_create(const fer_pipeline_options* options, fer_pipeline** pipeline);
 /* A pipeline around an already loaded model (shared read-only; `model` may be
    destroyed afterwards). options->model_path and options->precision are ignored. */
@@ -316,6 +324,7 @@ FER_C_API fer_status fer_results_frame(const fer_results* results, int64_t* inde
 /* --- streams (video: tracking with stable ids and smoothing) ------------- */
 /* A stream is used by one thread at a time; streams may share one fer_model. */
 FER_C_API void fer_stream_options_init(fer_stream_options* options);
+FER_C_API void fer_stream_options_init_size(fer_stream_options* options, size_t size);
 /* pipeline_options and stream_options may be NULL (defaults). */
 FER_C_API fer_status fer_stream_create(const fer_pipeline_options* pipeline_options,
                                        const fer_stream_options* stream_options, fer_stream** stream);
@@ -392,6 +401,7 @@ FER_C_API fer_status fer_model_predict(const fer_model* model, const fer_image_v
 
 /* --- evaluation --------------------------------------------------------- */
 FER_C_API void fer_eval_options_init(fer_eval_options* options);
+FER_C_API void fer_eval_options_init_size(fer_eval_options* options, size_t size);
 /* Evaluates `model` on the labelled dataset at `data_path` (options may be NULL:
    a "folder" dataset, root/<class>/<image>) in the model's own precision (fp32
    for a loaded file; a pipeline's model runs in its pipeline's precision).
@@ -418,6 +428,7 @@ FER_C_API void fer_string_free(char* text);
 
 /* --- training ----------------------------------------------------------- */
 FER_C_API void fer_train_options_init(fer_train_options* options);
+FER_C_API void fer_train_options_init_size(fer_train_options* options, size_t size);
 /* Trains a model and writes out_dir/best.fermodel; *model (optional, may be
    NULL) receives the best model, to destroy with fer_model_destroy. Runs for
    as long as training takes, on the calling thread. */
