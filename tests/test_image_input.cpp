@@ -206,3 +206,107 @@ TEST_CASE("test-time augmentation in the pipeline: the face's probabilities are 
   for (size_t k = 0; k < expect.size(); ++k) CHECK(r[0].probabilities[k] == doctest::Approx(expect[k]).epsilon(1e-6));
   CHECK(r[0].label_index == int(std::max_element(expect.begin(), expect.end()) - expect.begin()));
 }
+
+namespace {
+// Smooth random 8-bit face images of assorted sizes and formats (not prepared).
+std::vector<cv::Mat> raw_faces(int n, uint64_t seed) {
+  cv::RNG rng(seed);
+  const int types[] = {CV_8UC1, CV_8UC3, CV_8UC4};
+  std::vector<cv::Mat> out;
+  for (int i = 0; i < n; ++i) {
+    cv::Mat img(30 + 7 * (i % 5), 40 + 3 * (i % 4), types[i % 3]);
+    rng.fill(img, cv::RNG::UNIFORM, 0, 256);
+    cv::GaussianBlur(img, img, cv::Size(5, 5), 0);
+    out.push_back(img);
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("predict_faces: prepare + predict in chunks, in order, errors naming the face") {
+  auto m = fer_test::tiny_model();
+  // Across the chunk boundary: each row equals the face predicted alone.
+  const std::vector<cv::Mat> faces = raw_faces(int(fer::Model::kFaceChunk) + 13, 7);
+  const std::vector<fer::Prediction> all = m->predict_faces(faces);
+  REQUIRE(all.size() == faces.size());
+  for (size_t i : {size_t(0), size_t(1), fer::Model::kFaceChunk - 1, fer::Model::kFaceChunk, faces.size() - 1}) {
+    CAPTURE(i);
+    const auto alone = m->predict({m->prepare(faces[i])})[0].probabilities;
+    REQUIRE(all[i].probabilities.size() == alone.size());
+    for (size_t k = 0; k < alone.size(); ++k) CHECK(all[i].probabilities[k] == doctest::Approx(alone[k]).epsilon(1e-5));
+  }
+  // Features, attention and test-time augmentation are predict()'s.
+  const std::vector<cv::Mat> three(faces.begin(), faces.begin() + 3);
+  std::vector<cv::Mat> prepared;
+  for (const cv::Mat& f : three) prepared.push_back(m->prepare(f));
+  const auto flip = m->predict_faces(three, true, false, "flip");
+  const auto expect = m->predict(prepared, true, false, "flip");
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(flip[i].features == expect[i].features);
+    for (size_t k = 0; k < expect[i].probabilities.size(); ++k)
+      CHECK(flip[i].probabilities[k] == doctest::Approx(expect[i].probabilities[k]).epsilon(1e-5));
+  }
+  CHECK(m->predict_faces(std::vector<cv::Mat>{}).empty());
+
+  // The fetching overload: each index once, in order.
+  std::vector<size_t> asked;
+  const auto fetched = m->predict_faces(three.size(), [&](size_t i) {
+    asked.push_back(i);
+    return three[i];
+  });
+  CHECK(asked == std::vector<size_t>{0, 1, 2});
+  CHECK(fetched[2].probabilities == m->predict_faces(three)[2].probabilities);
+
+  // A bad tta is refused before any face is fetched.
+  asked.clear();
+  CHECK_THROWS_AS(m->predict_faces(3, [&](size_t i) { asked.push_back(i); return three[i]; }, false, false, "mirror"),
+                  fer::Error);
+  CHECK(asked.empty());
+  // An unusable face names its index; what the fetcher throws passes through.
+  std::vector<cv::Mat> bad = three;
+  bad[1] = cv::Mat(10, 10, CV_16UC1, cv::Scalar(3));
+  try {
+    m->predict_faces(bad);
+    FAIL("a 16-bit face was accepted");
+  } catch (const fer::Error& e) {
+    CHECK(e.status() == fer::Status::InvalidArgument);
+    CHECK(std::string(e.what()).rfind("faces[1]: ", 0) == 0);
+  }
+  CHECK_THROWS_WITH(m->predict_faces(2, [](size_t) -> cv::Mat { throw fer::Error(fer::Status::IoError, "unreadable"); }),
+                    "unreadable");
+}
+
+TEST_CASE("recognize_crops: each whole image is a face, recognized as predict_faces does") {
+  auto m = fer_test::tiny_model();
+  fer::PipelineOptions o;
+  o.threads = 1;
+  o.detector = "haar";
+  o.tta = "flip";
+  o.return_features = true;
+  o.max_image_pixels = 100 * 100;
+  fer::Pipeline p(o, m);
+  const std::vector<cv::Mat> faces = raw_faces(4, 11);
+  const auto r = p.recognize_crops(faces);
+  const auto expect = m->predict_faces(faces, true, false, "flip");
+  REQUIRE(r.size() == faces.size());
+  for (size_t i = 0; i < faces.size(); ++i) {
+    CAPTURE(i);
+    CHECK(r[i].face.box == cv::Rect2f(0.f, 0.f, float(faces[i].cols), float(faces[i].rows)));
+    CHECK(r[i].probabilities == expect[i].probabilities);
+    CHECK(r[i].features == expect[i].features);
+    const auto best = std::max_element(expect[i].probabilities.begin(), expect[i].probabilities.end());
+    CHECK(r[i].label_index == int(best - expect[i].probabilities.begin()));
+    CHECK(r[i].label == m->info().classes[size_t(r[i].label_index)]);
+  }
+  // The pipeline's pixel limit applies, naming the image.
+  std::vector<cv::Mat> with_large = faces;
+  with_large.insert(with_large.begin() + 2, cv::Mat(101, 100, CV_8UC1, cv::Scalar(9)));
+  try {
+    p.recognize_crops(with_large);
+    FAIL("an image over max_image_pixels was accepted");
+  } catch (const fer::Error& e) {
+    CHECK(e.status() == fer::Status::InvalidArgument);
+    CHECK(std::string(e.what()).rfind("faces[2]: ", 0) == 0);
+  }
+  CHECK(p.recognize_crops({}).empty());
+}

@@ -72,7 +72,6 @@ namespace {
 thread_local std::string last_error;
 
 constexpr size_t kMaxRecognizeBoxes = 4096;  // fer_pipeline_recognize: faces a call
-constexpr size_t kPredictChunk = 256;        // fer_model_predict: faces a forward pass
 
 fer_status fail(fer_status status, const std::string& message) {
   last_error = message;
@@ -741,23 +740,21 @@ fer_status fer_model_predict(const fer_model* model, const fer_image_view* faces
     FER_REQUIRE(classes > 0 && count <= capacity / classes,
                 "fer_model_predict: capacity " + std::to_string(capacity) + " cannot hold " + std::to_string(count) +
                     " x " + std::to_string(classes) + " probabilities");
-    const std::string augmentation = tta ? tta : "none";
+    // Views are wrapped (RGB converted) one at a time as the model asks for
+    // them, so a whole dataset in one call holds no more than a chunk.
+    std::vector<fer::Prediction> predictions = model->model->predict_faces(
+        count,
+        [&](size_t i) {
+          const std::string where = "fer_model_predict: faces[" + std::to_string(i) + "]";
+          cv::Mat face;
+          if (fer_status s = view_to_mat(&faces[i], fer::kDefaultMaxImagePixels, where.c_str(), face))
+            throw fer::Error(static_cast<fer::Status>(static_cast<int>(s)), last_error);
+          return face;
+        },
+        false, false, tta ? tta : "none");
     std::vector<float> out;
     out.reserve(count * classes);
-    // In chunks, so that a whole dataset in one call needs no more memory than a chunk.
-    for (size_t begin = 0; begin < count; begin += kPredictChunk) {
-      const size_t end = std::min(count, begin + kPredictChunk);
-      std::vector<cv::Mat> inputs;
-      inputs.reserve(end - begin);
-      for (size_t i = begin; i < end; ++i) {
-        const std::string where = "fer_model_predict: faces[" + std::to_string(i) + "]";
-        cv::Mat face;
-        if (fer_status s = view_to_mat(&faces[i], fer::kDefaultMaxImagePixels, where.c_str(), face)) return s;
-        inputs.push_back(model->model->prepare(face));
-      }
-      for (const fer::Prediction& p : model->model->predict(inputs, false, false, augmentation))
-        out.insert(out.end(), p.probabilities.begin(), p.probabilities.end());
-    }
+    for (const fer::Prediction& p : predictions) out.insert(out.end(), p.probabilities.begin(), p.probabilities.end());
     std::copy(out.begin(), out.end(), probabilities);
     return FER_OK;
   });

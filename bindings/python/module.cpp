@@ -258,11 +258,15 @@ std::pair<py::list, py::list> push_frame(fer::Stream& s, const py::array& image,
   return {faces, box_score_list(frame.skipped)};
 }
 
-// Model.predict: one face image (a numpy array) -> (K,), a sequence of them -> (N, K).
+// Whether a numpy array holds several images: N x H x W x C, or N x H x W
+// (gray) when its last axis is too long to be a channel axis (more than 4).
+bool is_image_batch(const py::array& a) { return a.ndim() == 4 || (a.ndim() == 3 && a.shape(2) > 4); }
+
+// Model.predict: one face image (a numpy array) -> (K,), a sequence or batch array of them -> (N, K).
 py::array_t<float> predict_faces(const fer::Model& model, const py::object& faces, const std::string& tta) {
-  const bool single = py::isinstance<py::array>(faces);
+  const bool single = py::isinstance<py::array>(faces) && !is_image_batch(py::reinterpret_borrow<py::array>(faces));
   if (!single && (!py::isinstance<py::sequence>(faces) || py::isinstance<py::str>(faces)))
-    throw py::type_error("faces must be a numpy uint8 image or a sequence of them");
+    throw py::type_error("faces must be a numpy uint8 image, a batch array or a sequence of images");
   std::vector<py::array> arrays;  // keeps converted items alive: the Mats view their pixels
   if (single) {
     arrays.push_back(py::reinterpret_borrow<py::array>(faces));
@@ -291,13 +295,8 @@ py::array_t<float> predict_faces(const fer::Model& model, const py::object& face
   {
     py::gil_scoped_release release;
     probabilities.reserve(mats.size() * classes);
-    constexpr size_t kChunk = 256;  // faces a forward pass: a whole dataset needs no more memory than this
-    for (size_t begin = 0; begin < mats.size(); begin += kChunk) {
-      std::vector<cv::Mat> inputs;
-      for (size_t i = begin; i < std::min(mats.size(), begin + kChunk); ++i) inputs.push_back(model.prepare(mats[i]));
-      for (const fer::Prediction& p : model.predict(inputs, false, false, tta))
-        probabilities.insert(probabilities.end(), p.probabilities.begin(), p.probabilities.end());
-    }
+    for (const fer::Prediction& p : model.predict_faces(mats, false, false, tta))
+      probabilities.insert(probabilities.end(), p.probabilities.begin(), p.probabilities.end());
   }
   std::vector<py::ssize_t> shape{py::ssize_t(classes)};
   if (!single) shape.insert(shape.begin(), py::ssize_t(mats.size()));
@@ -377,7 +376,8 @@ PYBIND11_MODULE(_fer, m) {
       .def("predict", &predict_faces, py::arg("faces"), py::arg("tta") = "none",
            "Recognizes images that already are faces (FER-2013's 48x48 images, crops of your own): each is "
            "converted to the model's channels and resized to its input, without detection. faces: one uint8 "
-           "HxW / HxWx3 (BGR) / HxWx4 (BGRA) image, or a sequence of them. Returns float32 probabilities in "
+           "HxW / HxWx3 (BGR) / HxWx4 (BGRA) image, a sequence of them, or a batch array NxHxWxC or NxHxW "
+           "(gray; a 3-D array whose last axis is at most 4 long is one HxWxC image). Returns float32 probabilities in "
            "the model's class order (model.classes): shape (classes,) for one image, (N, classes) for a "
            "sequence. tta: 'none', 'flip' or 'tencrop', as for Pipeline")
       .def("__repr__", [](const fer::Model& model) {

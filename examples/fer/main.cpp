@@ -120,21 +120,6 @@ nlohmann::json face_json(const fer::FaceResult& r, const std::vector<std::string
   return j;
 }
 
-// --crops: the whole image is the face (Model::prepare + Model::predict, the
-// pipeline's model and test-time augmentation); its box is the image.
-std::vector<fer::FaceResult> recognize_whole(const fer::Pipeline& pipeline, const cv::Mat& image,
-                                             const fer::PipelineOptions& o) {
-  const fer::Model& model = pipeline.model();
-  std::vector<fer::Prediction> p = model.predict({model.prepare(image)}, false, o.return_attention, o.tta);
-  fer::FaceResult r;
-  r.face.box = cv::Rect2f(0.f, 0.f, float(image.cols), float(image.rows));
-  r.probabilities = std::move(p.at(0).probabilities);
-  r.label_index = int(std::max_element(r.probabilities.begin(), r.probabilities.end()) - r.probabilities.begin());
-  r.label = model.info().classes.at(size_t(r.label_index));
-  r.attention = p[0].attention;
-  return {r};
-}
-
 int run_image(int argc, char** argv) {
   ImageArgs a = parse_image_args(argc, argv);
   fer::Pipeline pipeline(a.options);
@@ -156,7 +141,7 @@ int run_image(int argc, char** argv) {
     }
     std::vector<fer::Face> skipped;
     std::vector<fer::FaceResult> results =
-        a.crops ? recognize_whole(pipeline, image, a.options) : pipeline.process(image, skipped);
+        a.crops ? pipeline.recognize_crops({image}) : pipeline.process(image, skipped);
     for (const auto& r : results) attention_seen = attention_seen || !r.attention.empty();
     if (a.json) {
       nlohmann::json j = {{"image", path}, {"detector", a.crops ? "none" : pipeline.detector_name()}, {"model", model_name},

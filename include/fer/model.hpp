@@ -8,7 +8,9 @@
 
 #include <opencv2/core.hpp>
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -125,6 +127,20 @@ class Model {
   /// passes per input), features and attention maps those of the input itself.
   std::vector<Prediction> predict(const std::vector<cv::Mat>& inputs, bool with_features = false,
                                   bool with_attention = false, const std::string& tta = "none") const;
+  /// Recognizes images that already are faces (8-bit gray/BGR/BGRA of any
+  /// size): prepare() then predict(), kFaceChunk faces a forward pass, so a
+  /// whole dataset in one call needs no more memory than one chunk's inputs.
+  /// A face that cannot be prepared throws with "faces[i]: " before its reason.
+  std::vector<Prediction> predict_faces(const std::vector<cv::Mat>& face_images, bool with_features = false,
+                                        bool with_attention = false, const std::string& tta = "none") const;
+  /// Same, with the faces fetched one at a time by index (0 .. count-1, in
+  /// order, each once): faces decoded or converted on demand need not all be
+  /// in memory at once. What `face_image` throws passes through unchanged.
+  std::vector<Prediction> predict_faces(size_t count, const std::function<cv::Mat(size_t)>& face_image,
+                                        bool with_features = false, bool with_attention = false,
+                                        const std::string& tta = "none") const;
+  /// Faces a forward pass in predict_faces().
+  static constexpr size_t kFaceChunk = 256;
 
   Model(ModelInfo info, std::unique_ptr<FeatureExtractor> extractor, std::unique_ptr<Classifier> classifier);
 

@@ -62,6 +62,11 @@ class Pipeline {
   /// pipeline's detector frames them: see Detector::framing()) without
   /// detecting; faces without landmarks get them from the pipeline's landmark model, if any.
   std::vector<FaceResult> recognize(const cv::Mat& image, const std::vector<Face>& faces) const;
+  /// Recognizes images that already are faces (crops of your own, FER-2013's
+  /// 48x48 images) without detection or landmarks: each whole image is one
+  /// face, its box the image (score 0: not detected). Runs in chunks
+  /// (Model::predict_faces); an unusable image throws naming it ("faces[i]: ...").
+  std::vector<FaceResult> recognize_crops(const std::vector<cv::Mat>& face_images) const;
 
   const Model& model() const;
   std::shared_ptr<const Model> shared_model() const;

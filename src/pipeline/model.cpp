@@ -11,9 +11,11 @@
 #include <opencv2/imgproc.hpp>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 
 namespace fer {
@@ -176,6 +178,35 @@ std::vector<Prediction> Model::predict(const std::vector<cv::Mat>& inputs, bool 
     if (with_features) p.features.assign(fb.features.ptr<float>(i), fb.features.ptr<float>(i) + fb.features.cols);
     if (with_attention && size_t(i) < fb.attention.size()) p.attention = fb.attention[size_t(i)];
     out.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::vector<Prediction> Model::predict_faces(const std::vector<cv::Mat>& face_images, bool with_features,
+                                             bool with_attention, const std::string& tta) const {
+  return predict_faces(face_images.size(), [&](size_t i) { return face_images[i]; }, with_features, with_attention,
+                       tta);
+}
+
+std::vector<Prediction> Model::predict_faces(size_t count, const std::function<cv::Mat(size_t)>& face_image,
+                                             bool with_features, bool with_attention, const std::string& tta) const {
+  detail::check_tta(tta);  // before any face is fetched
+  std::vector<Prediction> out;
+  out.reserve(count);
+  for (size_t begin = 0; begin < count; begin += kFaceChunk) {
+    const size_t end = std::min(count, begin + kFaceChunk);
+    std::vector<cv::Mat> inputs;
+    inputs.reserve(end - begin);
+    for (size_t i = begin; i < end; ++i) {
+      cv::Mat face = face_image(i);
+      try {
+        inputs.push_back(prepare(face));
+      } catch (const Error& e) {
+        throw Error(e.status(), "faces[" + std::to_string(i) + "]: " + e.what());
+      }
+    }
+    std::vector<Prediction> chunk = predict(inputs, with_features, with_attention, tta);
+    std::move(chunk.begin(), chunk.end(), std::back_inserter(out));
   }
   return out;
 }

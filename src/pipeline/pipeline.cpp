@@ -30,6 +30,19 @@ void validate_box(const cv::Rect2f& box) {
       !std::isfinite(box.width) || !std::isfinite(box.height))
     throw Error(Status::InvalidArgument, "face box must have a positive, finite size");
 }
+
+// A face's recognition: its prediction labelled with the most probable class.
+FaceResult to_result(Face face, Prediction&& prediction, const std::vector<std::string>& classes) {
+  FaceResult r;
+  r.face = std::move(face);
+  r.probabilities = std::move(prediction.probabilities);
+  auto best = std::max_element(r.probabilities.begin(), r.probabilities.end());
+  r.label_index = int(best - r.probabilities.begin());
+  r.label = classes.at(size_t(r.label_index));
+  r.features = std::move(prediction.features);
+  r.attention = prediction.attention;
+  return r;
+}
 }  // namespace
 
 Pipeline::Pipeline(const PipelineOptions& options) : Pipeline(options, nullptr) {}
@@ -104,16 +117,31 @@ std::vector<FaceResult> Pipeline::recognize(const cv::Mat& image, const std::vec
       model.predict(inputs, impl_->options.return_features, impl_->options.return_attention, impl_->options.tta);
   std::vector<FaceResult> out;
   out.reserve(faces.size());
-  for (size_t i = 0; i < faces.size(); ++i) {
-    FaceResult r;
-    r.face = (*with_landmarks)[i];
-    r.probabilities = std::move(preds[i].probabilities);
-    auto best = std::max_element(r.probabilities.begin(), r.probabilities.end());
-    r.label_index = int(best - r.probabilities.begin());
-    r.label = model.info().classes[size_t(r.label_index)];
-    r.features = std::move(preds[i].features);
-    r.attention = preds[i].attention;
-    out.push_back(std::move(r));
+  for (size_t i = 0; i < faces.size(); ++i)
+    out.push_back(to_result((*with_landmarks)[i], std::move(preds[i]), model.info().classes));
+  return out;
+}
+
+std::vector<FaceResult> Pipeline::recognize_crops(const std::vector<cv::Mat>& face_images) const {
+  const Model& model = *impl_->model;
+  const PipelineOptions& o = impl_->options;
+  std::vector<Prediction> preds = model.predict_faces(
+      face_images.size(),
+      [&](size_t i) {
+        try {
+          validate_image(face_images[i], o.max_image_pixels);
+        } catch (const Error& e) {
+          throw Error(e.status(), "faces[" + std::to_string(i) + "]: " + e.what());
+        }
+        return face_images[i];
+      },
+      o.return_features, o.return_attention, o.tta);
+  std::vector<FaceResult> out;
+  out.reserve(face_images.size());
+  for (size_t i = 0; i < face_images.size(); ++i) {
+    Face face;
+    face.box = cv::Rect2f(0.f, 0.f, float(face_images[i].cols), float(face_images[i].rows));
+    out.push_back(to_result(std::move(face), std::move(preds[i]), model.info().classes));
   }
   return out;
 }

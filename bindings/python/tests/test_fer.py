@@ -233,6 +233,11 @@ def test_model_predict_on_face_images():
     assert np.abs(model.predict(np.ascontiguousarray(faces[0][:, ::-1]), tta="flip") - flip).max() < 1e-5
     assert np.abs(flip - one).max() > 1e-6
     assert model.predict(faces[:2], tta="tencrop").shape == (2, k)
+    # batch arrays: N x H x W (gray) and N x H x W x C are several faces
+    stack = np.stack(faces)
+    assert np.abs(model.predict(stack) - model.predict(faces)).max() < 1e-6
+    assert np.abs(model.predict(np.repeat(stack[:, :, :, None], 3, axis=3)) - model.predict(faces)).max() < 1e-5
+    assert model.predict(np.ascontiguousarray(stack[:, :, :4])).shape == (k,)  # last axis 4 long: one 3 x 48 BGRA image
 
 
 def test_model_predict_rejects_bad_faces():
@@ -246,6 +251,8 @@ def test_model_predict_rejects_bad_faces():
         model.predict([face, "face.png"])
     with pytest.raises(TypeError, match="sequence"):
         model.predict(42)
+    with pytest.raises(ValueError, match=r"faces\[0\].*channels"):
+        model.predict(np.zeros((2, 48, 48, 2), dtype=np.uint8))
     with pytest.raises(ValueError):
         model.predict(np.zeros((0, 48), dtype=np.uint8))
     with pytest.raises(fer.Error, match="tta must be none, flip or tencrop"):
