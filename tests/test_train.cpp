@@ -141,10 +141,14 @@ TEST_CASE("train augmentation is deterministic under a seed and keeps shapes and
     fer::detail::Batch b;
     b.images = torch::linspace(0, 1, 8 * 1 * 20 * 20).view({8, 1, 20, 20});
     b.labels = torch::tensor({0, 1, 2, 0, 1, 2, 0, 1}, torch::kInt64);
+    // Offline teacher targets, here the labels' one-hot rows: mixed as the labels are.
+    b.teacher = torch::one_hot(b.labels, 3).to(torch::kFloat32);
     fer::detail::augment_batch(b, o, 3, gen);
     return b;
   };
   auto a = run(7), b = run(7), c = run(8);
+  CHECK(torch::allclose(a.teacher, a.soft));
+  CHECK_FALSE(torch::equal(a.teacher, torch::one_hot(torch::tensor({0, 1, 2, 0, 1, 2, 0, 1}), 3).to(torch::kFloat32)));
   CHECK(a.images.sizes() == b.images.sizes());
   CHECK(torch::equal(a.images, b.images));
   CHECK(torch::equal(a.soft, b.soft));
@@ -639,4 +643,152 @@ TEST_CASE("eval: an ensemble averages its models' probabilities") {
   CHECK_THROWS_AS(fer::evaluate({a.get(), c.get()}, ds, o), fer::Error);
   b->set_precision(fer::Precision::BFloat16);
   CHECK_THROWS_AS(fer::evaluate({a.get(), b.get()}, ds, o), fer::Error);
+}
+
+TEST_CASE("train: offline teacher targets (a file of the teacher's probabilities) distil as the teacher does") {
+  std::string data = make_pattern_dataset("train_patterns", 40, 1);
+  fer::TrainOptions o = tiny_options(data, "train_targets_teacher");
+  o.architecture_config.set("norm", "none");
+  o.epochs = 1;
+  auto teacher = fer::train(o);
+  // The targets on the training data as the trainer reads it (24 x 24 gray).
+  fer::DatasetSpec spec = o.train_data;
+  spec.width = spec.height = 24;
+  const fer::Dataset train_data = fer::read_dataset(spec);
+  const fer::TeacherTargets t = fer::compute_teacher_targets({teacher.best.get()}, train_data, {}, "patterns");
+  REQUIRE(t.size() == train_data.size());
+  CHECK(t.classes == train_data.classes);
+  CHECK(t.dataset_fingerprint == fer::dataset_fingerprint(train_data));
+  // Row i is the teacher's prediction on image i.
+  const auto p5 = teacher.best->predict({teacher.best->prepare(cv::Mat(24, 24, CV_8UC1, const_cast<uint8_t*>(
+                                                                               train_data.image(5))))})[0];
+  for (size_t k = 0; k < t.classes.size(); ++k)
+    CHECK(t.probabilities[5 * t.classes.size() + k] == doctest::Approx(p5.probabilities[k]).epsilon(1e-4));
+  const std::string file = (fs::path(FER_TEST_TMP_DIR) / "patterns.fertargets").string();
+  fer::save_teacher_targets(t, file);
+  const fer::TeacherTargets back = fer::load_teacher_targets(file);
+  CHECK(back.probabilities == t.probabilities);
+  CHECK(back.classes == t.classes);
+  CHECK(back.dataset_fingerprint == t.dataset_fingerprint);
+  CHECK(back.provenance == t.provenance);
+
+  // A student equal to the teacher, distilled from the file at KD weight 1 and
+  // T = 1, starts at zero loss: each sample met its own image's row.
+  fer::TrainOptions s = tiny_options(data, "train_targets_student");
+  s.architecture_config.set("norm", "none");
+  s.epochs = 1;
+  s.init_model = teacher.best_path;
+  s.teacher_targets = file;
+  s.kd_weight = 1.0;
+  s.kd_temperature = 1.0;
+  s.augment.enabled = false;
+  s.lr = 1e-6;
+  auto r = fer::train(s);
+  CHECK(r.history[0].train_loss < 1e-3);
+  CHECK(r.best->info().provenance.at("teacher_targets") == file);
+  // Each sample meets its own image's row: a student trained from scratch on
+  // targets that put 0.9 on an image's class learns the classes; on the same
+  // rows moved by one class (the rows of other images), it learns the moved classes.
+  const size_t k = t.classes.size(), n = t.size();
+  auto labelled = [&](size_t shift) {
+    fer::TeacherTargets lt = t;
+    for (size_t i = 0; i < n; ++i)
+      for (size_t c = 0; c < k; ++c)
+        lt.probabilities[i * k + c] = c == (size_t(train_data.labels[i]) + shift) % k ? 0.9f : 0.1f / float(k - 1);
+    return lt;
+  };
+  const std::string shifted_file = (fs::path(FER_TEST_TMP_DIR) / "patterns_shifted.fertargets").string();
+  auto accuracy_with = [&](size_t shift) {
+    fer::save_teacher_targets(labelled(shift), shifted_file);
+    fer::TrainOptions st = tiny_options(data, "train_targets_scratch");
+    st.epochs = 4;
+    st.teacher_targets = shifted_file;
+    st.kd_weight = 1.0;
+    st.kd_temperature = 1.0;
+    fer::TrainResult res = fer::train(st);
+    return res.history.back().val_accuracy;  // against the true labels
+  };
+  const double aligned = accuracy_with(0), moved = accuracy_with(1);
+  MESSAGE("val accuracy from targets on the right images " << aligned << ", moved by one class " << moved);
+  CHECK(aligned > 0.6);  // chance is 1/3
+  CHECK(moved < 0.2);
+
+  // Targets of another dataset (or order) and other classes are refused, as are
+  // targets beside a teacher model, with feature transfer, or without a KD weight.
+  fer::TeacherTargets other = t;
+  other.dataset_fingerprint ^= 1;
+  fer::save_teacher_targets(other, shifted_file);
+  fer::TrainOptions bad = s;
+  bad.teacher_targets = shifted_file;
+  CHECK_THROWS_WITH_AS(fer::train(bad), doctest::Contains("another dataset"), fer::Error);
+  bad = s;
+  bad.teacher_models = {teacher.best_path};
+  CHECK_THROWS_WITH_AS(fer::train(bad), doctest::Contains("not both"), fer::Error);
+  bad = s;
+  bad.kd_feature_weight = 0.5;
+  CHECK_THROWS_AS(fer::train(bad), fer::Error);
+  bad = s;
+  bad.kd_weight = 0;
+  CHECK_THROWS_WITH_AS(fer::train(bad), doctest::Contains("KD weight"), fer::Error);
+  bad = s;
+  bad.teacher_targets = file + ".missing";
+  try {
+    fer::train(bad);
+    FAIL("a missing targets file was accepted");
+  } catch (const fer::Error& e) {
+    CHECK(e.status() == fer::Status::NotFound);
+  }
+  // Models with classes other than the data's cannot make targets for it.
+  fer::Dataset two = train_data;
+  two.classes = {"happiness", "sadness", "anger"};
+  CHECK_THROWS_AS(fer::compute_teacher_targets({teacher.best.get()}, two), fer::Error);
+}
+
+TEST_CASE("teacher-targets files: damaged, truncated and hostile files are refused with CorruptData") {
+  fer::TeacherTargets t;
+  t.classes = {"anger", "happiness", "neutral"};
+  t.probabilities = {0.2f, 0.5f, 0.3f, 1.f, 0.f, 0.f};
+  t.dataset_fingerprint = 42;
+  t.provenance = "{}";
+  const std::string file = (fs::path(FER_TEST_TMP_DIR) / "small.fertargets").string();
+  fer::save_teacher_targets(t, file);
+  const std::vector<uint8_t> good = file_bytes(file);
+  REQUIRE(fer::load_teacher_targets(file).size() == 2);
+  auto status_of = [&](const std::vector<uint8_t>& bytes) {
+    const std::string f = (fs::path(FER_TEST_TMP_DIR) / "bad.fertargets").string();
+    std::ofstream(f, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    try {
+      fer::load_teacher_targets(f);
+      return fer::Status::Ok;
+    } catch (const fer::Error& e) {
+      return e.status();
+    }
+  };
+  // Every truncation, and every single flipped byte, is caught.
+  for (size_t len = 0; len < good.size(); ++len) {
+    CAPTURE(len);
+    CHECK(status_of(std::vector<uint8_t>(good.begin(), good.begin() + long(len))) == fer::Status::CorruptData);
+  }
+  for (size_t i = 0; i < good.size(); ++i) {
+    CAPTURE(i);
+    std::vector<uint8_t> b = good;
+    b[i] ^= 0x40;
+    const fer::Status st = status_of(b);
+    CHECK((st == fer::Status::CorruptData || st == fer::Status::UnsupportedVersion));
+  }
+  // A header claiming 2^40 images is refused from the file size, before allocating.
+  std::vector<uint8_t> huge = good;
+  huge[16 + 5] = 1;
+  CHECK(status_of(huge) == fer::Status::CorruptData);
+  // Rows that are not distributions cannot be written.
+  fer::TeacherTargets bad = t;
+  bad.probabilities[1] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_AS(fer::save_teacher_targets(bad, file), fer::Error);
+  bad = t;
+  bad.probabilities[0] = 0.9f;
+  CHECK_THROWS_AS(fer::save_teacher_targets(bad, file), fer::Error);
+  bad = t;
+  bad.probabilities.pop_back();
+  CHECK_THROWS_AS(fer::save_teacher_targets(bad, file), fer::Error);
+  CHECK(file_bytes(file) == good);  // failed saves left the file as it was
 }

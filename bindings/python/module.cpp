@@ -128,6 +128,7 @@ fer::TrainOptions train_options_from(const py::dict& kw) {
     else if (k == "kd_weight") o.kd_weight = num();
     else if (k == "kd_temperature") o.kd_temperature = num();
     else if (k == "teacher_precision") o.teacher_precision = str();
+    else if (k == "teacher_targets") o.teacher_targets = str();
     else if (k == "precision") o.precision = str();
     else if (k == "threads") o.threads = int(integer());
     else if (k == "out_dir") o.out_dir = str();

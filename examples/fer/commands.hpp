@@ -50,5 +50,7 @@ int run_convert(int argc, char** argv);
 int run_video(int argc, char** argv);
 /// fer quantize --model IN --data PATH --out OUT: int8 calibration
 int run_quantize(int argc, char** argv);
+/// fer teacher-targets --model FILE... --data PATH --out FILE: offline distillation targets
+int run_teacher_targets(int argc, char** argv);
 
 }  // namespace fer_cli

@@ -34,6 +34,7 @@ const char* kUsage =
     "  eval            evaluate a model on a labelled dataset (fer eval --help)\n"
     "  convert IN OUT  rewrite a model file with --storage float32|bfloat16 (weights precision)\n"
     "  quantize        calibrate a model for int8 inference (fer quantize --help)\n"
+    "  teacher-targets compute offline distillation targets for fer train (fer teacher-targets --help)\n"
     "  video INPUT     track faces in a video, image sequence or camera ([--out F.mp4] [--json] [--every N] [--max-frames N] [--camera])\n"
     "  models          list the registered detectors, landmark models, architectures and heads\n"
     "  version         print the library version\n"
@@ -249,7 +250,7 @@ int main(int argc, char** argv) {
   }
   // train, eval and video print their own help.
   bool own_help = !std::strcmp(argv[1], "train") || !std::strcmp(argv[1], "eval") || !std::strcmp(argv[1], "video") ||
-                  !std::strcmp(argv[1], "quantize");
+                  !std::strcmp(argv[1], "quantize") || !std::strcmp(argv[1], "teacher-targets");
   for (int i = 2; i < argc && !own_help; ++i)
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::fputs(kUsage, stdout);
@@ -264,6 +265,7 @@ int main(int argc, char** argv) {
     if (cmd == "convert") return fer_cli::run_convert(argc, argv);
     if (cmd == "video") return fer_cli::run_video(argc, argv);
     if (cmd == "quantize") return fer_cli::run_quantize(argc, argv);
+    if (cmd == "teacher-targets") return fer_cli::run_teacher_targets(argc, argv);
     if (cmd == "version") {
       std::printf("libfer %s\n", fer::version());
       return 0;

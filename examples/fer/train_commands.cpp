@@ -49,6 +49,8 @@ const char* kTrainUsage =
     "                         (--teacher repeated: distil the teachers' ensemble, KD term only)\n"
     "  --teacher-precision fp32|bf16|int8 (--precision)   the teachers' forward passes; int8: calibrated\n"
     "                         teachers with an int8 path, about 2x faster than bf16 where the CPU has VNNI\n"
+    "  --teacher-targets FILE --kd W   offline distillation: the teachers' probabilities for every training\n"
+    "                         image, computed once by fer teacher-targets (no teacher runs while training)\n"
     "run:\n"
     "  --out DIR (runs/train)  --no-resume  --seed N (0)  --precision fp32|bf16 (fp32)  --threads N\n"
     "  --max-steps N (per epoch; 0 = all)  --no-progress  --config FILE (JSON: flag names -> values)\n"
@@ -72,6 +74,17 @@ const char* kEvalUsage =
     "                    drawn per image from --occlude-seed N (1); for robustness figures\n"
     "  --confusion-png FILE   write the confusion matrix as an image\n"
     "  --precision fp32|bf16|int8 (int8: a model calibrated by fer quantize)  --threads N  --batch N (256)\n";
+
+const char* kTeacherTargetsUsage =
+    "usage: fer teacher-targets --model FILE [--model FILE]... --data PATH --out FILE [options]\n"
+    "\n"
+    "Computes offline distillation targets for fer train --teacher-targets: the model's (with several\n"
+    "--model, their ensemble's) class probabilities for every image of the training data, in its order.\n"
+    "Give the data exactly as fer train reads it (same --data, --format, --split): the file records\n"
+    "the dataset's fingerprint and training refuses targets of other images.\n"
+    "  --format F  --split S  --image-root DIR  --resize   the data, as for fer eval\n"
+    "  --tta none|flip|tencrop (none)   views averaged per image, as fer eval --tta\n"
+    "  --precision fp32|bf16|int8 (fp32)  --threads N  --batch N (256)\n";
 
 const char* kQuantizeUsage =
     "usage: fer quantize --model IN --data PATH --out OUT [options]\n"
@@ -187,7 +200,7 @@ extern "C" void request_stop(int) { g_stop_training.store(true); }
 }  // namespace
 
 namespace {
-// The dataset flags fer eval and fer quantize share: --data, --format, --split, --image-root, --resize.
+// The dataset flags fer eval, fer teacher-targets and fer quantize share: --data, --format, --split, --image-root, --resize.
 fer::DatasetSpec data_spec(const Args& a) {
   fer::DatasetSpec spec;
   spec.path = str(a, "data", "");
@@ -196,6 +209,53 @@ fer::DatasetSpec data_spec(const Args& a) {
   spec.image_root = str(a, "image-root", "");
   spec.resize = flag(a, "resize");
   return spec;
+}
+
+// --tta, --precision, --threads, --batch of fer eval and fer teacher-targets.
+fer::EvalOptions eval_options(const Args& a) {
+  fer::EvalOptions eo;
+  eo.tta = str(a, "tta", "none");
+  eo.precision = str(a, "precision", "fp32");
+  eo.threads = integer(a, "threads", 0);
+  eo.batch_size = integer(a, "batch", 256);
+  return eo;
+}
+
+// The models --model names (default: the pipeline's default model, else the
+// untrained fallback) in `precision`, and the data read at the first model's
+// input size (evaluate adapts it to the others').
+struct EvalInputs {
+  std::vector<std::string> paths;
+  std::vector<std::shared_ptr<fer::Model>> models;
+  fer::DatasetSpec spec;
+  fer::Dataset data;
+  std::vector<const fer::Model*> members() const {
+    std::vector<const fer::Model*> out;
+    for (const auto& m : models) out.push_back(m.get());
+    return out;
+  }
+};
+
+EvalInputs load_eval_inputs(const Args& a, const std::string& precision) {
+  EvalInputs in;
+  auto it = a.find("model");
+  if (it != a.end()) in.paths = it->second;
+  if (in.paths.empty() && !fer::default_model_path().empty()) in.paths.push_back(fer::default_model_path());
+  for (const auto& p : in.paths) {
+    in.models.push_back(fer::Model::load(p));
+    // The int8 network is built from the model's calibration.
+    if (precision == "int8") in.models.back()->set_precision(fer::Precision::Int8);
+  }
+  if (in.models.empty()) in.models.push_back(fer::Model::create(fer::untrained_default_info(), 0));
+  for (const auto& m : in.models)
+    if (!m->info().trained)
+      std::fprintf(stderr, "warning: a model is untrained (random weights); expect chance-level accuracy\n");
+  in.spec = data_spec(a);
+  in.spec.width = in.models.front()->info().input.width;
+  in.spec.height = in.models.front()->info().input.height;
+  in.spec.channels = in.models.front()->info().input.channels;
+  in.data = fer::read_dataset(in.spec);
+  return in;
 }
 }  // namespace
 
@@ -209,7 +269,8 @@ int run_train(int argc, char** argv) {
                   "arch", "arch-opt", "head", "head-opt", "input-size", "channels", "crop-margin", "init", "epochs",
                   "batch", "optimizer", "lr", "momentum", "weight-decay", "warmup", "min-lr-ratio", "grad-clip", "ema",
                   "label-smoothing", "class-weights", "no-augment", "crop-scale", "rotate", "erase", "mixup", "cutmix",
-                  "dlp", "dlp-k", "teacher", "teacher-precision", "kd", "kd-t", "kd-feature", "kd-attention", "out",
+                  "dlp", "dlp-k", "teacher", "teacher-precision", "teacher-targets", "kd", "kd-t", "kd-feature",
+                  "kd-attention", "out",
                   "no-resume", "seed", "precision", "threads", "max-steps", "no-progress", "config", "calibrate",
                   "world-size", "rank", "master"});
   if (!flag(a, "data")) throw UsageError("fer train needs --data PATH");
@@ -253,6 +314,7 @@ int run_train(int argc, char** argv) {
   o.dlp_weight = num(a, "dlp", o.dlp_weight);
   o.dlp_k = integer(a, "dlp-k", o.dlp_k);
   if (a.count("teacher")) o.teacher_models = a["teacher"];
+  o.teacher_targets = str(a, "teacher-targets", "");
   o.kd_weight = num(a, "kd", o.kd_weight);
   o.kd_temperature = num(a, "kd-t", o.kd_temperature);
   o.teacher_precision = str(a, "teacher-precision", "");
@@ -294,35 +356,14 @@ int run_eval(int argc, char** argv) {
                               "confusion-png", "precision", "threads", "batch", "config"});
   if (!flag(a, "data")) throw UsageError("fer eval needs --data PATH");
   if (flag(a, "per-image") && !flag(a, "json")) throw UsageError("--per-image needs --json");
-  std::vector<std::string> paths = a.count("model") ? a["model"] : std::vector<std::string>{};
-  if (paths.empty() && !fer::default_model_path().empty()) paths.push_back(fer::default_model_path());
-  fer::EvalOptions eo;
-  eo.tta = str(a, "tta", "none");
+  fer::EvalOptions eo = eval_options(a);
   eo.occlusion = str(a, "occlude", "none");
   eo.occlusion_seed = uint64_t(integer(a, "occlude-seed", 1));
-  eo.precision = str(a, "precision", "fp32");
-  eo.threads = integer(a, "threads", 0);
-  eo.batch_size = integer(a, "batch", 256);
-  std::vector<std::shared_ptr<fer::Model>> models;
-  for (const auto& p : paths) {
-    models.push_back(fer::Model::load(p));
-    // The int8 network is built from the model's calibration.
-    if (eo.precision == "int8") models.back()->set_precision(fer::Precision::Int8);
-  }
-  if (models.empty()) models.push_back(fer::Model::create(fer::untrained_default_info(), 0));
-  for (const auto& m : models)
-    if (!m->info().trained)
-      std::fprintf(stderr, "warning: a model is untrained (random weights); expect chance-level accuracy\n");
+  EvalInputs in = load_eval_inputs(a, eo.precision);
+  const std::vector<std::string>& paths = in.paths;
+  const fer::DatasetSpec& spec = in.spec;
   const std::string path = paths.empty() ? "untrained default" : paths.front();
-  // The data is read at the first model's input size; dataset_images adapts it to the others'.
-  fer::DatasetSpec spec = data_spec(a);
-  spec.width = models.front()->info().input.width;
-  spec.height = models.front()->info().input.height;
-  spec.channels = models.front()->info().input.channels;
-  fer::Dataset data = fer::read_dataset(spec);
-  std::vector<const fer::Model*> members;
-  for (const auto& m : models) members.push_back(m.get());
-  fer::EvalReport r = fer::evaluate(members, data, eo);
+  fer::EvalReport r = fer::evaluate(in.members(), in.data, eo);
   if (flag(a, "confusion-png")) r.write_confusion_png(str(a, "confusion-png", ""));
   if (flag(a, "json")) {
     nlohmann::json j = nlohmann::json::parse(r.to_json(flag(a, "per-image")));
@@ -338,6 +379,26 @@ int run_eval(int argc, char** argv) {
     std::printf("%s %s on %s\n%s", paths.size() > 1 ? "ensemble" : "model",
                 paths.empty() ? "(untrained default)" : names.c_str(), spec.path.c_str(), r.to_table().c_str());
   }
+  return 0;
+}
+
+int run_teacher_targets(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    std::fputs(kTeacherTargetsUsage, stdout);
+    return 0;
+  }
+  Args a = parse(argc, argv, {"model", "data", "format", "split", "image-root", "resize", "tta", "precision", "threads",
+                              "batch", "out", "config"});
+  if (!flag(a, "model") || !flag(a, "data") || !flag(a, "out"))
+    throw UsageError("fer teacher-targets needs --model FILE --data PATH --out FILE");
+  fer::EvalOptions eo = eval_options(a);
+  EvalInputs in = load_eval_inputs(a, eo.precision);
+  std::string source = in.spec.format + ":" + in.spec.path + (in.spec.split.empty() ? "" : " split " + in.spec.split);
+  fer::TeacherTargets t = fer::compute_teacher_targets(in.members(), in.data, eo, source);
+  const std::string out = str(a, "out", "");
+  fer::save_teacher_targets(t, out);
+  std::printf("%zu x %zu teacher probabilities (%s views, %zu model(s)) -> %s\n", t.size(), t.classes.size(),
+              eo.tta.c_str(), in.models.size(), out.c_str());
   return 0;
 }
 

@@ -76,6 +76,14 @@ struct TrainOptions {
   double kd_temperature = 4.0;
   double kd_feature_weight = 0.0; ///< feature-map transfer (MSE after a learned projection)
   double kd_attention_weight = 0.0;  ///< attention-map transfer (MSE of normalised maps)
+  /// Offline distillation: a teacher-targets file (fer::save_teacher_targets,
+  /// `fer teacher-targets`) holding a teacher's or an ensemble's probabilities
+  /// for every training image, computed once (e.g. with ten-crop views). The
+  /// KD term then pulls the student towards those of the image each augmented
+  /// sample came from, and no teacher runs during training. The file must
+  /// belong to the training set (same images in the same order, same classes:
+  /// dataset_fingerprint); it excludes teacher_models and feature/attention transfer.
+  std::string teacher_targets;
   /// Precision of the teachers' forward passes: "" (the training precision),
   /// "fp32", "bf16" or "int8". int8 needs teachers with an int8 calibration
   /// (fer quantize) and an int8 path; it runs a ResNet teacher about twice as
@@ -131,6 +139,10 @@ struct EvalReport {
   /// scripts/results_table.py --effects does).
   std::vector<int64_t> predictions;
   std::vector<uint8_t> correct;
+  /// Per image, in the dataset's order: the class probabilities the
+  /// prediction came from (the mean over the ensemble and the test-time
+  /// views), count x predicted.size(), row-major.
+  std::vector<float> probabilities;
 
   /// The report as JSON; with per_image, also "correct": one character per
   /// image, '1' right, '0' wrong, in dataset order (no labels, no predictions).
@@ -168,6 +180,34 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
 /// The models must have the same classes in the same order and run in the
 /// precision `options` asks for; InvalidArgument otherwise, or when empty.
 EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data, const EvalOptions& options = {});
+
+/// A dataset's identity for files computed from it: a 64-bit hash (FNV-1a) of
+/// its class names and, per image in order, its label and source (its path in
+/// the dataset, or "file.csv:line"). Independent of the size the images were
+/// read at; a reordered, extended or relabelled dataset gets another value.
+uint64_t dataset_fingerprint(const Dataset& data);
+
+/// Offline distillation targets (TrainOptions::teacher_targets): a teacher's
+/// class probabilities for every image of a training set.
+struct TeacherTargets {
+  std::vector<std::string> classes;   ///< in the teacher's (and the training data's) order
+  std::vector<float> probabilities;   ///< size() x classes.size(), row-major; each row sums to 1
+  uint64_t dataset_fingerprint = 0;   ///< dataset_fingerprint() of the images they belong to
+  std::string provenance;             ///< what computed them (JSON text: models, views, dataset)
+  size_t size() const { return classes.empty() ? 0 : probabilities.size() / classes.size(); }
+};
+
+/// The ensemble's (one model or several) probabilities on every image of
+/// `data`, with options.tta's views, as evaluate() computes them. The models'
+/// classes must be the dataset's, in the same order (InvalidArgument
+/// otherwise); occlusion must be "none". `source` names the data in the provenance.
+TeacherTargets compute_teacher_targets(const std::vector<const Model*>& models, const Dataset& data,
+                                       const EvalOptions& options = {}, const std::string& source = "");
+/// Writes a teacher-targets file (atomically; format in src/train/teacher_targets.cpp).
+void save_teacher_targets(const TeacherTargets& targets, const std::string& path);
+/// Reads and validates one: NotFound, CorruptData (truncated, damaged, sizes
+/// that disagree, rows that are not probability distributions) or UnsupportedVersion.
+TeacherTargets load_teacher_targets(const std::string& path);
 
 /// Int8 calibration on real faces (see Precision::Int8 and Model::calibrate).
 struct CalibrationOptions {

@@ -145,6 +145,7 @@ void augment_batch(Batch& batch, const AugmentOptions& o, int64_t num_classes, a
       x = lam * x + (1 - lam) * x.index({perm});
     }
     batch.soft = lam * targets + (1 - lam) * targets.index({perm});
+    if (batch.teacher.defined()) batch.teacher = lam * batch.teacher + (1 - lam) * batch.teacher.index({perm});
   }
   batch.images = x;
 }

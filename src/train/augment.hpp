@@ -11,11 +11,12 @@ struct Batch {
   torch::Tensor images;  // N x C x H x W float
   torch::Tensor labels;  // N int64
   torch::Tensor soft;    // N x K float target distributions, or undefined
+  torch::Tensor teacher; // N x K teacher probabilities (offline distillation targets), or undefined
 };
 
 /// Random resized crop, flip, rotation/translation (one affine warp per
 /// sample, all in one grid_sample), brightness/contrast, random erasing, then
-/// optional mixup/cutmix (which fills batch.soft). Deterministic for a generator state.
+/// optional mixup/cutmix (which fills batch.soft and mixes batch.teacher alike). Deterministic for a generator state.
 void augment_batch(Batch& batch, const AugmentOptions& options, int64_t num_classes, at::Generator& gen);
 
 /// Erases one rectangle per sample inside the given normalised region

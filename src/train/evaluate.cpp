@@ -136,6 +136,7 @@ EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data
 
   r.predictions.reserve(data.size());
   r.correct.reserve(data.size());
+  r.probabilities.reserve(data.size() * nm);
   c10::InferenceMode guard;
   for (size_t start = 0; start < data.size(); start += size_t(options.batch_size)) {
     size_t end = std::min(data.size(), start + size_t(options.batch_size));
@@ -157,6 +158,7 @@ EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data
       r.confusion[size_t(truth)][size_t(pred)]++;
       r.predictions.push_back(pred);
       r.correct.push_back(right ? 1 : 0);
+      for (int64_t k = 0; k < int64_t(nm); ++k) r.probabilities.push_back(p[int64_t(i)][k]);
       double conf = p[int64_t(i)][pred];
       int bin = std::min(kBins - 1, int(conf * kBins));
       bin_conf[size_t(bin)] += conf;

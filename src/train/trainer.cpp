@@ -97,8 +97,15 @@ void validate_options(const TrainOptions& o) {
   if (o.optimizer != "sgd" && o.optimizer != "adamw") bad("optimizer must be sgd or adamw, got '" + o.optimizer + "'");
   if (!(o.kd_weight >= 0 && o.kd_weight <= 1)) bad("kd weight must be in [0, 1]");
   if (!(o.label_smoothing >= 0 && o.label_smoothing < 1)) bad("label smoothing must be in [0, 1)");
-  if ((o.kd_weight > 0 || o.kd_feature_weight > 0 || o.kd_attention_weight > 0) && o.teacher_models.empty())
-    bad("distillation weights need a teacher model (--teacher FILE)");
+  if (!o.teacher_targets.empty() && !o.teacher_models.empty())
+    bad("give a teacher model (--teacher) or teacher targets (--teacher-targets), not both");
+  if (!o.teacher_targets.empty() && (o.kd_feature_weight > 0 || o.kd_attention_weight > 0))
+    bad("feature and attention transfer need a teacher model running beside the student; teacher targets "
+        "(--teacher-targets) hold its probabilities only: use --kd");
+  if (!o.teacher_targets.empty() && !(o.kd_weight > 0)) bad("teacher targets need a KD weight (--kd W, W > 0)");
+  if ((o.kd_weight > 0 || o.kd_feature_weight > 0 || o.kd_attention_weight > 0) && o.teacher_models.empty() &&
+      o.teacher_targets.empty())
+    bad("distillation weights need a teacher model (--teacher FILE) or teacher targets (--teacher-targets FILE)");
   if ((o.kd_feature_weight > 0 || o.kd_attention_weight > 0) && o.teacher_models.size() > 1)
     bad("feature and attention transfer need exactly one teacher (" + std::to_string(o.teacher_models.size()) +
         " given); an ensemble of teachers distils through the KD term only (--kd)");
@@ -272,6 +279,20 @@ class Trainer {
   }
 
   void setup_teacher() {
+    if (!o_.teacher_targets.empty()) {
+      TeacherTargets t = load_teacher_targets(o_.teacher_targets);
+      const std::string what = "teacher targets " + o_.teacher_targets;
+      if (t.classes != train_.classes)
+        throw Error(Status::InvalidArgument, what + " have other classes than the training data");
+      if (t.size() != train_.size() || t.dataset_fingerprint != dataset_fingerprint(train_))
+        throw Error(Status::InvalidArgument,
+                    what + " belong to another dataset (" + std::to_string(t.size()) + " images; the training data has " +
+                        std::to_string(train_.size()) + ", or other images, labels or order): compute them on the "
+                        "training data (fer teacher-targets)");
+      targets_ = torch::from_blob(t.probabilities.data(),
+                                  {int64_t(t.size()), int64_t(t.classes.size())}, torch::kFloat32).clone();
+      targets_provenance_ = t.provenance;
+    }
     for (const auto& path : o_.teacher_models) {
       Teacher t;
       t.model = Model::load(path);
@@ -320,12 +341,14 @@ class Trainer {
     b.images = detail::dataset_images(train_, idx, model_->info().input);
     b.labels = detail::dataset_labels(train_, idx);
     if (o_.soft_targets) b.soft = detail::dataset_soft_labels(train_, idx);
+    if (targets_.defined()) b.teacher = targets_.index_select(0, torch::tensor(idx, torch::kInt64));
     detail::augment_batch(b, o_.augment, int64_t(train_.classes.size()), gen);
     if (dp_.world_size() > 1) {
       int64_t per = o_.batch_size / dp_.world_size(), at = per * dp_.rank();
       b.images = b.images.narrow(0, at, per);
       b.labels = b.labels.narrow(0, at, per);
       if (b.soft.defined()) b.soft = b.soft.narrow(0, at, per);
+      if (b.teacher.defined()) b.teacher = b.teacher.narrow(0, at, per);
     }
     return b;
   }
@@ -362,7 +385,7 @@ class Trainer {
       torch::Tensor x = detail::normalize_images(b.images, input);
       detail::ForwardOutput out = detail::forward_model(*backbone_, *head_, x, o_.precision);
       torch::Tensor loss = task_loss(out, b);
-      if (!teachers_.empty()) loss = distillation(loss, out, b);
+      if (!teachers_.empty() || b.teacher.defined()) loss = distillation(loss, out, b);
       if (o_.dlp_weight > 0) loss = loss + o_.dlp_weight * detail::dlp_loss(out.features, hard_labels(b), o_.dlp_k);
 
       optimizer_->zero_grad();
@@ -432,6 +455,11 @@ class Trainer {
   }
 
   torch::Tensor distillation(const torch::Tensor& task, const detail::ForwardOutput& s, const detail::Batch& b) {
+    if (b.teacher.defined()) {  // offline targets: log-probabilities are logits up to a constant per row
+      torch::Tensor teacher_logits = b.teacher.clamp_min(1e-8f).log();
+      return (1 - o_.kd_weight) * task +
+             o_.kd_weight * detail::kd_logit_loss(s.logits, teacher_logits, o_.kd_temperature);
+    }
     detail::ForwardOutput t = teacher_forward(teachers_.front(), b.images);
     torch::Tensor teacher_logits = t.logits;
     if (teachers_.size() > 1) {
@@ -501,6 +529,10 @@ class Trainer {
       for (const auto& t : o_.teacher_models) teachers += (teachers.empty() ? "" : ", ") + t;
       p["teacher"] = teachers;
       p["teacher_precision"] = teacher_precision();
+    }
+    if (!o_.teacher_targets.empty()) {
+      p["teacher_targets"] = o_.teacher_targets;
+      p["teacher_targets_provenance"] = targets_provenance_;
     }
     auto& mt = m.info().metrics;
     mt.clear();
@@ -615,6 +647,8 @@ class Trainer {
   std::shared_ptr<detail::BackboneImpl> backbone_;
   std::shared_ptr<detail::HeadImpl> head_;
   std::vector<Teacher> teachers_;
+  torch::Tensor targets_;  // offline teacher targets, N x K probabilities in training-data order
+  std::string targets_provenance_;
   torch::nn::Linear adapter_{nullptr};
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::vector<EpochReport> history_;

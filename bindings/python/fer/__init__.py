@@ -69,7 +69,9 @@ def train(data, on_epoch=None, **options):
     head, head_options (dict), input_size, channels, init_model, epochs, batch_size,
     optimizer, lr, weight_decay, label_smoothing, augment, teacher_model (a model file, or a
     list of them: distil their ensemble), kd_weight, kd_temperature, teacher_precision
-    ("fp32", "bf16" or "int8"; default: precision), precision, threads, out_dir, resume, seed, max_steps_per_epoch, progress.
+    ("fp32", "bf16" or "int8"; default: precision), teacher_targets (a file from `fer teacher-targets`:
+    offline distillation, no teacher runs while training; with kd_weight), precision, threads, out_dir,
+    resume, seed, max_steps_per_epoch, progress.
     `on_epoch(report_dict)` is called after every epoch; an exception raised in it
     (or Ctrl-C) stops training and is re-raised.
 

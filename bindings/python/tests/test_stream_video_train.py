@@ -267,6 +267,14 @@ def test_train_and_evaluate_a_tiny_model(tmp_path):
     with pytest.raises(fer.Error, match="kd temperature"):
         fer.train(str(tmp_path / "data"), epochs=1, threads=1, out_dir=str(tmp_path / "kd_bad"),
                   teacher_model=r["best_path"], kd_weight=0.5, kd_temperature=0.0)
+    # Offline targets: the file is read (a missing one is NotFound) and excludes a teacher model.
+    with pytest.raises(fer.Error, match="teacher targets") as e:
+        fer.train(str(tmp_path / "data"), epochs=1, batch_size=8, threads=1, out_dir=str(tmp_path / "kd_targets"),
+                  teacher_targets=str(tmp_path / "missing.fertargets"), kd_weight=0.5)
+    assert e.value.status == "not_found"
+    with pytest.raises(fer.Error, match="not both"):
+        fer.train(str(tmp_path / "data"), epochs=1, batch_size=8, threads=1, out_dir=str(tmp_path / "kd_targets"),
+                  teacher_targets=str(tmp_path / "missing.fertargets"), teacher_model=r["best_path"], kd_weight=0.5)
 
 
 def test_train_rejections(tmp_path):
