@@ -14,6 +14,11 @@
 # for a quick check; tests/scripts/test_recipes.py runs every recipe so).
 # Resumable: rerun the same command after an interruption (Ctrl-C keeps the
 # last complete epoch).
+# A recipe with "teacher-targets": "runs/teacher_targets/NAME.fertargets"
+# (offline distillation) gets that file computed first, when it is missing, by
+# `fer teacher-targets --config recipes/teacher_targets/NAME.json` (its models
+# and views) on the recipe's training data, into teacher_targets/NAME.fertargets
+# beside OUT_DIR (runs/teacher_targets/ for the default OUT_DIR), and trains from it.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/recipe_args.sh"
 config="$root/recipes/$recipe.json"
@@ -21,6 +26,20 @@ config="$root/recipes/$recipe.json"
 cd "$root"  # recipes name teacher models relative to the repository root
 "$root/scripts/prepare_fer2013.sh" "$data"
 read -ra extra_args <<< "${TRAIN_ARGS:-}"
+targets_name="$(/usr/bin/python3 -c "import json,sys,os; t=json.load(open(sys.argv[1])).get('teacher-targets', '')
+print(os.path.basename(t)[:-len('.fertargets')] if t.endswith('.fertargets') else t)" "$config")"
+if [[ -n "$targets_name" ]]; then
+  targets="$(dirname "$out")/teacher_targets/$targets_name.fertargets"
+  if [[ ! -f "$targets" ]]; then
+    spec="$root/recipes/teacher_targets/$targets_name.json"
+    [[ -f "$spec" ]] || { echo "recipe $recipe names teacher targets $targets_name, but $spec is missing" >&2; exit 2; }
+    mkdir -p "$(dirname "$targets")"
+    start=$(date +%s)
+    "$fer" teacher-targets --config "$spec" "${calib_data[@]}" --threads "$threads" --out "$targets"
+    echo "teacher targets wall time: $(( $(date +%s) - start )) s on $(nproc) cores, THREADS=$threads"
+  fi
+  extra_args=(--teacher-targets "$targets" "${extra_args[@]}")
+fi
 start=$(date +%s)
 "$fer" train --config "$config" "${train_data[@]}" --threads "$threads" --no-progress --out "$out" "${extra_args[@]}"
 echo "training wall time this invocation: $(( $(date +%s) - start )) s on $(nproc) cores, THREADS=$threads"

@@ -125,6 +125,11 @@ class RecipesTest(unittest.TestCase):
                 teachers = [teachers] if isinstance(teachers, str) else teachers
                 provenance = results_table.model_header(str(out / "best.fermodel")).get("provenance", {})
                 self.assertEqual(provenance.get("teacher", ""), ", ".join(teachers), name)
+                # Offline targets: computed beside the run (teacher_targets/) and trained from.
+                if "teacher-targets" in recipe:
+                    targets = out.parent / "teacher_targets" / Path(recipe["teacher-targets"]).name
+                    self.assertTrue(targets.is_file(), name)
+                    self.assertEqual(provenance.get("teacher_targets", ""), str(targets), name)
 
 
 if __name__ == "__main__":
