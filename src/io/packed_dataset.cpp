@@ -42,6 +42,7 @@ namespace {
 
 using detail::get_u32;
 using detail::get_u64;
+using detail::put_string;
 using detail::put_u32;
 using detail::put_u64;
 
@@ -50,11 +51,6 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kHeaderSize = 64;
 constexpr uint32_t kFlagSoft = 1u, kFlagSources = 2u;
 constexpr uint64_t kMaxString = 1u << 20;
-
-void put_string(std::vector<uint8_t>& out, const std::string& s) {
-  put_u32(out, uint32_t(s.size()));
-  out.insert(out.end(), s.begin(), s.end());
-}
 
 /// a * b, or false when it exceeds `limit`.
 bool mul_within(uint64_t a, uint64_t b, uint64_t limit, uint64_t& out) {

@@ -39,6 +39,7 @@ namespace {
 
 using detail::get_u32;
 using detail::get_u64;
+using detail::put_string;
 using detail::put_u32;
 using detail::put_u64;
 
@@ -66,11 +67,6 @@ struct Fnv {
     bytes(s.data(), s.size());
   }
 };
-
-void put_string(std::vector<uint8_t>& out, const std::string& s) {
-  put_u32(out, uint32_t(s.size()));
-  out.insert(out.end(), s.begin(), s.end());
-}
 
 // Checks that every row of `p` (n x k) is a probability distribution; `fail` reports the first that is not.
 template <class Fail>
