@@ -259,6 +259,47 @@ std::pair<py::list, py::list> push_frame(fer::Stream& s, const py::array& image,
   return {faces, box_score_list(frame.skipped)};
 }
 
+// One model file path, or a list of them (an ensemble).
+std::vector<std::string> model_paths(const py::object& model) {
+  if (py::isinstance<py::str>(model)) return {py::cast<std::string>(model)};
+  return py::cast<std::vector<std::string>>(model);
+}
+
+// Model files loaded in `precision` and a labelled dataset read at the first
+// one's input size (evaluate() adapts it to the others'); call without the GIL.
+struct EnsembleAndData {
+  std::vector<std::shared_ptr<fer::Model>> models;
+  fer::Dataset data;
+  std::vector<const fer::Model*> members() const {
+    std::vector<const fer::Model*> out;
+    for (const auto& m : models) out.push_back(m.get());
+    return out;
+  }
+};
+
+EnsembleAndData load_ensemble_and_data(const std::vector<std::string>& paths, const std::string& data,
+                                       const std::string& format, const std::string& split, bool resize,
+                                       const std::string& precision, int threads, const std::string& what) {
+  EnsembleAndData e;
+  for (const auto& p : paths) {
+    e.models.push_back(fer::Model::load(p));
+    // The int8 network is built from the model's calibration.
+    if (precision == "int8") e.models.back()->set_precision(fer::Precision::Int8);
+  }
+  if (e.models.empty()) throw fer::Error(fer::Status::InvalidArgument, what + " needs at least one model file");
+  fer::DatasetSpec spec;
+  spec.path = data;
+  spec.format = format;
+  spec.split = split;
+  spec.resize = resize;
+  spec.threads = threads;
+  spec.width = e.models.front()->info().input.width;
+  spec.height = e.models.front()->info().input.height;
+  spec.channels = e.models.front()->info().input.channels;
+  e.data = fer::read_dataset(spec);
+  return e;
+}
+
 // Whether a numpy array holds several images: N x H x W x C, or N x H x W
 // (gray) when its last axis is too long to be a channel axis (more than 4).
 bool is_image_batch(const py::array& a) { return a.ndim() == 4 || (a.ndim() == 3 && a.shape(2) > 4); }
@@ -441,36 +482,16 @@ PYBIND11_MODULE(_fer, m) {
   m.def("evaluate", [](const py::object& model, const std::string& data, const std::string& format,
                        const std::string& tta, bool per_image, const std::string& split, const std::string& occlusion,
                        uint64_t occlusion_seed, const std::string& precision, bool resize, int threads) {
-        // One model file, or a list of them: their ensemble.
-        std::vector<std::string> paths;
-        if (py::isinstance<py::str>(model)) paths.push_back(py::cast<std::string>(model));
-        else paths = py::cast<std::vector<std::string>>(model);
+        std::vector<std::string> paths = model_paths(model);
         py::gil_scoped_release release;
-        std::vector<std::shared_ptr<fer::Model>> models;
-        std::vector<const fer::Model*> members;
         fer::EvalOptions eo;
         eo.tta = tta;
         eo.occlusion = occlusion;
         eo.occlusion_seed = occlusion_seed;
         eo.precision = precision;
         eo.threads = threads;
-        for (const auto& p : paths) {
-          models.push_back(fer::Model::load(p));
-          // The int8 network is built from the model's calibration.
-          if (precision == "int8") models.back()->set_precision(fer::Precision::Int8);
-          members.push_back(models.back().get());
-        }
-        if (models.empty()) throw fer::Error(fer::Status::InvalidArgument, "evaluate needs at least one model file");
-        fer::DatasetSpec spec;
-        spec.path = data;
-        spec.format = format;
-        spec.split = split;
-        spec.resize = resize;
-        spec.threads = threads;
-        spec.width = models.front()->info().input.width;
-        spec.height = models.front()->info().input.height;
-        spec.channels = models.front()->info().input.channels;
-        return fer::evaluate(members, fer::read_dataset(spec), eo).to_json(per_image);
+        EnsembleAndData e = load_ensemble_and_data(paths, data, format, split, resize, precision, threads, "evaluate");
+        return fer::evaluate(e.members(), e.data, eo).to_json(per_image);
       }, py::arg("model"), py::arg("data"), py::arg("format") = "folder", py::arg("tta") = "none",
       py::arg("per_image") = false, py::arg("split") = "", py::arg("occlusion") = "none", py::arg("occlusion_seed") = 1,
       py::arg("precision") = "fp32", py::arg("resize") = false, py::arg("threads") = 0,
@@ -481,6 +502,24 @@ PYBIND11_MODULE(_fer, m) {
       "'test'); occlusion: 'none', 'eye', 'mouth' or 'eye_or_mouth' (seeded per image); precision: "
       "'fp32', 'bf16' or 'int8' (a calibrated model); resize: resize images of another size; threads: "
       "0 = all cores");
+
+  m.def("_teacher_targets", [](const py::object& model, const std::string& data, const std::string& out,
+                               const std::string& format, const std::string& split, const std::string& tta,
+                               const std::string& precision, bool resize, int threads) {
+        std::vector<std::string> paths = model_paths(model);
+        py::gil_scoped_release release;
+        fer::EvalOptions eo;
+        eo.tta = tta;
+        eo.precision = precision;
+        eo.threads = threads;
+        EnsembleAndData e =
+            load_ensemble_and_data(paths, data, format, split, resize, precision, threads, "teacher_targets");
+        const std::string source = format + ":" + data + (split.empty() ? "" : " split " + split);
+        fer::TeacherTargets t = fer::compute_teacher_targets(e.members(), e.data, eo, source);
+        fer::save_teacher_targets(t, out);
+        return t.provenance;
+      }, py::arg("model"), py::arg("data"), py::arg("out"), py::arg("format") = "folder", py::arg("split") = "",
+      py::arg("tta") = "none", py::arg("precision") = "fp32", py::arg("resize") = false, py::arg("threads") = 0);
 
   m.def("quantize", [](const std::string& model_path, const std::string& data, const std::string& out,
                        const std::string& format, const std::string& split, int images, uint64_t seed, bool resize,

@@ -23,7 +23,7 @@ import os as _os
 from ._fer import (Error, FaceResult, Model, Pipeline, Stream, TrackedFace, VideoFrame, VideoSource, draw, models,
                    quantize, set_num_threads, version, __version__)
 from ._fer import evaluate as _evaluate
-from ._fer import _train
+from ._fer import _teacher_targets, _train
 
 
 def load_model(path):
@@ -61,6 +61,24 @@ def annotate(image, faces, classes=None, probability_bars=True, font_scale=0.0):
     return out
 
 
+def teacher_targets(model, data, out, format="folder", split="", tta="none", precision="fp32", resize=False,
+                    threads=0):
+    """Computes offline distillation targets for train(teacher_targets=out): the
+    model file's (or a list of model files: their ensemble's) class probabilities
+    for every image of the training data `data`, with the test-time views `tta`
+    ("none", "flip" or "tencrop"), written to the file `out`. Give the data as
+    train() reads it (same data, format and split): the file records the
+    dataset's fingerprint and training refuses targets of other images.
+    Returns the file's provenance as a dict (models, views, images, and the
+    targets' accuracy on the data's own labels)."""
+    if isinstance(model, (str, _os.PathLike)):
+        model = _os.fspath(model)
+    else:
+        model = [_os.fspath(m) for m in model]
+    return _json.loads(_teacher_targets(model, _os.fspath(data), _os.fspath(out), format, split, tta, precision,
+                                        resize, threads))
+
+
 def train(data, on_epoch=None, **options):
     """Trains a model on the labelled dataset `data` (the GIL is released while it runs).
 
@@ -82,4 +100,4 @@ def train(data, on_epoch=None, **options):
 
 
 __all__ = ["Error", "FaceResult", "Model", "Pipeline", "Stream", "TrackedFace", "VideoFrame", "VideoSource",
-           "annotate", "draw", "evaluate", "load_model", "models", "quantize", "set_num_threads", "train", "version", "__version__"]
+           "annotate", "draw", "evaluate", "load_model", "models", "quantize", "set_num_threads", "teacher_targets", "train", "version", "__version__"]

@@ -267,7 +267,22 @@ def test_train_and_evaluate_a_tiny_model(tmp_path):
     with pytest.raises(fer.Error, match="kd temperature"):
         fer.train(str(tmp_path / "data"), epochs=1, threads=1, out_dir=str(tmp_path / "kd_bad"),
                   teacher_model=r["best_path"], kd_weight=0.5, kd_temperature=0.0)
-    # Offline targets: the file is read (a missing one is NotFound) and excludes a teacher model.
+    # Offline targets: computed from the trained model (with flip views) on the training data and
+    # trained from; the provenance names the file; targets of other data are refused.
+    targets = tmp_path / "t.fertargets"
+    prov = fer.teacher_targets(r["best_path"], tmp_path / "data", targets, tta="flip", threads=1)
+    assert prov["images"] == 16 and prov["tta"] == "flip" and 0 <= prov["accuracy_on_these_labels"] <= 1
+    tt = fer.train(str(tmp_path / "data"), epochs=1, batch_size=8, max_steps_per_epoch=1, threads=1,
+                   out_dir=str(tmp_path / "kd_tt"), teacher_targets=str(targets), kd_weight=0.5)
+    assert tt["model"].info["provenance"]["teacher_targets"] == str(targets)
+    write_tiny_dataset(tmp_path / "other", per_class=5)
+    fer.teacher_targets([r["best_path"], r["best_path"]], tmp_path / "other", tmp_path / "o.fertargets", threads=1)
+    with pytest.raises(fer.Error, match="another dataset"):
+        fer.train(str(tmp_path / "data"), epochs=1, batch_size=8, threads=1, out_dir=str(tmp_path / "kd_tt_bad"),
+                  teacher_targets=str(tmp_path / "o.fertargets"), kd_weight=0.5)
+    with pytest.raises(fer.Error, match="at least one model"):
+        fer.teacher_targets([], tmp_path / "data", tmp_path / "none.fertargets")
+    # A missing targets file is NotFound; targets exclude a teacher model.
     with pytest.raises(fer.Error, match="teacher targets") as e:
         fer.train(str(tmp_path / "data"), epochs=1, batch_size=8, threads=1, out_dir=str(tmp_path / "kd_targets"),
                   teacher_targets=str(tmp_path / "missing.fertargets"), kd_weight=0.5)
