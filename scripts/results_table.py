@@ -260,12 +260,13 @@ def effect_pairs(rows):
     return pairs
 
 
-def effects_markdown(rows):
+def effects_markdown(rows, pairs=None):
+    """The effects table for `pairs` of (what, with, without) rows; default: effect_pairs(rows)."""
     keys = [("bf16_none", "no TTA"), ("bf16_tencrop", "ten-crop"), ("occlusion_eye", "one eye"),
             ("occlusion_mouth", "mouth"), ("occlusion_eye_or_mouth", "eye or mouth")]
     print("| ingredient | with | without | data | %s |" % " | ".join(label for _, label in keys))
     print("| --- | --- | --- | --- |" + " ---: |" * len(keys))
-    for what, with_, without in effect_pairs(rows):
+    for what, with_, without in effect_pairs(rows) if pairs is None else pairs:
         cells = []
         for k, _ in keys:
             a, b = with_["test"].get(k, {}), without["test"].get(k, {})
@@ -339,9 +340,14 @@ def main(argv=None):
     ap.add_argument("--effects", action="store_true",
                     help="print what distillation (NAME_kd vs NAME), attention (NAME vs NAME_noatt) and a teacher "
                          "ensemble (NAME_ens vs NAME, NAME_kd_ens vs NAME) add")
+    ap.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                    help="print the effects table's row for any two trained recipes: A's accuracy minus B's, "
+                         "with McNemar's p where both have per-image results")
     ap.add_argument("--update-readme", metavar="FILE",
                     help="replace the three tables (main, --occlusion, --effects) in the Markdown FILE")
     args = ap.parse_args(argv)
+    if args.compare:
+        args.recipes = args.compare
     names = args.recipes or sorted(f[:-5] for f in os.listdir(os.path.join(ROOT, "recipes")) if f.endswith(".json"))
     if args.archive:
         for n in names:
@@ -354,6 +360,13 @@ def main(argv=None):
         print()
     elif args.occlusion:
         occlusion_markdown(rows)
+    elif args.compare:
+        by_name = {r["recipe"]: r for r in rows}
+        missing = [n for n in args.compare if n not in by_name]
+        if missing:
+            ap.error("no trained run for %s under %s" % (", ".join(missing), args.runs))
+        a, b = (by_name[n] for n in args.compare)
+        effects_markdown(rows, [("compared", a, b)])
     elif args.effects:
         effects_markdown(rows)
     else:

@@ -103,6 +103,16 @@ class ResultsTable(unittest.TestCase):
         cells = [c.strip() for c in lines[0].strip("|").split("|")]
         self.assertEqual(cells[1:5], ["`fer2013_mobile_fer_kd_ens`", "`fer2013_mobile_fer`", "FER-2013", "+3.00"])
 
+    def test_compare(self):
+        # Any two recipes: the effects table's cells for that pair (here the same as its distillation row).
+        lines = [l for l in run(["--runs", self.runs, "--compare", "ferplus_mobile_fer_kd", "ferplus_mobile_fer"])
+                 .splitlines() if l.startswith("| compared |")]
+        self.assertEqual(len(lines), 1)
+        cells = [c.strip() for c in lines[0].strip("|").split("|")]
+        self.assertEqual(cells[1:5], ["`ferplus_mobile_fer_kd`", "`ferplus_mobile_fer`", "FERPlus", "+50.00 (p=0.002)"])
+        with self.assertRaises(SystemExit):
+            run(["--runs", self.runs, "--compare", "ferplus_mobile_fer_kd", "no_such_recipe"])
+
     def test_born_again_teacher(self):
         out = run(["--runs", self.runs, "--effects"]).splitlines()
         rows = [[c.strip() for c in l.strip("|").split("|")] for l in out if "`fer2013_mobile_fer_kd_ba`" in l]
