@@ -792,3 +792,41 @@ TEST_CASE("teacher-targets files: damaged, truncated and hostile files are refus
   CHECK_THROWS_AS(fer::save_teacher_targets(bad, file), fer::Error);
   CHECK(file_bytes(file) == good);  // failed saves left the file as it was
 }
+
+TEST_CASE("eval: load_eval_set loads model files and reads the data at the first model's input size") {
+  std::string data = make_pattern_dataset("train_patterns", 40, 1);
+  fer::TrainOptions t = tiny_options(data, "eval_set_model");
+  t.epochs = 1;
+  auto trained = fer::train(t).best;
+  const std::string file = (fs::path(FER_TEST_TMP_DIR) / "eval_set_model.fermodel").string();
+  trained->save(file);
+  fer::DatasetSpec spec;
+  spec.path = make_pattern_dataset("train_patterns", 40, 1);
+  spec.width = spec.height = 48;  // replaced by the model's 24 x 24
+  const fer::EvalSet set = fer::load_eval_set({file, file}, "fp32", spec);
+  REQUIRE(set.models.size() == 2);
+  REQUIRE(set.members().size() == 2);
+  CHECK(set.members()[1] == set.models[1].get());
+  CHECK(set.data.size() == 120);
+  CHECK(set.data.width == 24);
+  CHECK(set.data.height == 24);
+  CHECK(set.source == "folder:" + spec.path);
+  CHECK(set.models.front()->precision() == fer::Precision::Float32);
+  // The models are the file's: the same report as the model trained.
+  fer::EvalOptions o;
+  o.threads = 1;
+  CHECK(fer::evaluate(set.members(), set.data, o).predictions ==
+        fer::evaluate(*trained, fer::read_dataset_for(*trained, spec), o).predictions);
+  // int8: each model from its own calibration (training calibrates).
+  REQUIRE_FALSE(trained->info().activation_ranges.empty());
+  CHECK(fer::load_eval_set({file}, "int8", spec).models.front()->precision() == fer::Precision::Int8);
+  // Refused: no files, a missing file, int8 for an uncalibrated model.
+  CHECK_THROWS_AS(fer::load_eval_set({}, "fp32", spec), fer::Error);
+  CHECK_THROWS_AS(fer::load_eval_set({file + ".missing"}, "fp32", spec), fer::Error);
+  fer::ModelInfo uncalibrated = trained->info();
+  uncalibrated.activation_ranges.clear();
+  const std::string raw = (fs::path(FER_TEST_TMP_DIR) / "eval_set_uncalibrated.fermodel").string();
+  fer::Model::create(uncalibrated, 1)->save(raw);
+  CHECK_NOTHROW(fer::load_eval_set({raw}, "fp32", spec));
+  CHECK_THROWS_AS(fer::load_eval_set({file, raw}, "int8", spec), fer::Error);
+}

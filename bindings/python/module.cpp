@@ -267,37 +267,16 @@ std::vector<std::string> model_paths(const py::object& model) {
 
 // Model files loaded in `precision` and a labelled dataset read at the first
 // one's input size (evaluate() adapts it to the others'); call without the GIL.
-struct EnsembleAndData {
-  std::vector<std::shared_ptr<fer::Model>> models;
-  fer::Dataset data;
-  std::vector<const fer::Model*> members() const {
-    std::vector<const fer::Model*> out;
-    for (const auto& m : models) out.push_back(m.get());
-    return out;
-  }
-};
-
-EnsembleAndData load_ensemble_and_data(const std::vector<std::string>& paths, const std::string& data,
-                                       const std::string& format, const std::string& split, bool resize,
-                                       const std::string& precision, int threads, const std::string& what) {
-  EnsembleAndData e;
-  for (const auto& p : paths) {
-    e.models.push_back(fer::Model::load(p));
-    // The int8 network is built from the model's calibration.
-    if (precision == "int8") e.models.back()->set_precision(fer::Precision::Int8);
-  }
-  if (e.models.empty()) throw fer::Error(fer::Status::InvalidArgument, what + " needs at least one model file");
+// The model files and the data of evaluate() and teacher_targets().
+fer::EvalSet load_eval_set(const std::vector<std::string>& paths, const std::string& data, const std::string& format,
+                           const std::string& split, bool resize, const std::string& precision, int threads) {
   fer::DatasetSpec spec;
   spec.path = data;
   spec.format = format;
   spec.split = split;
   spec.resize = resize;
   spec.threads = threads;
-  spec.width = e.models.front()->info().input.width;
-  spec.height = e.models.front()->info().input.height;
-  spec.channels = e.models.front()->info().input.channels;
-  e.data = fer::read_dataset(spec);
-  return e;
+  return fer::load_eval_set(paths, precision, spec);
 }
 
 // Whether a numpy array holds several images: N x H x W x C, or N x H x W
@@ -490,7 +469,7 @@ PYBIND11_MODULE(_fer, m) {
         eo.occlusion_seed = occlusion_seed;
         eo.precision = precision;
         eo.threads = threads;
-        EnsembleAndData e = load_ensemble_and_data(paths, data, format, split, resize, precision, threads, "evaluate");
+        const fer::EvalSet e = load_eval_set(paths, data, format, split, resize, precision, threads);
         return fer::evaluate(e.members(), e.data, eo).to_json(per_image);
       }, py::arg("model"), py::arg("data"), py::arg("format") = "folder", py::arg("tta") = "none",
       py::arg("per_image") = false, py::arg("split") = "", py::arg("occlusion") = "none", py::arg("occlusion_seed") = 1,
@@ -512,10 +491,8 @@ PYBIND11_MODULE(_fer, m) {
         eo.tta = tta;
         eo.precision = precision;
         eo.threads = threads;
-        EnsembleAndData e =
-            load_ensemble_and_data(paths, data, format, split, resize, precision, threads, "teacher_targets");
-        const std::string source = format + ":" + data + (split.empty() ? "" : " split " + split);
-        fer::TeacherTargets t = fer::compute_teacher_targets(e.members(), e.data, eo, source);
+        const fer::EvalSet e = load_eval_set(paths, data, format, split, resize, precision, threads);
+        fer::TeacherTargets t = fer::compute_teacher_targets(e.members(), e.data, eo, e.source);
         fer::save_teacher_targets(t, out);
         return t.provenance;
       }, py::arg("model"), py::arg("data"), py::arg("out"), py::arg("format") = "folder", py::arg("split") = "",

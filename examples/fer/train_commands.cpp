@@ -224,16 +224,12 @@ fer::EvalOptions eval_options(const Args& a) {
 // The models --model names (default: the pipeline's default model, else the
 // untrained fallback) in `precision`, and the data read at the first model's
 // input size (evaluate adapts it to the others').
+// fer eval's and fer teacher-targets' inputs: the --model files (the installed
+// default model without one; an untrained default model, with a warning, when
+// none is installed) and --data read at the first model's input size.
 struct EvalInputs {
   std::vector<std::string> paths;
-  std::vector<std::shared_ptr<fer::Model>> models;
-  fer::DatasetSpec spec;
-  fer::Dataset data;
-  std::vector<const fer::Model*> members() const {
-    std::vector<const fer::Model*> out;
-    for (const auto& m : models) out.push_back(m.get());
-    return out;
-  }
+  fer::EvalSet set;
 };
 
 EvalInputs load_eval_inputs(const Args& a, const std::string& precision) {
@@ -241,20 +237,15 @@ EvalInputs load_eval_inputs(const Args& a, const std::string& precision) {
   auto it = a.find("model");
   if (it != a.end()) in.paths = it->second;
   if (in.paths.empty() && !fer::default_model_path().empty()) in.paths.push_back(fer::default_model_path());
-  for (const auto& p : in.paths) {
-    in.models.push_back(fer::Model::load(p));
-    // The int8 network is built from the model's calibration.
-    if (precision == "int8") in.models.back()->set_precision(fer::Precision::Int8);
+  if (in.paths.empty()) {
+    in.set.models.push_back(fer::Model::create(fer::untrained_default_info(), 0));
+    in.set.data = fer::read_dataset_for(*in.set.models.front(), data_spec(a));
+  } else {
+    in.set = fer::load_eval_set(in.paths, precision, data_spec(a));
   }
-  if (in.models.empty()) in.models.push_back(fer::Model::create(fer::untrained_default_info(), 0));
-  for (const auto& m : in.models)
+  for (const auto& m : in.set.models)
     if (!m->info().trained)
       std::fprintf(stderr, "warning: a model is untrained (random weights); expect chance-level accuracy\n");
-  in.spec = data_spec(a);
-  in.spec.width = in.models.front()->info().input.width;
-  in.spec.height = in.models.front()->info().input.height;
-  in.spec.channels = in.models.front()->info().input.channels;
-  in.data = fer::read_dataset(in.spec);
   return in;
 }
 }  // namespace
@@ -361,9 +352,9 @@ int run_eval(int argc, char** argv) {
   eo.occlusion_seed = uint64_t(integer(a, "occlude-seed", 1));
   EvalInputs in = load_eval_inputs(a, eo.precision);
   const std::vector<std::string>& paths = in.paths;
-  const fer::DatasetSpec& spec = in.spec;
+  const std::string data = str(a, "data", "");
   const std::string path = paths.empty() ? "untrained default" : paths.front();
-  fer::EvalReport r = fer::evaluate(in.members(), in.data, eo);
+  fer::EvalReport r = fer::evaluate(in.set.members(), in.set.data, eo);
   if (flag(a, "confusion-png")) r.write_confusion_png(str(a, "confusion-png", ""));
   if (flag(a, "json")) {
     nlohmann::json j = nlohmann::json::parse(r.to_json(flag(a, "per-image")));
@@ -371,13 +362,13 @@ int run_eval(int argc, char** argv) {
       j["model"] = paths;
     else
       j["model"] = path;
-    j["data"] = spec.path;
+    j["data"] = data;
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::string names;
     for (const auto& p : paths) names += (names.empty() ? "" : " + ") + p;
     std::printf("%s %s on %s\n%s", paths.size() > 1 ? "ensemble" : "model",
-                paths.empty() ? "(untrained default)" : names.c_str(), spec.path.c_str(), r.to_table().c_str());
+                paths.empty() ? "(untrained default)" : names.c_str(), data.c_str(), r.to_table().c_str());
   }
   return 0;
 }
@@ -392,9 +383,8 @@ int run_teacher_targets(int argc, char** argv) {
   if (!flag(a, "model") || !flag(a, "data") || !flag(a, "out"))
     throw UsageError("fer teacher-targets needs --model FILE --data PATH --out FILE");
   fer::EvalOptions eo = eval_options(a);
-  EvalInputs in = load_eval_inputs(a, eo.precision);
-  std::string source = in.spec.format + ":" + in.spec.path + (in.spec.split.empty() ? "" : " split " + in.spec.split);
-  fer::TeacherTargets t = fer::compute_teacher_targets(in.members(), in.data, eo, source);
+  const fer::EvalSet in = fer::load_eval_set(a.at("model"), eo.precision, data_spec(a));
+  fer::TeacherTargets t = fer::compute_teacher_targets(in.members(), in.data, eo, in.source);
   const std::string out = str(a, "out", "");
   fer::save_teacher_targets(t, out);
   std::printf("%zu x %zu teacher probabilities (%s views, %zu model(s)) -> %s\n", t.size(), t.classes.size(),

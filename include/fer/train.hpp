@@ -181,6 +181,22 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
 /// precision `options` asks for; InvalidArgument otherwise, or when empty.
 EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data, const EvalOptions& options = {});
 
+/// Model files and a labelled dataset read for them: what `fer eval` and
+/// `fer teacher-targets` (and their Python counterparts) work on.
+struct EvalSet {
+  std::vector<std::shared_ptr<Model>> models;  ///< one per file, in the order given
+  Dataset data;                                ///< read at the first model's input size and channels
+  std::string source;                          ///< the data as "format:path" (+ " split S"), for provenance
+  /// The models as evaluate() and compute_teacher_targets() take them.
+  std::vector<const Model*> members() const;
+};
+/// Loads the model files (at least one: InvalidArgument otherwise), switching
+/// each to int8 (from its own calibration) when `precision` is "int8", and
+/// reads `spec` at the first model's input width, height and channels.
+EvalSet load_eval_set(const std::vector<std::string>& paths, const std::string& precision, DatasetSpec spec);
+/// Reads `spec` at `model`'s input width, height and channels.
+Dataset read_dataset_for(const Model& model, DatasetSpec spec);
+
 /// A dataset's identity for files computed from it: a 64-bit hash (FNV-1a) of
 /// its class names and, per image in order, its label and source (its path in
 /// the dataset, or "file.csv:line"). Independent of the size the images were

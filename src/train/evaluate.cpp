@@ -91,6 +91,31 @@ EvalReport evaluate(const Model& model, const Dataset& data, const EvalOptions& 
   return evaluate(std::vector<const Model*>{&model}, data, options);
 }
 
+std::vector<const Model*> EvalSet::members() const {
+  std::vector<const Model*> out;
+  for (const auto& m : models) out.push_back(m.get());
+  return out;
+}
+
+Dataset read_dataset_for(const Model& model, DatasetSpec spec) {
+  spec.width = model.info().input.width;
+  spec.height = model.info().input.height;
+  spec.channels = model.info().input.channels;
+  return read_dataset(spec);
+}
+
+EvalSet load_eval_set(const std::vector<std::string>& paths, const std::string& precision, DatasetSpec spec) {
+  if (paths.empty()) throw Error(Status::InvalidArgument, "evaluating needs at least one model file");
+  EvalSet set;
+  for (const auto& p : paths) {
+    set.models.push_back(Model::load(p));
+    if (precision == "int8") set.models.back()->set_precision(Precision::Int8);
+  }
+  set.source = spec.format + ":" + spec.path + (spec.split.empty() ? "" : " split " + spec.split);
+  set.data = read_dataset_for(*set.models.front(), std::move(spec));
+  return set;
+}
+
 EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data, const EvalOptions& options) {
   if (models.empty()) throw Error(Status::InvalidArgument, "evaluate needs at least one model");
   for (const Model* m : models)
