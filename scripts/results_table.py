@@ -187,6 +187,7 @@ def row(name, run_dir):
         "options": arch.get("config", {}),
         "dataset": "FERPlus" if name.startswith("ferplus_") else "FER-2013",
         "teacher": recipe.get("teacher"),
+        "teacher_targets": targets_spec(recipe),
         "parameters": header["parameter_count"],
         "epochs_done": len(log),
         "epochs_planned": recipe.get("epochs"),
@@ -212,6 +213,15 @@ def row(name, run_dir):
     return r
 
 
+def targets_spec(recipe):
+    """The spec (recipes/teacher_targets/NAME.json) of a recipe's offline teacher targets, or None."""
+    if "teacher-targets" not in recipe:
+        return None
+    name = os.path.splitext(os.path.basename(recipe["teacher-targets"]))[0]
+    with open(os.path.join(ROOT, "recipes", "teacher_targets", name + ".json")) as f:
+        return json.load(f)
+
+
 def pct(v):
     return "-" if v is None else "%.2f%%" % (100 * v)
 
@@ -223,6 +233,12 @@ def description(r):
     if r["teacher"]:
         teachers = r["teacher"] if isinstance(r["teacher"], list) else [r["teacher"]]
         desc += ", distilled from %s" % " + ".join("`%s`" % os.path.basename(t) for t in teachers)
+    if r.get("teacher_targets"):
+        spec = r["teacher_targets"]
+        models = spec["model"] if isinstance(spec["model"], list) else [spec["model"]]
+        views = {"tencrop": "ten-crop ", "flip": "flip "}.get(spec.get("tta", "none"), "")
+        desc += ", distilled offline from the %sprobabilities of %s" % (
+            views, " + ".join("`%s`" % os.path.basename(m) for m in models))
     return desc
 
 

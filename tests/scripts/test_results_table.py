@@ -63,6 +63,8 @@ class ResultsTable(unittest.TestCase):
                   {"none": (0.6800, 0.65)})
         write_run(runs, "fer2013_mobile_fer_kd_ba", "mobile_fer", 700000, [{"epoch": 1, "val_accuracy": 0.68}],
                   {"none": (0.6900, 0.66)})
+        write_run(runs, "fer2013_resnet18_w05_tt", "resnet18", 2800000, [{"epoch": 1, "val_accuracy": 0.70}],
+                  {"none": (0.7100, 0.69)})
 
     def tearDown(self):
         self.tmp.cleanup()
@@ -80,6 +82,12 @@ class ResultsTable(unittest.TestCase):
         table = run(["--runs", self.runs])
         self.assertIn("| 65.00% / - / 68.00% |", table)  # no flip report: "-"
         self.assertIn("distilled from `fer2013_resnet18_w05.fermodel` + `fer2013_acnn.fermodel` |", table)
+        # Offline targets: their models and views, from recipes/teacher_targets/NAME.json.
+        spec = rows["fer2013_resnet18_w05_tt"]["teacher_targets"]
+        self.assertEqual(spec["tta"], "tencrop")
+        self.assertIn("distilled offline from the ten-crop probabilities of `%s` + `%s` |" % tuple(
+            os.path.basename(m) for m in spec["model"]), table)
+        self.assertIsNone(base["teacher_targets"])
 
     def test_effects(self):
         lines = [l for l in run(["--runs", self.runs, "--effects"]).splitlines() if l.startswith("| distillation |")]
