@@ -265,9 +265,8 @@ std::vector<std::string> model_paths(const py::object& model) {
   return py::cast<std::vector<std::string>>(model);
 }
 
-// Model files loaded in `precision` and a labelled dataset read at the first
-// one's input size (evaluate() adapts it to the others'); call without the GIL.
-// The model files and the data of evaluate() and teacher_targets().
+// The model files and the data of evaluate() and teacher_targets() (fer::load_eval_set);
+// call without the GIL.
 fer::EvalSet load_eval_set(const std::vector<std::string>& paths, const std::string& data, const std::string& format,
                            const std::string& split, bool resize, const std::string& precision, int threads) {
   fer::DatasetSpec spec;

@@ -221,9 +221,6 @@ fer::EvalOptions eval_options(const Args& a) {
   return eo;
 }
 
-// The models --model names (default: the pipeline's default model, else the
-// untrained fallback) in `precision`, and the data read at the first model's
-// input size (evaluate adapts it to the others').
 // fer eval's and fer teacher-targets' inputs: the --model files (the installed
 // default model without one; an untrained default model, with a warning, when
 // none is installed) and --data read at the first model's input size.
