@@ -801,7 +801,7 @@ TEST_CASE("eval: load_eval_set loads model files and reads the data at the first
   const std::string file = (fs::path(FER_TEST_TMP_DIR) / "eval_set_model.fermodel").string();
   trained->save(file);
   fer::DatasetSpec spec;
-  spec.path = make_pattern_dataset("train_patterns", 40, 1);
+  spec.path = data;
   spec.width = spec.height = 48;  // replaced by the model's 24 x 24
   const fer::EvalSet set = fer::load_eval_set({file, file}, "fp32", spec);
   REQUIRE(set.models.size() == 2);
