@@ -265,17 +265,16 @@ std::vector<std::string> model_paths(const py::object& model) {
   return py::cast<std::vector<std::string>>(model);
 }
 
-// The model files and the data of evaluate() and teacher_targets() (fer::load_eval_set);
-// call without the GIL.
-fer::EvalSet load_eval_set(const std::vector<std::string>& paths, const std::string& data, const std::string& format,
-                           const std::string& split, bool resize, const std::string& precision, int threads) {
+// The dataset that evaluate(), teacher_targets() and quantize() name by keywords.
+fer::DatasetSpec dataset_spec(const std::string& data, const std::string& format, const std::string& split, bool resize,
+                              int threads) {
   fer::DatasetSpec spec;
   spec.path = data;
   spec.format = format;
   spec.split = split;
   spec.resize = resize;
   spec.threads = threads;
-  return fer::load_eval_set(paths, precision, spec);
+  return spec;
 }
 
 // Whether a numpy array holds several images: N x H x W x C, or N x H x W
@@ -468,7 +467,7 @@ PYBIND11_MODULE(_fer, m) {
         eo.occlusion_seed = occlusion_seed;
         eo.precision = precision;
         eo.threads = threads;
-        const fer::EvalSet e = load_eval_set(paths, data, format, split, resize, precision, threads);
+        const fer::EvalSet e = fer::load_eval_set(paths, precision, dataset_spec(data, format, split, resize, threads));
         return fer::evaluate(e.members(), e.data, eo).to_json(per_image);
       }, py::arg("model"), py::arg("data"), py::arg("format") = "folder", py::arg("tta") = "none",
       py::arg("per_image") = false, py::arg("split") = "", py::arg("occlusion") = "none", py::arg("occlusion_seed") = 1,
@@ -490,7 +489,7 @@ PYBIND11_MODULE(_fer, m) {
         eo.tta = tta;
         eo.precision = precision;
         eo.threads = threads;
-        const fer::EvalSet e = load_eval_set(paths, data, format, split, resize, precision, threads);
+        const fer::EvalSet e = fer::load_eval_set(paths, precision, dataset_spec(data, format, split, resize, threads));
         fer::TeacherTargets t = fer::compute_teacher_targets(e.members(), e.data, eo, e.source);
         fer::save_teacher_targets(t, out);
         return t.provenance;
@@ -502,11 +501,7 @@ PYBIND11_MODULE(_fer, m) {
                        int threads) {
         py::gil_scoped_release release;
         auto model = fer::Model::load(model_path);
-        fer::DatasetSpec spec;
-        spec.path = data;
-        spec.format = format;
-        spec.split = split;
-        spec.resize = resize;
+        const fer::DatasetSpec spec = dataset_spec(data, format, split, resize, threads);
         fer::CalibrationOptions co;
         co.images = images;
         co.seed = seed;
