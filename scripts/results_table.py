@@ -17,7 +17,10 @@ in it alone: NAME_kd against NAME (distillation), NAME against NAME_noatt
 teachers against the first of them alone), NAME_kd_ens against NAME
 (distillation from an ensemble against none), NAME_kd_ba against NAME and
 against NAME_kd (distillation from the born-again ResNet, itself distilled
-from an ensemble, against none and against the ResNet it was born from); differences in test accuracy points (bf16), unoccluded and
+from an ensemble, against none and against the ResNet it was born from),
+NAME_tt against NAME (distillation from offline teacher targets, e.g. an
+ensemble's ten-crop probabilities, against none) and against NAME_kd_ens
+(those targets instead of the online ensemble teacher); differences in test accuracy points (bf16), unoccluded and
 occluded, each with the two-sided p-value of McNemar's exact test where
 both reports hold per-image results ("correct", fer eval --per-image): the
 chance of a split of the images only one model gets right at least this
@@ -257,7 +260,9 @@ def occlusion_markdown(rows):
 # (suffix of the variant recipe, suffix of the base recipe, what the variant adds)
 EFFECTS = (("_kd", "", "distillation"), ("", "_noatt", "attention"), ("_ens", "", "teacher ensemble"),
            ("_kd_ens", "", "ensemble distillation"), ("_kd_ba", "", "distillation from the born-again teacher"),
-           ("_kd_ba", "_kd", "born-again teacher instead of its own teacher"), ("_w14", "", "1.4x width"))
+           ("_kd_ba", "_kd", "born-again teacher instead of its own teacher"), ("_w14", "", "1.4x width"),
+           ("_tt", "", "offline distillation"),
+           ("_tt", "_kd_ens", "offline ten-crop targets instead of the online teacher ensemble"))
 
 
 def effect_pairs(rows):
