@@ -52,5 +52,7 @@ int run_video(int argc, char** argv);
 int run_quantize(int argc, char** argv);
 /// fer teacher-targets --model FILE... --data PATH --out FILE: offline distillation targets
 int run_teacher_targets(int argc, char** argv);
+/// fer info MODEL... [--json]: what a model file holds (metadata, provenance)
+int run_info(int argc, char** argv);
 
 }  // namespace fer_cli

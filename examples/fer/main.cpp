@@ -36,6 +36,7 @@ const char* kUsage =
     "  quantize        calibrate a model for int8 inference (fer quantize --help)\n"
     "  teacher-targets compute offline distillation targets for fer train (fer teacher-targets --help)\n"
     "  video INPUT     track faces in a video, image sequence or camera ([--out F.mp4] [--json] [--every N] [--max-frames N] [--camera])\n"
+    "  info MODEL...   what a model file holds: network, classes, input, precisions, metrics, provenance\n"
     "  models          list the registered detectors, landmark models, architectures and heads\n"
     "  version         print the library version\n"
     "\n"
@@ -248,9 +249,10 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
-  // train, eval and video print their own help.
+  // These commands print their own help.
   bool own_help = !std::strcmp(argv[1], "train") || !std::strcmp(argv[1], "eval") || !std::strcmp(argv[1], "video") ||
-                  !std::strcmp(argv[1], "quantize") || !std::strcmp(argv[1], "teacher-targets");
+                  !std::strcmp(argv[1], "quantize") || !std::strcmp(argv[1], "teacher-targets") ||
+                  !std::strcmp(argv[1], "info");
   for (int i = 2; i < argc && !own_help; ++i)
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::fputs(kUsage, stdout);
@@ -266,6 +268,7 @@ int main(int argc, char** argv) {
     if (cmd == "video") return fer_cli::run_video(argc, argv);
     if (cmd == "quantize") return fer_cli::run_quantize(argc, argv);
     if (cmd == "teacher-targets") return fer_cli::run_teacher_targets(argc, argv);
+    if (cmd == "info") return fer_cli::run_info(argc, argv);
     if (cmd == "version") {
       std::printf("libfer %s\n", fer::version());
       return 0;
