@@ -109,6 +109,18 @@ if(NOT OUT MATCHES "activation ranges \\(3 images drawn with seed 0 from")
 endif()
 expect_run(0 ${FER_CLI} image ${ASSETS}/demo/sample3.jpg --model ${WORK}/q.fermodel --precision int8 --json --threads 1)
 string(JSON qlabel GET "${OUT}" faces 0 label)
+# A file name that is not UTF-8 (byte 0xFF; any bytes are legal on Linux): --json still prints
+# one valid JSON line, the name's bad byte as U+FFFD.
+execute_process(COMMAND sh -c "f=\"$1/$(printf 'face\\377').jpg\" && cp \"$0\" \"$f\" && \"$2\" image \"$f\" --json --threads 1"
+                        ${ASSETS}/demo/sample3.jpg ${WORK} ${FER_CLI}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE OUT ERROR_VARIABLE ERR)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "fer image --json on a non-UTF-8 file name failed (${rc}): ${ERR}")
+endif()
+string(JSON bad_name GET "${OUT}" image)
+if(NOT bad_name MATCHES "/face...\\.jpg$")  # U+FFFD is three bytes in UTF-8
+  message(FATAL_ERROR "fer image --json: the non-UTF-8 name is not reported with U+FFFD: ${bad_name}")
+endif()
 expect_run(0 ${FER_CLI} eval --model ${WORK}/q.fermodel --data ${WORK}/calib --resize --precision int8 --json
            --per-image)
 string(JSON qcount GET "${OUT}" count)

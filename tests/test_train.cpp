@@ -5,6 +5,7 @@
 #include "pipeline/tta.hpp"
 #include "train/augment.hpp"
 #include "train/losses.hpp"
+#include "io/crc32.hpp"
 
 #include <fer/train.hpp>
 
@@ -220,6 +221,49 @@ TEST_CASE("train: a tiny model's loss falls and accuracy rises above chance") {
   fer::EvalOptions eo;
   eo.precision = "int8";
   CHECK(std::abs(fer::evaluate(*q, d, eo).accuracy - e.accuracy) <= 0.1);
+}
+
+TEST_CASE("train: a diverging run stops with a clear error and keeps its last checkpoint; NaN weights are refused") {
+  std::string data = make_pattern_dataset("train_patterns", 40, 1);
+  fer::TrainOptions o = tiny_options(data, "train_diverge");
+  o.epochs = 1;
+  fer::TrainResult first = fer::train(o);
+  // Epoch 2 with an absurd learning rate: the weights overflow within a few steps.
+  o.epochs = 2;
+  o.lr = 1e30;
+  try {
+    fer::train(o);
+    FAIL("a run with lr 1e30 did not diverge");
+  } catch (const fer::Error& e) {
+    CHECK(e.status() == fer::Status::InvalidArgument);
+    CHECK(std::string(e.what()).find("training diverged: the loss is not finite") != std::string::npos);
+    CHECK(std::string(e.what()).find("at epoch 2") != std::string::npos);
+    CHECK(std::string(e.what()).find("the checkpoint after epoch 1") != std::string::npos);
+  }
+  // That checkpoint resumes with a sane learning rate, and the exported model is epoch 1's.
+  o.lr = 0.05;
+  fer::TrainResult resumed = fer::train(o);
+  CHECK(resumed.history.size() == 2);
+  CHECK(resumed.history.front().val_accuracy == first.history.front().val_accuracy);
+  // evaluate() refuses a model whose outputs are not finite instead of scoring them.
+  auto m = fer::Model::load(resumed.best_path);
+  fer::TensorList state = m->classifier().state();
+  state.front().data[0] = std::numeric_limits<float>::quiet_NaN();
+  m->classifier().load_state(state);
+  fer::DatasetSpec spec = o.val_data;
+  spec.width = spec.height = 24;
+  fer::Dataset d = fer::load_dataset_cached(spec, (fs::path(o.out_dir) / "cache").string());
+  CHECK_THROWS_WITH_AS(fer::evaluate(*m, d), doctest::Contains("not finite"), fer::Error);
+  // Nor does a model file with a NaN weight load: a clear CorruptData naming the tensor.
+  const std::string nan_file = (fs::path(o.out_dir) / "nan.fermodel").string();
+  m->save(nan_file);
+  try {
+    fer::Model::load(nan_file);
+    FAIL("a model file with a NaN weight loaded");
+  } catch (const fer::Error& e) {
+    CHECK(e.status() == fer::Status::CorruptData);
+    CHECK(std::string(e.what()).find("non-finite") != std::string::npos);
+  }
 }
 
 TEST_CASE("train: resume after an interrupt equals uninterrupted training") {
@@ -790,7 +834,26 @@ TEST_CASE("teacher-targets files: damaged, truncated and hostile files are refus
   bad = t;
   bad.probabilities.pop_back();
   CHECK_THROWS_AS(fer::save_teacher_targets(bad, file), fer::Error);
+  bad = t;
+  bad.provenance = "not \xff JSON";
+  CHECK_THROWS_WITH_AS(fer::save_teacher_targets(bad, file), doctest::Contains("JSON"), fer::Error);
   CHECK(file_bytes(file) == good);  // failed saves left the file as it was
+  // A provenance that is not JSON text (it would go into trained models' provenance), checksum intact.
+  std::vector<uint8_t> not_json = good;
+  const std::string marker = "{}";
+  auto at = std::search(not_json.begin(), not_json.end(), marker.begin(), marker.end());
+  REQUIRE(at != not_json.end());
+  *at = 0xff;
+  const uint32_t crc = fer::detail::crc32(not_json.data(), not_json.size() - 4);
+  for (int i = 0; i < 4; ++i) not_json[not_json.size() - 4 + size_t(i)] = uint8_t(crc >> (8 * i));
+  CHECK(status_of(not_json) == fer::Status::CorruptData);
+  // A folder is not a targets file.
+  try {
+    fer::load_teacher_targets(FER_TEST_TMP_DIR);
+    FAIL("a folder was read as a targets file");
+  } catch (const fer::Error& e) {
+    CHECK(e.status() == fer::Status::InvalidArgument);
+  }
 }
 
 TEST_CASE("eval: load_eval_set loads model files and reads the data at the first model's input size") {

@@ -3,6 +3,8 @@
 
 #include <fer/pipeline.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -14,6 +16,12 @@ namespace fer_cli {
 struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+
+/// One line of JSON output. File names and paths need not be UTF-8: such bytes
+/// print as U+FFFD instead of failing the command.
+inline std::string json_line(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
 
 /// Parses a whole-string number for `flag`, or throws UsageError.
 template <class T>

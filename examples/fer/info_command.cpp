@@ -165,13 +165,16 @@ int run_info(int argc, char** argv) {
     try {
       Summary s = summarize(paths[i]);
       if (json) {
-        std::printf("%s\n", summary_json(s).dump().c_str());
+        std::printf("%s\n", json_line(summary_json(s)).c_str());
       } else {
         if (i > 0) std::printf("\n");
         print_text(s);
       }
     } catch (const fer::Error& e) {
       std::fprintf(stderr, "fer: error [%s]: %s\n", fer::status_name(e.status()), e.what());
+      rc = 1;
+    } catch (const std::exception& e) {  // e.g. out of memory building the network: still the next file
+      std::fprintf(stderr, "fer: error: %s: %s\n", paths[i].c_str(), e.what());
       rc = 1;
     }
     std::fflush(stdout);

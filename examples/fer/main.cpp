@@ -155,7 +155,7 @@ int run_image(int argc, char** argv) {
         j["skipped"].push_back({{"box", {{"x", f.box.x}, {"y", f.box.y}, {"width", f.box.width}, {"height", f.box.height}}},
                                 {"score", f.score},
                                 {"reason", "smaller than min_face_size"}});
-      std::cout << j.dump() << "\n";
+      std::cout << fer_cli::json_line(j) << "\n";
     } else {
       std::string lm = a.crops || pipeline.landmarks_name().empty() ? "" : ", landmarks " + pipeline.landmarks_name();
       std::string skip = skipped.empty() ? "" : ", " + std::to_string(skipped.size()) + " smaller than --min-face skipped";

@@ -360,7 +360,7 @@ int run_eval(int argc, char** argv) {
     else
       j["model"] = path;
     j["data"] = data;
-    std::printf("%s\n", j.dump().c_str());
+    std::printf("%s\n", json_line(j).c_str());
   } else {
     std::string names;
     for (const auto& p : paths) names += (names.empty() ? "" : " + ") + p;

@@ -143,7 +143,7 @@ struct FrameOutput {
                               {"smoothed", probs_json(f.smoothed, info.classes)},
                               {"age", f.age_seconds},
                               {"frames_missed", f.frames_missed}});
-      std::cout << j.dump() << "\n";
+      std::cout << json_line(j) << "\n";
     }
     if (!args.out.empty()) {
       if (!writer.isOpened()) {

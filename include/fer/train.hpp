@@ -221,8 +221,9 @@ TeacherTargets compute_teacher_targets(const std::vector<const Model*>& models, 
                                        const EvalOptions& options = {}, const std::string& source = "");
 /// Writes a teacher-targets file (atomically; format in src/train/teacher_targets.cpp).
 void save_teacher_targets(const TeacherTargets& targets, const std::string& path);
-/// Reads and validates one: NotFound, CorruptData (truncated, damaged, sizes
-/// that disagree, rows that are not probability distributions) or UnsupportedVersion.
+/// Reads and validates one: NotFound, InvalidArgument (not a regular file),
+/// CorruptData (truncated, damaged, sizes that disagree, rows that are not
+/// probability distributions, a provenance that is not JSON text) or UnsupportedVersion.
 TeacherTargets load_teacher_targets(const std::string& path);
 
 /// Int8 calibration on real faces (see Precision::Int8 and Model::calibrate).

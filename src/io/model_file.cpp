@@ -194,6 +194,10 @@ TensorList read_tensors(const std::vector<TensorEntry>& entries, const uint8_t* 
         t.data[i] = bf16_to_float(uint16_t(p[2 * i] | (p[2 * i + 1] << 8)));
       }
     }
+    // A NaN or Inf weight would make every output NaN: refused here, by name.
+    for (float v : t.data)
+      if (!std::isfinite(v))
+        throw Error(Status::CorruptData, "tensor '" + t.name + "' holds a non-finite value (NaN or Inf)");
     out.push_back(std::move(t));
   }
   return out;
@@ -334,7 +338,8 @@ std::vector<uint8_t> Model::to_bytes() const {
     h["int8"] = {{"activation_ranges", ranges}};
   }
   h["tensors"] = tensors;
-  std::string header = h.dump();
+  // Provenance holds paths and command lines, which need not be UTF-8: such bytes become U+FFFD.
+  std::string header = h.dump(-1, ' ', false, json::error_handler_t::replace);
 
   std::vector<uint8_t> out(detail::kModelMagic, detail::kModelMagic + 8);
   put_u32(out, kModelFormatVersion);

@@ -265,9 +265,10 @@ void register_head(const std::string& name, HeadFactory factory, const std::stri
       description);
 }
 
-std::shared_ptr<BackboneImpl> torch_backbone(const FeatureExtractor& extractor) {
+std::shared_ptr<BackboneImpl> torch_backbone(const FeatureExtractor& extractor, bool for_training) {
   auto* t = dynamic_cast<const TorchExtractor*>(&extractor);
-  return t ? t->expose() : nullptr;
+  if (!t) return nullptr;
+  return for_training ? t->expose() : t->module();
 }
 
 torch::Tensor int8_features(const FeatureExtractor& extractor, const torch::Tensor& x) {

@@ -84,9 +84,11 @@ void register_backbone_type(const std::string& name, const std::string& descript
 void register_head(const std::string& name, HeadFactory factory, const std::string& description);
 
 /// The torch module behind an extractor/classifier, or nullptr if it is not torch-based.
-/// Handing out the backbone (for training: its weights may change from then on)
-/// turns off the extractor's folded batch norms (BackboneImpl::fold_batch_norms) for good.
-std::shared_ptr<BackboneImpl> torch_backbone(const FeatureExtractor& extractor);
+/// Handing out the backbone for training (its weights may change from then on)
+/// turns off the extractor's folded batch norms (BackboneImpl::fold_batch_norms)
+/// for good; `for_training` false hands it out for eval-mode forward passes
+/// only, leaving the extractor as it is (safe beside other readers).
+std::shared_ptr<BackboneImpl> torch_backbone(const FeatureExtractor& extractor, bool for_training = true);
 std::shared_ptr<HeadImpl> torch_head(const Classifier& classifier);
 /// Features of a normalized float batch from an extractor in int8 mode
 /// (InvalidArgument in another mode, Unsupported for a non-LibTorch extractor).

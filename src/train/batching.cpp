@@ -77,8 +77,9 @@ ForwardOutput forward_model(BackboneImpl& backbone, HeadImpl& head, const torch:
   return out;
 }
 
-std::pair<std::shared_ptr<BackboneImpl>, std::shared_ptr<HeadImpl>> torch_modules(const Model& model) {
-  auto b = torch_backbone(model.extractor());
+std::pair<std::shared_ptr<BackboneImpl>, std::shared_ptr<HeadImpl>> torch_modules(const Model& model,
+                                                                                  bool for_training) {
+  auto b = torch_backbone(model.extractor(), for_training);
   auto h = torch_head(model.classifier());
   if (!b || !h)
     throw Error(Status::Unsupported, "training and evaluation need LibTorch-based components; '" +

@@ -34,7 +34,9 @@ struct ForwardOutput {
 ForwardOutput forward_model(BackboneImpl& backbone, HeadImpl& head, const torch::Tensor& x, const std::string& precision);
 
 /// The torch modules of a model; throws Unsupported for non-torch components.
-std::pair<std::shared_ptr<BackboneImpl>, std::shared_ptr<HeadImpl>> torch_modules(const Model& model);
+/// `for_training` false: for eval-mode forward passes only (torch_backbone).
+std::pair<std::shared_ptr<BackboneImpl>, std::shared_ptr<HeadImpl>> torch_modules(const Model& model,
+                                                                                  bool for_training = true);
 
 /// Checks a precision name ("fp32" or "bf16").
 void check_precision(const std::string& precision);

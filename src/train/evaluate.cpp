@@ -140,7 +140,8 @@ EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data
                                                names(info.classes) + " (" + info.architecture + ") against " +
                                                names(m->info().classes) + " (" + m->info().architecture + ")");
     }
-    auto [backbone, head] = detail::torch_modules(*m);  // Unsupported without LibTorch, before any work
+    // Unsupported without LibTorch, before any work; read-only: the model may be in use elsewhere.
+    auto [backbone, head] = detail::torch_modules(*m, /*for_training=*/false);
     members.push_back({m, backbone, head});
   }
   set_num_threads(options.threads);
@@ -173,6 +174,10 @@ EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data
       probs = probs.defined() ? probs + p : p;
     }
     probs /= double(models.size());
+    if (!torch::isfinite(probs).all().item<bool>())
+      throw Error(Status::InvalidArgument,
+                  "the model's outputs on images " + std::to_string(start) + "-" + std::to_string(end - 1) + " of " +
+                      std::to_string(data.size()) + " are not finite (NaN or Inf): its weights have diverged or are damaged");
     auto p = probs.accessor<float, 2>();
     for (size_t i = 0; i < idx.size(); ++i) {
       int64_t truth = data.labels[size_t(idx[i])];
@@ -241,7 +246,7 @@ std::string EvalReport::to_json(bool per_image) const {
       if (correct[i]) bits[i] = '1';
     j["correct"] = bits;
   }
-  return j.dump();
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // paths need not be UTF-8
 }
 
 std::string EvalReport::to_table() const {

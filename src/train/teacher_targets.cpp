@@ -125,7 +125,7 @@ TeacherTargets compute_teacher_targets(const std::vector<const Model*>& models, 
   prov["dataset"] = source;
   prov["images"] = data.size();
   prov["accuracy_on_these_labels"] = r.accuracy;
-  t.provenance = prov.dump();
+  t.provenance = prov.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);  // paths need not be UTF-8
   return t;
 }
 
@@ -138,6 +138,8 @@ void save_teacher_targets(const TeacherTargets& t, const std::string& path) {
   check_rows(t.probabilities, k, [](const std::string& what) {
     throw Error(Status::InvalidArgument, "teacher targets: " + what);
   });
+  if (!t.provenance.empty() && !nlohmann::json::accept(t.provenance))
+    throw Error(Status::InvalidArgument, "teacher targets: the provenance must be JSON text (or empty)");
   std::vector<uint8_t> strings;
   for (const auto& c : t.classes) put_string(strings, c);
   put_string(strings, t.provenance);
@@ -164,8 +166,11 @@ TeacherTargets load_teacher_targets(const std::string& path) {
     throw Error(Status::CorruptData, "teacher targets " + path + ": " + what);
   };
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec))
-    throw Error(Status::NotFound, "teacher targets " + path + ": no such file");
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    const bool exists = std::filesystem::exists(path, ec);
+    throw Error(exists ? Status::InvalidArgument : Status::NotFound,
+                "teacher targets " + path + (exists ? ": not a regular file" : ": no such file"));
+  }
   const uint64_t file_size = std::filesystem::file_size(path, ec);
   if (ec) throw Error(Status::IoError, "teacher targets " + path + ": cannot read its size");
   if (file_size < kHeaderSize + 4) fail("shorter than its header (" + std::to_string(file_size) + " bytes)");
@@ -212,6 +217,8 @@ TeacherTargets load_teacher_targets(const std::string& path) {
   for (uint32_t c = 0; c < k; ++c) t.classes.push_back(read_string());
   t.provenance = read_string();
   if (pos != strings_end) fail("string block has trailing bytes");
+  // It goes into the provenance of the models trained from it: JSON text (valid UTF-8) or nothing.
+  if (!t.provenance.empty() && !nlohmann::json::accept(t.provenance)) fail("its provenance is not JSON text");
   t.probabilities.resize(size_t(n) * k);
   for (size_t i = 0; i < t.probabilities.size(); ++i, pos += 4) {
     const uint32_t bits = get_u32(bytes.data() + pos);

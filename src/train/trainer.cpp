@@ -387,6 +387,8 @@ class Trainer {
       torch::Tensor loss = task_loss(out, b);
       if (!teachers_.empty() || b.teacher.defined()) loss = distillation(loss, out, b);
       if (o_.dlp_weight > 0) loss = loss + o_.dlp_weight * detail::dlp_loss(out.features, hard_labels(b), o_.dlp_k);
+      const double loss_value = loss.item<double>();
+      if (!std::isfinite(loss_value)) throw diverged(epoch, step, lr);
 
       optimizer_->zero_grad();
       loss.backward();
@@ -398,7 +400,7 @@ class Trainer {
       update_ema();
 
       double n = double(b.labels.size(0));
-      loss_sum += loss.item<double>() * n;
+      loss_sum += loss_value * n;
       correct += out.logits.argmax(1).eq(hard_labels(b)).sum().item<double>();
       seen += n;
       bar.update(step + 1, int64_t(seen) * dp_.world_size(), loss_sum / seen);
@@ -413,6 +415,19 @@ class Trainer {
     r.seconds = bar.seconds();
     r.images_per_second = totals[2] / std::max(1e-9, r.seconds);
     return r;
+  }
+
+  // A non-finite loss: the weights would turn to NaN with this step. The
+  // checkpoint of the last complete epoch on disk is untouched.
+  Error diverged(int epoch, int64_t step, double lr) const {
+    int done = epoch - 1;
+    return Error(Status::InvalidArgument,
+                 "training diverged: the loss is not finite (NaN or Inf) at epoch " + std::to_string(epoch) + ", step " +
+                     std::to_string(step + 1) + " (lr " + std::to_string(lr) +
+                     "); lower --lr, raise --warmup or set --grad-clip" +
+                     (done > 0 ? "; the checkpoint after epoch " + std::to_string(done) + " in " + ckpt_.string() +
+                                     " is intact (rerun to resume from it with the new settings)"
+                               : ""));
   }
 
   torch::Tensor hard_labels(const detail::Batch& b) const {
@@ -590,7 +605,7 @@ class Trainer {
     s["fingerprint"] = fingerprint();
     s["history"] = json::array();
     for (const auto& h : history_) s["history"].push_back(report_json(h));
-    write_text_atomic(tmp / "state.json", s.dump(1));  // written last: marks the checkpoint complete
+    write_text_atomic(tmp / "state.json", s.dump(1, ' ', false, json::error_handler_t::replace));  // written last: marks the checkpoint complete
     detail::sync_directory(tmp.string());
     fs::remove_all(old);
     if (fs::exists(ckpt_)) fs::rename(ckpt_, old);
