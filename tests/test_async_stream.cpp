@@ -179,6 +179,8 @@ TEST_CASE("async stream: options and inputs are validated") {
   CHECK(s.submit(plain_frame(0), 1.0));
   CHECK_THROWS_AS(s.submit(plain_frame(1), 0.5), fer::Error);  // back in time
   CHECK(s.submit(plain_frame(1), 1.0));                         // equal is fine
+  fer::AsyncResult unused;
+  CHECK_THROWS_AS(s.next(unused, std::nan("")), fer::Error);
   s.close();
   CHECK_FALSE(s.submit(plain_frame(2), 2.0));
   auto results = drain(s);
@@ -233,6 +235,10 @@ TEST_CASE("async stream: drop-oldest keeps the newest frames and counts the drop
   CHECK(st.submitted == 11);
   CHECK(st.dropped_full == 8);  // frames 1..8 made way for 9 and 10
   CHECK(st.queued == 2);
+  // A frame from the past is refused before it can push out a queued one.
+  CHECK_THROWS_AS(s.submit(plain_frame(11), 0.1), fer::Error);
+  CHECK(s.stats().dropped_full == 8);
+  CHECK(s.stats().queued == 2);
   g_gate.open();
   s.close();
   // A slow consumer: it reads only once everything is done; results beyond

@@ -81,6 +81,17 @@ TEST_CASE("recognize() on explicit boxes, including boxes partly outside the ima
   std::vector<fer::Face> degenerate(1);
   degenerate[0].box = cv::Rect2f(5, 5, 0, 10);
   CHECK_THROWS_AS(p.recognize(img, degenerate), fer::Error);
+  // A box far larger than the image (it would ask for terabytes of border) or with a NaN corner.
+  std::vector<fer::Face> huge(1);
+  huge[0].box = cv::Rect2f(0, 0, 1e6f, 1e6f);
+  CHECK_THROWS_WITH_AS(p.recognize(img, huge), doctest::Contains("times the 120x100 image"), fer::Error);
+  huge[0].box = cv::Rect2f(-5e9f, -5e9f, 1e10f, 1e10f);
+  CHECK_THROWS_AS(p.recognize(img, huge), fer::Error);
+  huge[0].box = cv::Rect2f(std::nanf(""), 5, 10, 10);
+  CHECK_THROWS_AS(p.recognize(img, huge), fer::Error);
+  // The largest box accepted (16 times the longer side) still recognizes.
+  huge[0].box = cv::Rect2f(-900, -900, 1920, 1920);
+  CHECK(p.recognize(img, huge).size() == 1);
 }
 
 TEST_CASE("model inputs: crop gives the model's input type and size") {

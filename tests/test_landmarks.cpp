@@ -175,6 +175,12 @@ TEST_CASE("alignment: a rotated, scaled synthetic face comes back upright onto t
   CHECK_THROWS_AS(fer::align_face(image, landmarks, 0, margin), fer::Error);
   CHECK_THROWS_AS(fer::align_face(image, landmarks, size, 5.f), fer::Error);
   CHECK_THROWS_AS(fer::alignment_transform(landmarks, size, margin, {{0, 0}, {1, 1}}), fer::Error);
+  // Degenerate points (all in one place; a face ten million times its size) span no usable face.
+  const std::vector<cv::Point2f> one_point(landmarks.size(), landmarks.front());
+  CHECK_THROWS_AS(fer::align_face(image, one_point, size, margin), fer::Error);
+  std::vector<cv::Point2f> vast = landmarks;
+  for (auto& p : vast) p *= 1e7f;
+  CHECK_THROWS_WITH_AS(fer::align_face(image, vast, size, margin), doctest::Contains("degenerate"), fer::Error);
 }
 
 TEST_CASE("alignment: the crop convention is stored in the model file") {

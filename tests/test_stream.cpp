@@ -25,6 +25,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -416,6 +417,27 @@ TEST_CASE("track: tracker keeps ids, ends tracks after the max missed time, neve
   CHECK(tracker.update({det(10, 10)})[0] == 4);
   CHECK_THROWS_AS(tracker.predict(-1), fer::Error);
   CHECK_THROWS_AS(tracker.predict(std::nan("")), fer::Error);
+  TrackerOptions forever;
+  forever.max_missed_seconds = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_AS((Tracker{forever}), fer::Error);
+}
+
+TEST_CASE("track: frames whose timestamps do not advance cannot grow the tracks without bound") {
+  Tracker tracker{TrackerOptions{}};
+  // A flickering false positive in a new place on every frame, all at time 0: time never ends a track.
+  for (int i = 0; i < 1000; ++i) {
+    tracker.predict(0.0);
+    fer::Face f;
+    f.box = centred(float(50 + 97 * (i % 40)), float(50 + 89 * (i / 40)), 20);
+    f.score = 1;
+    tracker.update({f});
+    REQUIRE(tracker.tracks().size() <= fer::detail::kMaxTracks);
+  }
+  CHECK(tracker.tracks().size() == fer::detail::kMaxTracks);
+  // The newest detection is kept, and tracks stay in id order.
+  CHECK(tracker.tracks().back().id == 1000);
+  CHECK(tracker.tracks().back().detected_now);
+  for (size_t i = 1; i < tracker.tracks().size(); ++i) CHECK(tracker.tracks()[i - 1].id < tracker.tracks()[i].id);
 }
 
 TEST_CASE("track: smoothing uses real time, not frames") {

@@ -150,6 +150,29 @@ TEST_CASE("tfjs weights: truncated and oversized shards name the file and the we
                {"'layer/w'", "16 bytes"});
 }
 
+TEST_CASE("tfjs weights: a NaN or Inf weight is refused by name and index") {
+  std::string dir = fresh_dir("nonfinite");
+  const std::string manifest = dir + "/m.json";
+  write(manifest, R"([{"paths": ["w.bin"], "weights": [)"
+                  R"({"name": "ok", "shape": [2], "dtype": "float32"},)"
+                  R"({"name": "h", "shape": [3], "dtype": "float32", "quantization": {"dtype": "float16"}}]}])");
+  Bytes b;
+  b.f32(1.f);
+  b.f32(-2.f);
+  for (uint16_t h : {0x3c00, 0x7c00, 0x0000}) b.u16(h);  // 1, +Inf, 0
+  write(dir + "/w.bin", b.data);
+  expect_error([&] { read_tfjs_weights(manifest); }, fer::Status::CorruptData, {"weight 'h'", "non-finite", "index 1"});
+  Bytes nan;
+  nan.f32(std::nanf(""));
+  nan.f32(0.f);
+  for (uint16_t h : {0x3c00, 0x3c00, 0x3c00}) nan.u16(h);
+  write(dir + "/w.bin", nan.data);
+  expect_error([&] { read_tfjs_weights(manifest); }, fer::Status::CorruptData, {"weight 'ok'", "index 0"});
+  nan.data.assign(nan.data.size(), 0);  // the same file of zeros reads
+  write(dir + "/w.bin", nan.data);
+  CHECK(read_tfjs_weights(manifest).get("h").numel() == 3);
+}
+
 TEST_CASE("tfjs weights: absurd shapes fail before anything is allocated") {
   std::string dir = fresh_dir("shapes");
   for (const char* shape : {"[1099511627776, 1099511627776]", "[4611686018427387904, 4]", "[2147483647, 2147483647]",

@@ -90,7 +90,8 @@ class AsyncStream {
     Timeout,   ///< nothing arrived in time
     Finished,  ///< closed (or stopped) and every result has been handed out
   };
-  /// Waits up to `timeout_seconds` (< 0: without limit) for the next result,
+  /// Waits up to `timeout_seconds` (< 0 or over 1e9: without limit; NaN:
+  /// InvalidArgument) for the next result,
   /// in submission order. When the worker failed, the results from before the
   /// failure come first, then this call throws the worker's exception (once).
   Next next(AsyncResult& out, double timeout_seconds = -1);

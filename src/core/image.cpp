@@ -5,6 +5,8 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 namespace fer {
@@ -18,6 +20,21 @@ std::string describe(const cv::Mat& image) {
   std::string d = depth >= 0 && depth < 8 ? kDepth[depth] : "unknown-depth";
   return d + " " + std::to_string(image.channels()) + "-channel " + std::to_string(image.cols) + "x" +
          std::to_string(image.rows);
+}
+
+std::string face_box_problem(const cv::Rect2f& box, const cv::Size& size) {
+  if (!(box.width > 0.f && box.height > 0.f) || !std::isfinite(box.x) || !std::isfinite(box.y) ||
+      !std::isfinite(box.width) || !std::isfinite(box.height))
+    return "face box must have a positive, finite size";
+  const double limit = double(kMaxFaceBoxScale) * std::max(size.width, size.height);
+  if (double(box.width) > limit || double(box.height) > limit)
+    return "face box of " + std::to_string(box.width) + "x" + std::to_string(box.height) + " is more than " +
+           std::to_string(int(kMaxFaceBoxScale)) + " times the " + std::to_string(size.width) + "x" +
+           std::to_string(size.height) + " image";
+  if (double(box.x) >= size.width || double(box.y) >= size.height || double(box.x) + box.width <= 0 ||
+      double(box.y) + box.height <= 0)
+    return "face box lies outside the image";
+  return {};
 }
 
 cv::Mat to_gray(const cv::Mat& image) {

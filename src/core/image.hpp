@@ -12,4 +12,13 @@ cv::Mat to_bgr(const cv::Mat& image);
 /// Describes an image's type for error messages ("8-bit 2-channel 640x480").
 std::string describe(const cv::Mat& image);
 
+/// The largest face box side accepted, in multiples of the image's longer side:
+/// far beyond any real face with its margin, small enough that every pixel
+/// coordinate of the box stays an int and no crop asks for an absurd allocation.
+constexpr float kMaxFaceBoxScale = 16.f;
+/// Empty when `box` is a usable face box for an image of `size`: finite,
+/// positive, no side over kMaxFaceBoxScale times the image's longer side, and
+/// overlapping the image; else what is wrong with it ("lies outside the image", ...).
+std::string face_box_problem(const cv::Rect2f& box, const cv::Size& size);
+
 }  // namespace fer::detail

@@ -126,9 +126,8 @@ FaceLandmark68Detector::FaceLandmark68Detector(const LandmarkOptions& options, b
 
 cv::Mat FaceLandmark68Detector::face_input(const cv::Mat& bgr, const cv::Rect2f& box, cv::Point2f* origin,
                                            float* side) {
-  if (!(box.width > 0.f && box.height > 0.f) || !std::isfinite(box.x) || !std::isfinite(box.y) ||
-      !std::isfinite(box.width) || !std::isfinite(box.height))
-    throw Error(Status::InvalidArgument, "landmarks: a face box must have a positive, finite size");
+  const std::string problem = detail::face_box_problem(box, bgr.size());
+  if (!problem.empty()) throw Error(Status::InvalidArgument, "landmarks: " + problem);
   auto clampf = [](double v, int hi) { return int(std::clamp(std::floor(v), 0.0, double(hi))); };
   const int x0 = clampf(box.x, bgr.cols), y0 = clampf(box.y, bgr.rows);
   const int x1 = clampf(double(box.x) + box.width, bgr.cols), y1 = clampf(double(box.y) + box.height, bgr.rows);
@@ -200,8 +199,11 @@ std::vector<std::vector<cv::Point2f>> FaceLandmark68Detector::detect(const cv::M
     const double roll = std::atan2(eyes.y, eyes.x) * 180.0 / CV_PI;
     if (std::abs(roll) <= options_.upright_pass_degrees) continue;
     const cv::Rect2f& b = boxes[i];
-    const cv::Size size(std::max(1, int(std::lround(b.width))), std::max(1, int(std::lround(b.height))));
-    cv::Mat to_upright = cv::getRotationMatrix2D(cv::Point2f(b.x + b.width / 2, b.y + b.height / 2), roll, 1.0);
+    // At the box's own size, but no larger than the image (a box may be up to
+    // kMaxFaceBoxScale times it): the network sees 112x112 pixels anyway.
+    const double fit = std::min(1.0, double(std::max(bgr.cols, bgr.rows)) / std::max(b.width, b.height));
+    const cv::Size size(std::max(1, int(std::lround(b.width * fit))), std::max(1, int(std::lround(b.height * fit))));
+    cv::Mat to_upright = cv::getRotationMatrix2D(cv::Point2f(b.x + b.width / 2, b.y + b.height / 2), roll, fit);
     to_upright.at<double>(0, 2) += size.width / 2.0 - (b.x + b.width / 2);
     to_upright.at<double>(1, 2) += size.height / 2.0 - (b.y + b.height / 2);
     cv::Mat face;

@@ -199,7 +199,7 @@ std::pair<torch::Tensor, torch::Tensor> SsdMobilenetNet::decode(const std::vecto
   torch::Tensor size = priors.slice(1, 2, 4) - priors.slice(1, 0, 2);  // (h, w)
   torch::Tensor centre = priors.slice(1, 0, 2) + size / 2;             // (cy, cx)
   torch::Tensor c = d.slice(1, 0, 2) / 10 * size + centre;
-  torch::Tensor half = torch::exp(d.slice(1, 2, 4) / 5) * size / 2;
+  torch::Tensor half = torch::exp(d.slice(1, 2, 4).clamp_max(100.f) / 5) * size / 2;  // as Tiny Face: no Inf sizes
   return {torch::cat({c - half, c + half}, 1), scores};
 }
 
@@ -227,7 +227,7 @@ std::vector<Face> SsdMobilenetDetector::detect_with_skipped(const cv::Mat& image
   std::vector<cv::Rect2f> boxes;
   std::vector<float> scores;
   for (int64_t i = 0; i < s.size(0); ++i) {
-    if (s[i] <= options_.score_threshold) continue;
+    if (!(s[i] > options_.score_threshold)) continue;  // NaN scores too
     float y0 = b[i][0], x0 = b[i][1], y1 = b[i][2], x1 = b[i][3];
     boxes.emplace_back(x0 * to_pixels, y0 * to_pixels, (x1 - x0) * to_pixels, (y1 - y0) * to_pixels);
     scores.push_back(s[i]);

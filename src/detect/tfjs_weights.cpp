@@ -239,6 +239,9 @@ TfjsWeights read_tfjs_weights(const std::string& manifest_path) {
         const int64_t step = enc.bytes_per_value();
         for (int64_t i = 0; i < numel; ++i) {
           float v = read_value(src + i * step, enc);
+          if (!std::isfinite(v))  // e.g. a float16 with an all-ones exponent: every output would be NaN
+            throw Error(Status::CorruptData, where + " holds a non-finite value (NaN or Inf) at index " +
+                                                 std::to_string(i));
           dst[i] = enc.as_int ? std::round(v) : v;
         }
         offset += bytes;

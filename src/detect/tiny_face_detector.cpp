@@ -125,7 +125,7 @@ void TinyFaceDetector::decode(const torch::Tensor& raw, int input_width, float t
     for (int64_t col = 0; col < cols; ++col)
       for (int k = 0; k < 5; ++k) {
         float score = sigmoid(a[k][4][row][col]);
-        if (score < threshold) continue;
+        if (!(score >= threshold)) continue;  // NaN scores too
         float cx = (float(col) + sigmoid(a[k][0][row][col])) * cell;
         float cy = (float(row) + sigmoid(a[k][1][row][col])) * cell;
         float w = std::exp(std::min(a[k][2][row][col], 20.f)) * kAnchors[k][0] * cell;

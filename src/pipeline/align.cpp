@@ -84,7 +84,9 @@ cv::Mat align_face(const cv::Mat& image, const std::vector<cv::Point2f>& landmar
   cv::Mat m = alignment_transform(landmarks, size, margin, templ);
   const double scale = std::hypot(m.at<double>(0, 0), m.at<double>(1, 0));
   // Shrinking by more than 2: warp at an integer multiple of the size, then average areas.
-  const int f = scale < 0.5 ? std::min(8, int(std::floor(1.0 / scale))) : 1;
+  if (!(scale > 1e-6) || !std::isfinite(scale))
+    throw Error(Status::InvalidArgument, "face landmarks are degenerate: they span no usable face");
+  const int f = scale < 0.5 ? int(std::min(8.0, std::floor(1.0 / scale))) : 1;
   cv::Mat warped;
   cv::warpAffine(image, warped, m * double(f), cv::Size(size * f, size * f), cv::INTER_LINEAR, cv::BORDER_REPLICATE);
   if (f == 1) return warped;

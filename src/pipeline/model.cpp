@@ -137,9 +137,8 @@ cv::Mat Model::crop(const cv::Mat& image, const cv::Rect2f& box) const {
   if (needs_landmarks())
     throw Error(Status::InvalidArgument,
                 "this model crops faces aligned by their landmarks, not by a box; pass a fer::Face with landmarks");
-  if (!(box.width > 0.f && box.height > 0.f) || !std::isfinite(box.x) || !std::isfinite(box.y) ||
-      !std::isfinite(box.width) || !std::isfinite(box.height))
-    throw Error(Status::InvalidArgument, "face box must have a positive, finite size");
+  const std::string problem = detail::face_box_problem(box, image.size());
+  if (!problem.empty()) throw Error(Status::InvalidArgument, problem);
   float w = box.width, h = box.height;
   float cx = box.x + w / 2, cy = box.y + h / 2;
   if (info_.crop.square) w = h = std::max(w, h);

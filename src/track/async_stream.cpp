@@ -175,6 +175,13 @@ bool AsyncStream::submit(const cv::Mat& frame, double timestamp) {
   item.timestamp = timestamp;
 
   std::unique_lock<std::mutex> lock(s.mutex);
+  auto check_timestamp = [&] {  // before anything is dropped for this frame
+    if (s.has_last_timestamp && timestamp < s.last_timestamp)
+      throw Error(Status::InvalidArgument, "frame timestamps must not go back in time: got " +
+                                               std::to_string(timestamp) + " s after " +
+                                               std::to_string(s.last_timestamp) + " s");
+  };
+  check_timestamp();
   if (s.frames.size() >= s.options.queue_capacity) {
     if (s.options.policy == QueuePolicy::DropOldest) {
       if (s.accepting) {
@@ -186,9 +193,7 @@ bool AsyncStream::submit(const cv::Mat& frame, double timestamp) {
     }
   }
   if (!s.accepting) return false;
-  if (s.has_last_timestamp && timestamp < s.last_timestamp)
-    throw Error(Status::InvalidArgument, "frame timestamps must not go back in time: got " + std::to_string(timestamp) +
-                                             " s after " + std::to_string(s.last_timestamp) + " s");
+  check_timestamp();  // again: another thread may have submitted while this one waited for room
   s.has_last_timestamp = true;
   s.last_timestamp = timestamp;
   item.submit_index = s.stats.submitted++;
@@ -203,7 +208,8 @@ AsyncStream::Next AsyncStream::next(AsyncResult& out, double timeout_seconds) {
   Impl& s = *impl_;
   std::unique_lock<std::mutex> lock(s.mutex);
   auto have_something = [&] { return !s.results.empty() || s.worker_done; };
-  if (timeout_seconds < 0) {
+  if (std::isnan(timeout_seconds)) throw Error(Status::InvalidArgument, "next(): the timeout is NaN");
+  if (timeout_seconds < 0 || timeout_seconds > 1e9) {  // no limit (beyond 31 years: the clock would overflow)
     s.result_ready.wait(lock, have_something);
   } else {
     auto wait = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(timeout_seconds));

@@ -46,13 +46,15 @@ void blend_attention(cv::Mat& image, const cv::Rect2f& box_f, const cv::Mat& att
   if (attention.type() != CV_32FC1)
     throw Error(Status::InvalidArgument, "an attention map must be CV_32F with one channel, got " +
                                              detail::describe(attention));
-  if (!(box_f.width > 0 && box_f.height > 0)) return;
+  // Nothing to draw for a box that is not finite, outside the image, or far
+  // larger than it (checked in float: its int corners would overflow).
+  if (!detail::face_box_problem(box_f, image.size()).empty()) return;
   // Integer box, clipped; the map is resized to the whole box so a box partly
   // outside the image shows the matching part of the map.
   cv::Rect box(cv::Point(int(std::lround(box_f.x)), int(std::lround(box_f.y))),
                cv::Point(int(std::lround(box_f.x + box_f.width)), int(std::lround(box_f.y + box_f.height))));
   cv::Rect visible = box & cv::Rect(0, 0, image.cols, image.rows);
-  if (visible.area() <= 0 || double(box.area()) > 16.0 * double(image.total())) return;
+  if (visible.empty() || double(box.width) * double(box.height) > 16.0 * double(image.total())) return;
 
   cv::Mat map = attention.clone();
   cv::patchNaNs(map, 0.0);
@@ -90,6 +92,8 @@ void draw_overlay(cv::Mat& image, const std::vector<TrackedFace>& faces, const O
   double font = options.font_scale > 0 ? options.font_scale : std::max(0.4, std::max(image.cols, image.rows) / 1400.0);
   int thick = std::max(1, int(font * 2));
   for (const TrackedFace& f : faces) {
+    // A box that is not finite, outside the image or far larger than it has nothing to draw.
+    if (!detail::face_box_problem(f.result.face.box, image.size()).empty()) continue;
     cv::Scalar colour = track_colour(f.track_id);
     cv::Rect box(f.result.face.box);
     cv::rectangle(image, box, colour, f.detected ? thick + 1 : std::max(1, thick - 1), cv::LINE_AA);

@@ -1,3 +1,4 @@
+#include "core/image.hpp"
 #include "track/smoother.hpp"
 #include "track/tracker.hpp"
 
@@ -76,6 +77,14 @@ float visible_fraction(const cv::Rect2f& box, const cv::Size& size) {
   if (area <= 0) return 0.f;
   return (box & cv::Rect2f(0.f, 0.f, float(size.width), float(size.height))).area() / area;
 }
+
+// A track's box can be cut for recognition: a usable face box with at least
+// one whole pixel of it inside the frame (a sliver of 0.1 px crops nothing).
+bool croppable(const cv::Rect2f& box, const cv::Size& size) {
+  if (!detail::face_box_problem(box, size).empty()) return false;
+  cv::Rect2f in = box & cv::Rect2f(0.f, 0.f, float(size.width), float(size.height));
+  return in.width >= 1.f && in.height >= 1.f;
+}
 }  // namespace
 
 StreamFrame Stream::push(const cv::Mat& frame, double timestamp) {
@@ -109,7 +118,7 @@ StreamFrame Stream::push(const cv::Mat& frame, double timestamp) {
   std::vector<const detail::Track*> shown;
   for (const detail::Track& t : s.tracker.tracks())
     if (t.missed_detections == 0 && visible_fraction(t.filter.box(), frame.size()) >= s.options.min_visible_fraction &&
-        visible_fraction(t.filter.box(), frame.size()) > 0)
+        croppable(t.filter.box(), frame.size()))
       shown.push_back(&t);
   std::sort(shown.begin(), shown.end(), [](const auto* a, const auto* b) { return a->id < b->id; });
 

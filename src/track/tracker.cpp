@@ -13,8 +13,8 @@ Tracker::Tracker(const TrackerOptions& options) : options_(options) {
   if (!(options.iou_threshold > 0 && options.iou_threshold <= 1))
     throw Error(Status::InvalidArgument, "tracker: iou_threshold must be in (0, 1], got " +
                                              std::to_string(options.iou_threshold));
-  if (!(options.max_missed_seconds >= 0))
-    throw Error(Status::InvalidArgument, "tracker: max_missed_seconds must be >= 0");
+  if (!(options.max_missed_seconds >= 0) || !std::isfinite(options.max_missed_seconds))
+    throw Error(Status::InvalidArgument, "tracker: max_missed_seconds must be finite and >= 0");
 }
 
 void Tracker::predict(double timestamp) {
@@ -87,6 +87,15 @@ std::vector<int64_t> Tracker::update(const std::vector<Face>& detections) {
     t.detected_now = true;
     ids[d] = t.id;
     tracks_.push_back(std::move(t));
+  }
+  // Tracks end by time; frames whose timestamps do not advance (allowed)
+  // never age them, so the count is bounded too: past kMaxTracks the tracks
+  // missed longest go first (those seen this run are never dropped).
+  if (tracks_.size() > kMaxTracks) {
+    std::stable_sort(tracks_.begin(), tracks_.end(),
+                     [](const Track& a, const Track& b) { return a.missed_detections < b.missed_detections; });
+    while (tracks_.size() > kMaxTracks && tracks_.back().missed_detections > 0) tracks_.pop_back();
+    std::sort(tracks_.begin(), tracks_.end(), [](const Track& a, const Track& b) { return a.id < b.id; });
   }
   return ids;
 }

@@ -5,10 +5,14 @@
 
 #include <fer/types.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
 namespace fer::detail {
+
+/// The most tracks kept alive at once (see Tracker::update).
+constexpr size_t kMaxTracks = 256;
 
 struct TrackerOptions {
   float iou_threshold = 0.3f;        ///< a detection joins a track with at least this IoU, or else
