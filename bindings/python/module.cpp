@@ -9,7 +9,9 @@
 #include <pybind11/stl.h>
 
 #include <atomic>
+#include <climits>
 #include <csignal>
+#include <mutex>
 #include <sstream>
 
 namespace py = pybind11;
@@ -29,6 +31,8 @@ cv::Mat mat_from_array(const py::array& any) {
   if (c != 1 && c != 3 && c != 4)
     throw py::value_error("expected 1, 3 (BGR) or 4 (BGRA) channels, got " + std::to_string(c));
   if (h <= 0 || w <= 0) throw py::value_error("image is empty");
+  if (h > INT_MAX || w > INT_MAX)  // OpenCV's sizes are int: a larger side would wrap
+    throw py::value_error("image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is absurdly large");
   if (any.strides(0) <= 0 || any.strides(1) != c || (any.ndim() == 3 && any.strides(2) != 1) ||
       any.strides(0) < w * c)
     throw py::value_error("image pixels must be packed within rows (row stride may be larger); "
@@ -122,7 +126,7 @@ fer::TrainOptions train_options_from(const py::dict& kw) {
     else if (k == "label_smoothing") o.label_smoothing = num();
     else if (k == "augment") o.augment.enabled = py::cast<bool>(v);
     else if (k == "teacher_model") {  // one path or a list of paths (an ensemble of teachers)
-      if (py::isinstance<py::str>(v)) o.teacher_models = {str()};
+      if (py::isinstance<py::str>(v) || py::isinstance<py::bytes>(v)) o.teacher_models = {str()};
       else o.teacher_models = py::cast<std::vector<std::string>>(v);
     }
     else if (k == "kd_weight") o.kd_weight = num();
@@ -164,14 +168,14 @@ py::array_t<float> to_numpy(const std::vector<float>& v) {
 }
 
 // The `model` argument of Pipeline and Stream: a loaded fer.Model (returned, to
-// share), a path (str or os.PathLike, set in `o`), or None / "" (the default model).
+// share), a path (str, bytes or os.PathLike, set in `o`), or None / "" (the default model).
 std::shared_ptr<const fer::Model> model_argument(const py::object& model, fer::PipelineOptions& o) {
   if (py::isinstance<fer::Model>(model)) return py::cast<std::shared_ptr<fer::Model>>(model);
   if (model.is_none()) return nullptr;
-  if (py::isinstance<py::str>(model)) o.model_path = py::cast<std::string>(model);
+  if (py::isinstance<py::str>(model) || py::isinstance<py::bytes>(model)) o.model_path = py::cast<std::string>(model);
   else if (py::hasattr(model, "__fspath__")) o.model_path = py::cast<std::string>(model.attr("__fspath__")());
   else
-    throw py::type_error("model must be a path (str or os.PathLike), a fer.Model or None, got " +
+    throw py::type_error("model must be a path (str, bytes or os.PathLike), a fer.Model or None, got " +
                          std::string(py::str(py::type::of(model).attr("__name__"))));
   return nullptr;
 }
@@ -245,14 +249,42 @@ py::list box_score_list(const std::vector<fer::Face>& faces) {
   return out;
 }
 
+/// A Python str of bytes that need not be UTF-8 (messages and paths can quote
+/// file names, which on Linux are any bytes): invalid bytes become U+FFFD
+/// instead of raising UnicodeDecodeError in place of the real result or error.
+py::str text(const std::string& s) {
+  PyObject* o = PyUnicode_DecodeUTF8(s.data(), Py_ssize_t(s.size()), "replace");
+  if (!o) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(o);
+}
+
+/// Pipeline, Stream and VideoSource are not thread-safe, and their work runs
+/// without the GIL, so Python threads sharing one object would race (a
+/// ThreadPoolExecutor mapping pipeline.process over frames). Each bound object
+/// carries a lock that those calls take once the GIL is released: calls on one
+/// object from several threads run one after the other; other objects run in parallel.
+template <class T>
+struct Serialized : T {
+  using T::T;
+  explicit Serialized(T&& t) : T(std::move(t)) {}
+  std::mutex busy;
+};
+using PyPipeline = Serialized<fer::Pipeline>;
+using PyStream = Serialized<fer::Stream>;
+using PyVideoSource = Serialized<fer::VideoSource>;
+
+/// f() without the GIL, holding `s`'s lock (released before the GIL is taken back).
+template <class S, class F>
+auto exclusive(S& s, F&& f) {
+  py::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(s.busy);
+  return f();
+}
+
 /// Stream::push without the GIL: (tracked faces, skipped faces as box_score_list).
-std::pair<py::list, py::list> push_frame(fer::Stream& s, const py::array& image, double timestamp) {
+std::pair<py::list, py::list> push_frame(PyStream& s, const py::array& image, double timestamp) {
   cv::Mat mat = mat_from_array(image);
-  fer::StreamFrame frame;
-  {
-    py::gil_scoped_release release;
-    frame = s.push(mat, timestamp);
-  }
+  fer::StreamFrame frame = exclusive(s, [&] { return s.push(mat, timestamp); });
   auto classes = std::make_shared<const std::vector<std::string>>(s.pipeline().model().info().classes);
   py::list faces;
   for (auto& f : frame.faces) faces.append(PyTrackedFace{std::move(f), classes});
@@ -261,7 +293,7 @@ std::pair<py::list, py::list> push_frame(fer::Stream& s, const py::array& image,
 
 // One model file path, or a list of them (an ensemble).
 std::vector<std::string> model_paths(const py::object& model) {
-  if (py::isinstance<py::str>(model)) return {py::cast<std::string>(model)};
+  if (py::isinstance<py::str>(model) || py::isinstance<py::bytes>(model)) return {py::cast<std::string>(model)};
   return py::cast<std::vector<std::string>>(model);
 }
 
@@ -355,7 +387,7 @@ PYBIND11_MODULE(_fer, m) {
       if (p) std::rethrow_exception(p);
     } catch (const fer::Error& e) {
       py::object type = py::reinterpret_borrow<py::object>(error.ptr());
-      py::object err = type(std::string(fer::status_name(e.status())) + ": " + e.what());
+      py::object err = type(text(std::string(fer::status_name(e.status())) + ": " + e.what()));
       err.attr("status") = fer::status_name(e.status());
       PyErr_SetObject(error.ptr(), err.ptr());
     }
@@ -404,7 +436,7 @@ PYBIND11_MODULE(_fer, m) {
                std::to_string(model.info().classes.size()) + ", trained=" + (model.info().trained ? "True" : "False") + ")";
       });
 
-  py::class_<fer::Pipeline>(m, "Pipeline")
+  py::class_<PyPipeline>(m, "Pipeline")
       .def(py::init([](const std::string& detector, const py::object& model, int threads, const std::string& precision,
                        float score_threshold, int min_face_size, bool return_features, const std::string& landmarks,
                        bool return_attention, const std::string& tta) {
@@ -412,7 +444,7 @@ PYBIND11_MODULE(_fer, m) {
                                                        return_features, landmarks, return_attention, tta);
              std::shared_ptr<const fer::Model> shared = model_argument(model, o);
              py::gil_scoped_release release;
-             return shared ? std::make_unique<fer::Pipeline>(o, shared) : std::make_unique<fer::Pipeline>(o);
+             return shared ? std::make_unique<PyPipeline>(o, shared) : std::make_unique<PyPipeline>(o);
            }),
            py::arg("detector") = "auto", py::arg("model") = "", py::arg("threads") = 0, py::arg("precision") = "auto",
            py::arg("score_threshold") = 0.5f, py::arg("min_face_size") = 24, py::arg("return_features") = false,
@@ -420,40 +452,34 @@ PYBIND11_MODULE(_fer, m) {
            "model: a model file path ('' or None: the default model) or a loaded fer.Model (shared read-only); "
            "tta: 'none', 'flip' or 'tencrop', test-time augmentation of the recognizer (the mean over 2 or 10 "
            "views of each face, as fer eval --tta)")
-      .def("process", [](fer::Pipeline& p, const py::array& image) {
+      .def("process", [](PyPipeline& p, const py::array& image) {
              cv::Mat mat = mat_from_array(image);
-             py::gil_scoped_release release;
-             return p.process(mat);
+             return exclusive(p, [&] { return p.process(mat); });
            }, py::arg("image"), "Detects and recognizes every face of a uint8 HxW / HxWx3 (BGR) / HxWx4 (BGRA) image")
-      .def("process_with_skipped", [](fer::Pipeline& p, const py::array& image) {
+      .def("process_with_skipped", [](PyPipeline& p, const py::array& image) {
              cv::Mat mat = mat_from_array(image);
              std::vector<fer::Face> skipped;
-             std::vector<fer::FaceResult> results;
-             {
-               py::gil_scoped_release release;
-               results = p.process(mat, skipped);
-             }
+             std::vector<fer::FaceResult> results = exclusive(p, [&] { return p.process(mat, skipped); });
              return py::make_tuple(results, box_score_list(skipped));
            }, py::arg("image"),
            "Like process(); returns (faces, skipped): skipped lists ((x, y, w, h), score) of the faces found but "
            "smaller than min_face_size, which are not recognized")
-      .def("recognize", [](const fer::Pipeline& p, const py::array& image, const py::object& boxes) {
+      .def("recognize", [](PyPipeline& p, const py::array& image, const py::object& boxes) {
              cv::Mat mat = mat_from_array(image);
              std::vector<fer::Face> faces = faces_from_boxes(boxes);
-             py::gil_scoped_release release;
-             return p.recognize(mat, faces);
+             return exclusive(p, [&] { return p.recognize(mat, faces); });
            }, py::arg("image"), py::arg("boxes"),
            "Recognizes the faces at boxes you found (your own detector, or boxes kept from an earlier frame) "
            "without detecting: boxes is a sequence of (x, y, width, height) in image pixels (or an N x 4 array), "
            "framed as the pipeline's detector frames faces; returns one FaceResult per box, in order, with "
            "score 0 and, with a landmark model, landmarks")
       .def_property_readonly("detector", &fer::Pipeline::detector_name)
-      .def_property_readonly("model", [](const fer::Pipeline& p) {
+      .def_property_readonly("model", [](const PyPipeline& p) {
         return std::const_pointer_cast<fer::Model>(p.shared_model());
       })
-      .def_property_readonly("classes", [](const fer::Pipeline& p) { return p.model().info().classes; })
+      .def_property_readonly("classes", [](const PyPipeline& p) { return p.model().info().classes; })
       .def_property_readonly(
-          "precision", [](const fer::Pipeline& p) { return std::string(fer::precision_name(p.model().precision())); },
+          "precision", [](const PyPipeline& p) { return std::string(fer::precision_name(p.model().precision())); },
           "The precision the recognizer runs in: 'fp32', 'bf16' or 'int8' ('auto' resolved)");
 
   m.def("evaluate", [](const py::object& model, const std::string& data, const std::string& format,
@@ -550,7 +576,8 @@ PYBIND11_MODULE(_fer, m) {
       .def_property_readonly("frames_missed", [](const PyTrackedFace& t) { return t.face.frames_missed; })
       .def("__repr__", &tracked_repr);
 
-  py::class_<fer::Stream>(m, "Stream", "Tracks and recognizes faces across the frames of one video (one thread at a time)")
+  py::class_<PyStream>(m, "Stream", "Tracks and recognizes faces across the frames of one video (calls from "
+                                    "several threads run one at a time)")
       .def(py::init([](const std::string& detector, py::object model, int threads, const std::string& precision,
                        float score_threshold, int min_face_size, bool return_features, int detect_every,
                        double smoothing_seconds, float label_margin, double max_missed_seconds, float iou_threshold,
@@ -569,7 +596,7 @@ PYBIND11_MODULE(_fer, m) {
              so.redetect_every = redetect_every;
              std::shared_ptr<const fer::Model> shared = model_argument(model, o);
              py::gil_scoped_release release;
-             return shared ? std::make_unique<fer::Stream>(o, shared, so) : std::make_unique<fer::Stream>(o, so);
+             return shared ? std::make_unique<PyStream>(o, shared, so) : std::make_unique<PyStream>(o, so);
            }),
            py::arg("detector") = "auto", py::arg("model") = py::none(), py::arg("threads") = 0,
            py::arg("precision") = "auto", py::arg("score_threshold") = 0.5f, py::arg("min_face_size") = 24,
@@ -580,26 +607,28 @@ PYBIND11_MODULE(_fer, m) {
            py::arg("tta") = "none",
            "model: a model file path, a loaded fer.Model (shared read-only), or None for the default model; "
            "tta as for Pipeline")
-      .def("push", [](fer::Stream& s, const py::array& image, double timestamp) {
+      .def("push", [](PyStream& s, const py::array& image, double timestamp) {
              return push_frame(s, image, timestamp).first;
            }, py::arg("image"), py::arg("timestamp"),
            "Processes the next frame (uint8 HxW / HxWx3 BGR / HxWx4 BGRA) at `timestamp` seconds (never "
            "earlier than the previous frame's); returns the tracked faces ordered by track id")
-      .def("push_with_skipped", [](fer::Stream& s, const py::array& image, double timestamp) {
+      .def("push_with_skipped", [](PyStream& s, const py::array& image, double timestamp) {
              auto [faces, skipped] = push_frame(s, image, timestamp);
              return py::make_tuple(faces, skipped);
            }, py::arg("image"), py::arg("timestamp"),
            "Like push(); returns (faces, skipped): skipped lists ((x, y, w, h), score) of the faces the detector "
            "found on this frame but smaller than min_face_size, which are neither tracked nor recognized")
-      .def("reset", &fer::Stream::reset, "Forgets every track (e.g. after a scene cut); ids keep counting up")
-      .def_property_readonly("frame_count", &fer::Stream::frame_count)
-      .def_property_readonly("classes", [](const fer::Stream& s) { return s.pipeline().model().info().classes; })
-      .def_property_readonly("detector", [](const fer::Stream& s) { return s.pipeline().detector_name(); })
-      .def_property_readonly("model", [](const fer::Stream& s) {
+      .def("reset", [](PyStream& s) { exclusive(s, [&] { s.reset(); }); },
+           "Forgets every track (e.g. after a scene cut); ids keep counting up")
+      .def_property_readonly("frame_count", [](PyStream& s) { return exclusive(s, [&] { return s.frame_count(); }); })
+      .def_property_readonly("classes", [](const PyStream& s) { return s.pipeline().model().info().classes; })
+      .def_property_readonly("detector", [](const PyStream& s) { return s.pipeline().detector_name(); })
+      .def_property_readonly("model", [](const PyStream& s) {
         return std::const_pointer_cast<fer::Model>(s.pipeline().shared_model());
       })
-      .def("__repr__", [](const fer::Stream& s) {
-        return "Stream(detector='" + s.pipeline().detector_name() + "', frames=" + std::to_string(s.frame_count()) + ")";
+      .def("__repr__", [](PyStream& s) {
+        int64_t frames = exclusive(s, [&] { return s.frame_count(); });
+        return "Stream(detector='" + s.pipeline().detector_name() + "', frames=" + std::to_string(frames) + ")";
       });
 
   py::class_<fer::VideoFrame>(m, "VideoFrame")
@@ -614,47 +643,37 @@ PYBIND11_MODULE(_fer, m) {
         return os.str();
       });
 
-  py::class_<fer::VideoSource>(m, "VideoSource", "Frames of a video file, an image sequence or a camera; iterable")
+  py::class_<PyVideoSource>(m, "VideoSource", "Frames of a video file, an image sequence or a camera; iterable")
       .def(py::init([](const std::string& path, double fps) {
              py::gil_scoped_release release;
-             return std::make_unique<fer::VideoSource>(path, fps);
+             return std::make_unique<PyVideoSource>(path, fps);
            }), py::arg("path"), py::arg("fps") = 0.0,
            "Opens a video file or an image-sequence pattern ('frames/img_%04d.png'); fps > 0 overrides the "
            "frame rate used for timestamps")
       .def_static("camera", [](int index) {
         py::gil_scoped_release release;
-        return std::make_unique<fer::VideoSource>(fer::VideoSource::camera(index));
+        return std::make_unique<PyVideoSource>(fer::VideoSource::camera(index));
       }, py::arg("index") = 0)
-      .def("read", [](fer::VideoSource& v) -> py::object {
+      .def("read", [](PyVideoSource& v) -> py::object {
         auto f = std::make_unique<fer::VideoFrame>();
-        bool ok;
-        {
-          py::gil_scoped_release release;
-          ok = v.read(*f);
-        }
-        if (!ok) return py::none();
+        if (!exclusive(v, [&] { return v.read(*f); })) return py::none();
         return py::cast(std::move(f));
       }, "The next VideoFrame, or None at the end")
       .def("__iter__", [](py::object self) { return self; })
-      .def("__next__", [](fer::VideoSource& v) {
+      .def("__next__", [](PyVideoSource& v) {
         auto f = std::make_unique<fer::VideoFrame>();
-        bool ok;
-        {
-          py::gil_scoped_release release;
-          ok = v.read(*f);
-        }
-        if (!ok) throw py::stop_iteration();
+        if (!exclusive(v, [&] { return v.read(*f); })) throw py::stop_iteration();
         return f;
       })
       .def_property_readonly("fps", &fer::VideoSource::fps)
-      .def_property_readonly("frame_size", [](const fer::VideoSource& v) {
+      .def_property_readonly("frame_size", [](const PyVideoSource& v) {
         cv::Size s = v.frame_size();
         return py::make_tuple(s.width, s.height);
       }, "(width, height)")
       .def_property_readonly("frame_count", &fer::VideoSource::frame_count, "-1 when unknown")
       .def_property_readonly("is_live", &fer::VideoSource::is_live)
-      .def_property_readonly("description", &fer::VideoSource::description)
-      .def("__repr__", [](const fer::VideoSource& v) { return "VideoSource('" + v.description() + "')"; });
+      .def_property_readonly("description", [](const PyVideoSource& v) { return text(v.description()); })
+      .def("__repr__", [](const PyVideoSource& v) { return text("VideoSource('" + v.description() + "')"); });
 
   m.def("draw", [](py::array image, py::list faces, std::vector<std::string> classes, bool probability_bars,
                    double font_scale) {
@@ -729,7 +748,7 @@ PYBIND11_MODULE(_fer, m) {
         py::dict out;
         out["model"] = r.best;
         out["best_epoch"] = r.best_epoch;
-        out["best_path"] = r.best_path;
+        out["best_path"] = text(r.best_path);
         py::list history;
         for (const auto& e : r.history) history.append(epoch_dict(e));
         out["history"] = history;
@@ -742,7 +761,7 @@ PYBIND11_MODULE(_fer, m) {
         d["extractors"] = fer::extractor_registry().names();
         d["classifiers"] = fer::classifier_registry().names();
         d["landmarks"] = fer::landmark_registry().names();
-        d["default_model"] = fer::default_model_path();
+        d["default_model"] = text(fer::default_model_path());
         return d;
       }, "Registered components by kind, and the default model file ('' when none)");
 

@@ -46,12 +46,16 @@ def evaluate(model, data, format="folder", tta="none", per_image=False, split=""
     threads: compute and decoding threads, 0 = all cores.
     per_image: also report["correct"], one character per image in dataset order
     ('1' right, '0' wrong), for paired comparisons of two models."""
-    if isinstance(model, (str, _os.PathLike)):
-        model = _os.fspath(model)
-    else:
-        model = [_os.fspath(m) for m in model]
+    model = _model_paths(model)
     return _json.loads(_evaluate(model, _os.fspath(data), format, tta, per_image, split, occlusion, occlusion_seed,
                                  precision, resize, threads))
+
+
+def _model_paths(model):
+    """One model path (str, bytes or os.PathLike) or a sequence of them, as str or bytes."""
+    if isinstance(model, (str, bytes, _os.PathLike)):
+        return _os.fspath(model)
+    return [_os.fspath(m) for m in model]
 
 
 def annotate(image, faces, classes=None, probability_bars=True, font_scale=0.0):
@@ -71,10 +75,7 @@ def teacher_targets(model, data, out, format="folder", split="", tta="none", pre
     dataset's fingerprint and training refuses targets of other images.
     Returns the file's provenance as a dict (models, views, images, and the
     targets' accuracy on the data's own labels)."""
-    if isinstance(model, (str, _os.PathLike)):
-        model = _os.fspath(model)
-    else:
-        model = [_os.fspath(m) for m in model]
+    model = _model_paths(model)
     return _json.loads(_teacher_targets(model, _os.fspath(data), _os.fspath(out), format, split, tta, precision,
                                         resize, threads))
 
@@ -95,7 +96,13 @@ def train(data, on_epoch=None, **options):
 
     Returns a dict: model (fer.Model), best_epoch, best_path, history (list of dicts).
     """
-    options["data"] = data
+    options["data"] = _os.fspath(data)
+    for key in ("val", "out_dir", "init_model", "cache_dir", "image_root", "teacher_targets"):
+        if isinstance(options.get(key), _os.PathLike):
+            options[key] = _os.fspath(options[key])
+    teacher = options.get("teacher_model")
+    if teacher is not None:
+        options["teacher_model"] = _model_paths(teacher)
     return _train(options, on_epoch)
 
 

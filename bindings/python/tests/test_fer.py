@@ -38,6 +38,10 @@ def test_rejects_wrong_images_with_clear_errors():
         p.process(np.zeros((20, 20, 3), dtype=np.uint8)[:, ::2])
     with pytest.raises(ValueError):
         p.process(np.zeros((0, 10), dtype=np.uint8))
+    # A side past OpenCV's int (a strided view over one byte: never read) is refused, not wrapped.
+    vast = np.lib.stride_tricks.as_strided(np.zeros(1, dtype=np.uint8), shape=(2**32 + 48, 1), strides=(1, 1))
+    with pytest.raises(ValueError, match="absurdly large"):
+        p.process(vast)
 
 
 def test_load_model():
@@ -56,6 +60,25 @@ def test_errors_are_fer_error_with_status(tmp_path):
     assert e.value.status == "corrupt_data"
     with pytest.raises(fer.Error):
         fer.Pipeline(detector="no_such_detector")
+    # A message quoting a file name that is not UTF-8 is still a fer.Error (bad bytes as U+FFFD),
+    # and bytes paths are paths.
+    with pytest.raises(fer.Error) as e:
+        fer.Model.load(bytes(tmp_path) + b"/caf\xe9.fermodel")
+    assert e.value.status == "not_found" and "caf\ufffd.fermodel" in str(e.value)
+    with pytest.raises(fer.Error) as e:
+        fer.evaluate(bytes(tmp_path) + b"/caf\xe9.fermodel", str(tmp_path))
+    assert e.value.status == "not_found"
+
+
+def test_threads_sharing_one_pipeline_get_the_same_results(sample3):
+    """Pipeline calls release the GIL; threads sharing one Pipeline take turns (its detector keeps state)."""
+    from concurrent.futures import ThreadPoolExecutor
+    p = make_pipeline(detector="haar")
+    frames = [sample3, sample3[:, ::-1].copy(), sample3[100:, :].copy(), sample3] * 3
+    alone = [[(f.label, f.box) for f in p.process(img)] for img in frames]
+    with ThreadPoolExecutor(4) as pool:
+        shared = [[(f.label, f.box) for f in faces] for faces in pool.map(p.process, frames)]
+    assert shared == alone and any(alone)
 
 
 def test_results_on_a_sample_photo(sample3):
