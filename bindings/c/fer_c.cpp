@@ -70,11 +70,26 @@ static_assert(FER_OK == int(fer::Status::Ok) && FER_INVALID_ARGUMENT == int(fer:
 namespace {
 
 thread_local std::string last_error;
+thread_local bool last_error_lost = false;  // storing the message itself ran out of memory
 
 constexpr size_t kMaxRecognizeBoxes = 4096;  // fer_pipeline_recognize: faces a call
 
 fer_status fail(fer_status status, const std::string& message) {
   last_error = message;
+  last_error_lost = false;
+  return status;
+}
+
+// guarded()'s handlers: the message is built here, where an allocation that
+// fails cannot escape (guarded is noexcept); the status still comes back.
+fer_status fail_noexcept(fer_status status, const char* where, const char* what) noexcept {
+  try {
+    last_error = where ? std::string(where) + ": " + what : std::string(what);
+    last_error_lost = false;
+  } catch (...) {
+    last_error.clear();
+    last_error_lost = true;
+  }
   return status;
 }
 
@@ -84,15 +99,15 @@ fer_status guarded(const char* where, Body&& body) noexcept {
   try {
     return body();
   } catch (const fer::Error& e) {
-    return fail(static_cast<fer_status>(static_cast<int>(e.status())), e.what());
+    return fail_noexcept(static_cast<fer_status>(static_cast<int>(e.status())), nullptr, e.what());
   } catch (const std::bad_alloc&) {
-    return fail(FER_OUT_OF_MEMORY, std::string(where) + ": out of memory");
+    return fail_noexcept(FER_OUT_OF_MEMORY, where, "out of memory");
   } catch (const cv::Exception& e) {
-    return fail(FER_INTERNAL, std::string(where) + ": OpenCV error: " + e.what());
+    return fail_noexcept(FER_INTERNAL, where, e.what());  // "OpenCV(4.x) ...: error: ..."
   } catch (const std::exception& e) {
-    return fail(FER_INTERNAL, std::string(where) + ": " + e.what());
+    return fail_noexcept(FER_INTERNAL, where, e.what());
   } catch (...) {
-    return fail(FER_INTERNAL, std::string(where) + ": unknown error");
+    return fail_noexcept(FER_INTERNAL, where, "unknown error");
   }
 }
 
@@ -241,7 +256,9 @@ const char* fer_status_string(fer_status status) {
   return fer::status_name(static_cast<fer::Status>(value));
 }
 
-const char* fer_last_error(void) { return last_error.c_str(); }
+const char* fer_last_error(void) {
+  return last_error_lost ? "out of memory (the error message could not be stored)" : last_error.c_str();
+}
 
 fer_status fer_registry_count(fer_component_kind kind, size_t* count) {
   return guarded("fer_registry_count", [&] {
