@@ -38,7 +38,9 @@ struct AsyncStreamOptions {
                                     ///< oldest result and Block makes the worker wait for the consumer
   /// When set, results go to this function (on the worker thread) instead of
   /// the results queue; next() then only reports Finished or the worker's error.
-  /// An exception it throws stops the stream like a processing error.
+  /// An exception it throws stops the stream like a processing error. It may
+  /// call stop() or close(), but must not destroy the AsyncStream (its worker
+  /// thread cannot join itself).
   std::function<void(AsyncResult&)> on_result;
 };
 
