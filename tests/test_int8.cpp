@@ -154,6 +154,13 @@ TEST_CASE("int8: clear errors, and a refused switch changes nothing") {
   CHECK(model->precision() == fer::Precision::Float32);
   CHECK(max_prob_diff(ref, model->predict(in)) == 0.0);
   CHECK(status_of([&] { model->calibrate({}); }) == fer::Status::InvalidArgument);
+  // A range whose minimum is above its maximum (set in memory, not from a file) is refused.
+  model->calibrate(smooth_faces(*model, 4, 32));
+  fer::ActivationRanges flipped = model->info().activation_ranges;
+  flipped["input"] = {5.f, -5.f};
+  model->info().activation_ranges = flipped;
+  CHECK(status_of([&] { model->set_precision(fer::Precision::Int8); }) == fer::Status::InvalidArgument);
+  CHECK(model->precision() == fer::Precision::Float32);
   // A calibration that misses a point names it.
   model->calibrate(smooth_faces(*model, 4, 32));
   fer::ActivationRanges partial = model->info().activation_ranges;
@@ -421,5 +428,13 @@ TEST_CASE("int8 kernels: the vectorized and the portable loops agree, tails incl
     k::dequantize(a.data(), fast_f.data(), n, 0.037f, 131);
     k::dequantize_portable(a.data(), plain_f.data(), n, 0.037f, 131);
     CHECK(fast_f == plain_f);  // a subtraction of integers and one multiplication: exact
+  }
+  // Sums far past int32 (a degenerate output range) saturate alike: 255 above, the floor below.
+  std::vector<uint8_t> a(40, 200), b(40, 3), fast(40), plain(40);
+  for (float c : {3e9f, -3e9f, 1e20f}) {
+    CAPTURE(c);
+    k::add_requantize(a.data(), b.data(), fast.data(), 40, 1e7f, 1.f, c, 7);
+    k::add_requantize_portable(a.data(), b.data(), plain.data(), 40, 1e7f, 1.f, c, 7);
+    CHECK(fast == plain);
   }
 }

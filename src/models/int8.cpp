@@ -55,7 +55,13 @@ std::pair<torch::Tensor, torch::Tensor> folded(const torch::Tensor& weight, cons
   torch::Tensor s = bn->weight.to(torch::kFloat) / (bn->running_var.to(torch::kFloat) + bn->options.eps()).sqrt();
   std::vector<int64_t> shape(size_t(w.dim()), 1);
   shape[0] = -1;
-  return {w * s.reshape(shape), (b - bn->running_mean.to(torch::kFloat)) * s + bn->bias.to(torch::kFloat)};
+  torch::Tensor fw = w * s.reshape(shape), fb = (b - bn->running_mean.to(torch::kFloat)) * s + bn->bias.to(torch::kFloat);
+  // Weights that are each finite can still fold to Inf/NaN (a huge scale over a zero variance): quantizing
+  // those would convert NaN to an integer.
+  if (!torch::isfinite(fw).all().item<bool>() || !torch::isfinite(fb).all().item<bool>())
+    throw Error(Status::CorruptData, "folding a batch norm into the layer before it gives non-finite weights "
+                                     "(its variance or scale is out of range)");
+  return {fw, fb};
 }
 
 std::vector<int64_t> pair_of(const torch::ExpandingArray<2>& a) { return {(*a)[0], (*a)[1]}; }
@@ -72,6 +78,8 @@ QParams activation_qparams(const ActivationRanges& ranges, const std::string& po
   if (it == ranges.end())
     throw Error(Status::InvalidArgument, "the int8 calibration has no range for '" + point +
                                              "' (recalibrate the model: fer quantize)");
+  if (it->second.first > it->second.second)
+    throw Error(Status::InvalidArgument, "the int8 calibration range of '" + point + "' has its minimum above its maximum");
   float lo = std::min(it->second.first, 0.f), hi = std::max(it->second.second, 0.f);
   if (!(-lo <= kMaxActivationMagnitude) || !(hi <= kMaxActivationMagnitude))  // also catches NaN
     throw Error(Status::InvalidArgument, "the int8 calibration range of '" + point + "' is not finite");
@@ -285,11 +293,15 @@ torch::Tensor quantized_add_relu(const torch::Tensor& qa, const torch::Tensor& q
   RECORD_FUNCTION("fer::quantized_add_relu", std::vector<c10::IValue>());
   torch::Tensor result = empty_quantized(qa.sizes(), format, out);
   const double ka = qa.q_scale() / out.scale, kb = qb.q_scale() / out.scale;
-  const float c = float(double(out.zero_point) - double(qa.q_zero_point()) * ka - double(qb.q_zero_point()) * kb);
+  const double c = double(out.zero_point) - double(qa.q_zero_point()) * ka - double(qb.q_zero_point()) * kb;
+  if (!(std::abs(ka) < 1e30 && std::abs(kb) < 1e30 && std::abs(c) < 1e30)) {  // a degenerate output range
+    static const c10::OperatorHandle op = find_op("quantized::add_relu", "");
+    return call_op(op, {qa, qb, c10::IValue(out.scale), c10::IValue(out.zero_point)}).toTensor();
+  }
   const uint8_t *a = bytes(qa), *b = bytes(qb);
   uint8_t* dst = mutable_bytes(result);
   at::parallel_for(0, qa.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
-    int8_kernels::add_requantize(a + begin, b + begin, dst + begin, end - begin, float(ka), float(kb), c,
+    int8_kernels::add_requantize(a + begin, b + begin, dst + begin, end - begin, float(ka), float(kb), float(c),
                                  int32_t(out.zero_point));
   });
   return result;

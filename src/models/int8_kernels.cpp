@@ -59,11 +59,13 @@ __attribute__((target("avx512f"))) inline void store16(uint8_t* p, __m512i q, __
 __attribute__((target("avx512f"))) void add_requantize_avx512(const uint8_t* a, const uint8_t* b, uint8_t* out,
                                                                int64_t n, float ka, float kb, float c, int32_t lo) {
   const __m512 vka = _mm512_set1_ps(ka), vkb = _mm512_set1_ps(kb), vc = _mm512_set1_ps(c);
+  const __m512 vlo_f = _mm512_set1_ps(float(lo)), vhi_f = _mm512_set1_ps(255.f);
   const __m512i vlo = _mm512_set1_epi32(lo), vhi = _mm512_set1_epi32(255);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     __m512 y = _mm512_fmadd_ps(load16(a + i), vka, _mm512_fmadd_ps(load16(b + i), vkb, vc));
-    // Out-of-range values and NaN convert to INT32_MIN, which the clamp maps to lo.
+    // Clamped in float first, as the portable loop saturates: a value past int32 saturates to 255 there too.
+    y = _mm512_min_ps(_mm512_max_ps(y, vlo_f), vhi_f);
     store16(out + i, _mm512_cvt_roundps_epi32(y, kRound), vlo, vhi);
   }
   add_requantize_portable(a + i, b + i, out + i, n - i, ka, kb, c, lo);

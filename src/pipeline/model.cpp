@@ -97,6 +97,10 @@ void Model::calibrate(const std::vector<cv::Mat>& inputs, int batch_size) {
     std::vector<cv::Mat> batch(inputs.begin() + int64_t(start), inputs.begin() + int64_t(end));
     ranges = extractor_->calibrate(batch, std::move(ranges));
   }
+  for (const auto& [point, range] : ranges)
+    if (!std::isfinite(range.first) || !std::isfinite(range.second))
+      throw Error(Status::InvalidArgument, "calibration measured a non-finite activation at '" + point +
+                                               "': the model's outputs are not finite on these inputs");
   extractor_->set_activation_ranges(ranges);
   info_.activation_ranges = std::move(ranges);
 }
