@@ -17,6 +17,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <limits>
 #include <thread>
@@ -264,6 +265,48 @@ TEST_CASE("train: a diverging run stops with a clear error and keeps its last ch
     CHECK(e.status() == fer::Status::CorruptData);
     CHECK(std::string(e.what()).find("non-finite") != std::string::npos);
   }
+}
+
+TEST_CASE("train: options out of range are refused before any data is read") {
+  // The data path does not exist: each refusal must come from the options themselves.
+  const fer::TrainOptions good = tiny_options("/nonexistent/data", "train_bad_options");
+  std::vector<std::pair<std::function<void(fer::TrainOptions&)>, const char*>> cases = {
+      {[](fer::TrainOptions& o) { o.augment.crop_scale_min = -0.5f; }, "crop scale"},
+      {[](fer::TrainOptions& o) { o.augment.rotate_degrees = std::nanf(""); }, "rotation"},
+      {[](fer::TrainOptions& o) { o.augment.brightness = 2.f; }, "brightness"},
+      {[](fer::TrainOptions& o) { o.augment.erase_max_area = 1.5f; }, "erased area"},
+      {[](fer::TrainOptions& o) { o.augment.cutmix_prob = 0.5f; }, "cutmix needs --mixup"},
+      {[](fer::TrainOptions& o) { o.min_lr_ratio = -1; }, "min lr ratio"},
+      {[](fer::TrainOptions& o) { o.lr = std::numeric_limits<double>::infinity(); }, "learning rate"},
+      {[](fer::TrainOptions& o) { o.momentum = 1; }, "momentum"},
+      {[](fer::TrainOptions& o) { o.input_size = 2000; }, "input size"},
+      {[](fer::TrainOptions& o) { o.channels = 2; }, "channels"},
+  };
+  for (auto& [spoil, message] : cases) {
+    fer::TrainOptions o = good;
+    spoil(o);
+    CAPTURE(message);
+    CHECK_THROWS_WITH_AS(fer::train(o), doctest::Contains(message), fer::Error);
+  }
+}
+
+TEST_CASE("train: a checkpoint of a run with other data or network options is not resumed silently") {
+  std::string data = make_pattern_dataset("train_patterns", 40, 1);
+  fer::TrainOptions o = tiny_options(data, "train_other_run");
+  o.epochs = 1;
+  fer::train(o);
+  o.epochs = 2;
+  fer::TrainOptions other = o;
+  other.architecture_config.set("width", 0.5);  // a wider network: same names, other shapes
+  CHECK_THROWS_WITH_AS(fer::train(other), doctest::Contains("--no-resume"), fer::Error);
+  other = o;
+  other.crop_margin = 0.3f;  // another crop convention
+  CHECK_THROWS_WITH_AS(fer::train(other), doctest::Contains("crop margin"), fer::Error);
+  other = o;
+  other.ema_decay = 0.9;  // an EMA copy the checkpoint does not have
+  CHECK_THROWS_WITH_AS(fer::train(other), doctest::Contains("--ema"), fer::Error);
+  // The same options resume.
+  CHECK(fer::train(o).history.size() == 2);
 }
 
 TEST_CASE("train: resume after an interrupt equals uninterrupted training") {

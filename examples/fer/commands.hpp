@@ -5,7 +5,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -23,16 +25,26 @@ inline std::string json_line(const nlohmann::json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-/// Parses a whole-string number for `flag`, or throws UsageError.
+/// Parses a whole-string, finite number for `flag` that fits T, or throws UsageError.
 template <class T>
 T parse_number(const std::string& flag, const std::string& value) {
   try {
     size_t used = 0;
-    T v = std::is_integral<T>::value ? T(std::stoll(value, &used)) : T(std::stod(value, &used));
-    if (used != value.size()) throw std::invalid_argument("");
-    return v;
+    if (std::is_integral<T>::value) {
+      long long v = std::stoll(value, &used);
+      if (used != value.size()) throw std::invalid_argument("");
+      if (v < (long long)std::numeric_limits<T>::min() || v > (long long)std::numeric_limits<T>::max())
+        throw UsageError(flag + " is out of range: " + value);
+      return T(v);
+    }
+    double v = std::stod(value, &used);
+    if (used != value.size() || !std::isfinite(v)) throw std::invalid_argument("");
+    return T(v);
+  } catch (const UsageError&) {
+    throw;
   } catch (const std::exception&) {
-    throw UsageError(flag + " needs a number, got '" + value + "'");
+    throw UsageError(flag + " needs a " + (std::is_integral<T>::value ? "whole" : "finite") + " number, got '" +
+                     value + "'");
   }
 }
 

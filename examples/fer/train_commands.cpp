@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <climits>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -161,7 +163,8 @@ double num(const Args& a, const std::string& k, double def) {
 }
 int integer(const Args& a, const std::string& k, int def) {
   double v = num(a, k, def);
-  if (v != double(int(v))) throw UsageError("--" + k + " needs an integer");
+  if (!(v >= INT_MIN && v <= INT_MAX) || v != std::floor(v))  // checked before the cast (out of range is UB)
+    throw UsageError("--" + k + " needs an integer from " + std::to_string(INT_MIN) + " to " + std::to_string(INT_MAX));
   return int(v);
 }
 bool flag(const Args& a, const std::string& k) { return a.count(k) != 0; }

@@ -82,6 +82,7 @@ VideoArgs parse_video_args(int argc, char** argv) {
   }
   if (a.input.empty()) throw UsageError(std::string("fer video needs an INPUT\n") + kVideoUsage);
   if (a.stream.detect_every < 1) throw UsageError("--every needs N >= 1");
+  if (a.max_frames == 0 || a.max_frames < -1) throw UsageError("--max-frames needs N >= 1");
   if (a.stream.redetect_every < 1) throw UsageError("--redetect needs N >= 1");
   if (!(a.latency_budget >= 0) || !std::isfinite(a.latency_budget))
     throw UsageError("--latency-budget needs seconds >= 0 (0 = no budget)");
@@ -220,7 +221,7 @@ int run_video(int argc, char** argv) {
     }
   VideoArgs a = parse_video_args(argc, argv);
   int fourcc = a.out.empty() ? 0 : fourcc_for(a.out);
-  fer::VideoSource source = a.camera ? fer::VideoSource::camera(std::stoi(a.input)) : fer::VideoSource(a.input, a.fps);
+  fer::VideoSource source = a.camera ? fer::VideoSource::camera(parse_number<int>("--camera", a.input)) : fer::VideoSource(a.input, a.fps);
   fer::Stream stream(a.pipeline, a.stream);
   std::shared_ptr<const fer::Model> model = stream.pipeline().shared_model();  // outlives a moved stream
   const fer::ModelInfo& info = model->info();

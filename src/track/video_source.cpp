@@ -76,6 +76,9 @@ VideoSource::VideoSource() : impl_(std::make_unique<Impl>()) {}
 
 VideoSource::VideoSource(const std::string& path, double fps) : VideoSource() {
   if (path.empty()) throw Error(Status::InvalidArgument, "video input path is empty");
+  if (!(fps >= 0 && fps <= 1000))  // NaN too; 0 = the file's own rate
+    throw Error(Status::InvalidArgument, "video frame rate must be 0 (the file's own) to 1000 fps, got " +
+                                             std::to_string(fps));
   // A '%' makes a pattern, unless the path names an existing file as it is.
   bool sequence = path.find('%') != std::string::npos && !std::filesystem::exists(path);
   if (sequence && !is_sequence_pattern(path))

@@ -93,7 +93,32 @@ void validate_options(const TrainOptions& o) {
   if (o.train_data.path.empty()) bad("training data path is empty (--data)");
   if (o.epochs < 1) bad("epochs must be >= 1");
   if (o.batch_size < 2) bad("batch size must be >= 2");
-  if (!(o.lr > 0)) bad("learning rate must be positive");
+  // Checked before any data is read (a wrong size would only fail after decoding it all).
+  if (o.input_size < 8 || o.input_size > 1024) bad("input size must be 8 to 1024 pixels");
+  if (o.channels != 1 && o.channels != 3) bad("channels must be 1 (gray) or 3 (BGR)");
+  // Schedule and optimiser: finite and in range (NaN passes every ordered comparison's negation).
+  auto in = [](double v, double lo, double hi) { return v >= lo && v <= hi; };
+  if (!(o.lr > 0 && std::isfinite(o.lr))) bad("learning rate must be positive and finite");
+  if (!in(o.warmup_epochs, 0, 1e6)) bad("warm-up must be >= 0 epochs");
+  if (!in(o.min_lr_ratio, 0, 1)) bad("min lr ratio must be in [0, 1]");
+  if (!in(o.momentum, 0, 1) || o.momentum == 1) bad("momentum must be in [0, 1)");
+  if (!in(o.weight_decay, 0, 1)) bad("weight decay must be in [0, 1]");
+  if (!in(o.grad_clip, 0, 1e30)) bad("gradient clipping norm must be >= 0 and finite (0 = off)");
+  if (!in(o.dlp_weight, 0, 1e6) || !in(o.kd_feature_weight, 0, 1e6) || !in(o.kd_attention_weight, 0, 1e6))
+    bad("loss weights (--dlp, --kd-feature, --kd-attention) must be >= 0 and finite");
+  // Augmentation: out-of-range values give NaN crops or negative pixels, silently.
+  const AugmentOptions& a = o.augment;
+  if (!(a.crop_scale_min > 0 && a.crop_scale_min <= 1)) bad("crop scale minimum must be in (0, 1]");
+  if (!in(a.crop_ratio, 1, 10)) bad("crop aspect ratio must be in [1, 10]");
+  if (!in(a.rotate_degrees, 0, 180)) bad("rotation must be in [0, 180] degrees");
+  if (!in(a.translate, 0, 1)) bad("translation must be in [0, 1] (a fraction of the size)");
+  if (!in(a.brightness, 0, 1) || !in(a.contrast, 0, 1)) bad("brightness and contrast jitter must be in [0, 1]");
+  if (!in(a.erase_prob, 0, 1)) bad("erase probability must be in [0, 1]");
+  if (!in(a.erase_max_area, 0.02, 1)) bad("erased area must be in [0.02, 1] of the image");
+  if (!in(a.mixup_alpha, 0, 1e3)) bad("mixup alpha must be >= 0 and finite (0 = off)");
+  if (!in(a.cutmix_prob, 0, 1)) bad("cutmix probability must be in [0, 1]");
+  if (a.cutmix_prob > 0 && !(a.mixup_alpha > 0))
+    bad("cutmix needs --mixup ALPHA > 0: its box size is drawn from Beta(alpha, alpha)");
   if (o.optimizer != "sgd" && o.optimizer != "adamw") bad("optimizer must be sgd or adamw, got '" + o.optimizer + "'");
   if (!(o.kd_weight >= 0 && o.kd_weight <= 1)) bad("kd weight must be in [0, 1]");
   if (!(o.label_smoothing >= 0 && o.label_smoothing < 1)) bad("label smoothing must be in [0, 1)");
@@ -585,6 +610,21 @@ class Trainer {
                      std::to_string(o_.channels) + "|" + o_.optimizer + "|" + o_.train_data.path + "|" +
                      std::to_string(o_.batch_size) + "|" + std::to_string(o_.seed)));
   }
+  // What else a checkpoint must agree on: which images (format, split, image
+  // root), the network's and head's options, the crop, whether soft targets,
+  // an EMA copy or a feature adapter are part of the state. Stored beside
+  // fingerprint() (checkpoints written before it was added still resume).
+  std::string data_and_state_fingerprint() const {
+    auto config = [](const Config& c) {
+      std::string s;
+      for (const auto& [k, v] : c.values()) s += k + "=" + v + ";";
+      return s;
+    };
+    return hex(fnv1a(o_.train_data.format + "|" + o_.train_data.split + "|" + o_.train_data.image_root + "|" +
+                     config(o_.architecture_config) + "|" + config(o_.head_config) + "|" +
+                     std::to_string(o_.crop_margin) + "|" + (o_.soft_targets ? "soft" : "hard") + "|" +
+                     (ema_ ? "ema" : "") + "|" + (adapter_ ? "adapter" : "")));
+  }
 
   // A checkpoint is a folder written complete under checkpoint.tmp/ and then
   // swapped in by renames (checkpoint/ -> checkpoint.old/, checkpoint.tmp/ ->
@@ -597,18 +637,27 @@ class Trainer {
     model_->save((tmp / "model.fermodel").string());
     if (ema_) ema_->save((tmp / "ema.fermodel").string());
     torch::save(*optimizer_, (tmp / "optimizer.pt").string());
-    if (adapter_) torch::save(adapter_, (tmp / "adapter.pt").string());
+    detail::sync_file((tmp / "optimizer.pt").string());  // on disk before state.json says the folder is complete
+    if (adapter_) {
+      torch::save(adapter_, (tmp / "adapter.pt").string());
+      detail::sync_file((tmp / "adapter.pt").string());
+    }
     json s;
     s["epoch"] = epoch;
     s["best_accuracy"] = best_accuracy_;
     s["best_epoch"] = best_epoch_;
     s["fingerprint"] = fingerprint();
+    s["data_and_state_fingerprint"] = data_and_state_fingerprint();
     s["history"] = json::array();
     for (const auto& h : history_) s["history"].push_back(report_json(h));
     write_text_atomic(tmp / "state.json", s.dump(1, ' ', false, json::error_handler_t::replace));  // written last: marks the checkpoint complete
     detail::sync_directory(tmp.string());
-    fs::remove_all(old);
-    if (fs::exists(ckpt_)) fs::rename(ckpt_, old);
+    // checkpoint.old/ goes only once checkpoint/ holds a newer complete one (after a resume from
+    // checkpoint.old/, it is the only complete checkpoint until tmp is renamed).
+    if (fs::exists(ckpt_)) {
+      fs::remove_all(old);
+      fs::rename(ckpt_, old);
+    }
     fs::rename(tmp, ckpt_);
     detail::sync_directory(out_.string());
     fs::remove_all(old);
@@ -631,10 +680,18 @@ class Trainer {
     } catch (const json::exception& e) {
       throw Error(Status::CorruptData, "checkpoint " + state.string() + " is not valid JSON: " + e.what());
     }
+    const std::string other_run = "checkpoint in " + dir.string() + " belongs to a run with other ";
+    const std::string remedy = "; use another --out, or --no-resume to start over there";
     if (s.value("fingerprint", "") != fingerprint())
-      throw Error(Status::InvalidArgument, "checkpoint in " + dir.string() +
-                                               " belongs to a run with other options; use another --out or --no-resume");
+      throw Error(Status::InvalidArgument, other_run + "options (architecture, head, input, optimizer, data, batch "
+                                                       "or seed)" + remedy);
+    if (s.contains("data_and_state_fingerprint") && s.value("data_and_state_fingerprint", "") != data_and_state_fingerprint())
+      throw Error(Status::InvalidArgument, other_run + "options (data format, split or image root, network or head "
+                                                       "options, crop margin, soft targets, --ema or --kd-feature)" +
+                                                       remedy);
     auto saved = Model::load((dir / "model.fermodel").string());
+    if (saved->info().classes != model_->info().classes)
+      throw Error(Status::InvalidArgument, other_run + "classes" + remedy);
     model_->extractor().load_state(saved->extractor().state());
     model_->classifier().load_state(saved->classifier().state());
     if (ema_) {
