@@ -7,12 +7,15 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <thread>
+#include <atomic>
 
 namespace {
 
@@ -97,6 +100,60 @@ TEST_CASE("model file round-trips bit-exactly, with identical outputs") {
   }
 }
 
+TEST_CASE("weights that would make every output NaN are refused: non-finite values, negative variances") {
+  auto model = fer_test::tiny_model(3, "float32");
+  auto spoiled = [&](const std::function<bool(fer::NamedTensor&)>& spoil) {
+    auto m = fer::Model::from_bytes(model->to_bytes().data(), model->to_bytes().size());
+    fer::TensorList state = m->extractor().state();
+    bool done = false;
+    for (auto& t : state) done = done || spoil(t);
+    REQUIRE(done);
+    m->extractor().load_state(state);
+    return m->to_bytes();
+  };
+  auto message = [](const Bytes& b) {
+    try {
+      fer::Model::from_bytes(b.data(), b.size(), "test");
+      return std::string("loaded");
+    } catch (const fer::Error& e) {
+      return std::string(fer::status_name(e.status())) + ": " + e.what();
+    }
+  };
+  auto ends_with = [](const std::string& s, const std::string& tail) {
+    return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  Bytes nan = spoiled([](fer::NamedTensor& t) { t.data[0] = std::nanf(""); return true; });
+  CHECK(message(nan).find("corrupt_data") == 0);
+  CHECK(message(nan).find("non-finite") != std::string::npos);
+  Bytes negative = spoiled([&](fer::NamedTensor& t) {
+    if (!ends_with(t.name, "running_var")) return false;
+    t.data[0] = -1.f;
+    return true;
+  });
+  CHECK(message(negative).find("negative variance") != std::string::npos);
+  // Each value finite, the folded batch norm not (a huge scale over a zero variance): int8 refuses it.
+  auto huge = fer::Model::from_bytes(model->to_bytes().data(), model->to_bytes().size());
+  fer::TensorList state = huge->extractor().state();
+  for (auto& t : state) {
+    if (ends_with(t.name, "running_var")) t.data.assign(t.data.size(), 0.f);
+    if (ends_with(t.name, ".weight") && t.shape.size() == 1) t.data.assign(t.data.size(), 1e38f);  // BN gammas
+  }
+  huge->extractor().load_state(state);
+  // Its own calibration sees the Inf activations and says so; given sane ranges, int8 refuses the folding.
+  CHECK_THROWS_WITH_AS(huge->calibrate(fixed_inputs(*huge, 2)), doctest::Contains("non-finite"), fer::Error);
+  auto sane = fer::Model::from_bytes(model->to_bytes().data(), model->to_bytes().size());
+  sane->calibrate(fixed_inputs(*sane, 2));
+  huge->info().activation_ranges = sane->info().activation_ranges;
+  try {
+    huge->set_precision(fer::Precision::Int8);
+    FAIL("a batch norm that folds to Inf was quantized");
+  } catch (const fer::Error& e) {
+    CHECK(e.status() == fer::Status::CorruptData);
+  } catch (const std::exception& e) {
+    FAIL("not a fer::Error: " << e.what());
+  }
+}
+
 TEST_CASE("model save and load through a file") {
   auto model = fer_test::tiny_model(5);
   std::string path = std::string(FER_TEST_TMP_DIR) + "/roundtrip.fermodel";
@@ -110,6 +167,32 @@ TEST_CASE("model save and load through a file") {
   } catch (const fer::Error& e) {
     CHECK(e.status() == fer::Status::NotFound);
   }
+}
+
+TEST_CASE("threads saving the same file at once leave one of their files, whole") {
+  auto a = fer_test::tiny_model(5), b = fer_test::tiny_model(6);
+  const Bytes bytes_a = a->to_bytes(), bytes_b = b->to_bytes();
+  const std::string path = std::string(FER_TEST_TMP_DIR) + "/contended.fermodel";
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i) {
+        try {
+          (t % 2 ? a : b)->save(path);
+        } catch (const std::exception&) {
+          ++failures;
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  CHECK(failures == 0);
+  const Bytes saved = fer::Model::load(path)->to_bytes();
+  CHECK((saved == bytes_a || saved == bytes_b));
+  const std::filesystem::path file(path);
+  for (const auto& e : std::filesystem::directory_iterator(file.parent_path()))
+    CHECK(e.path().filename().string().rfind("contended.fermodel.tmp", 0) == std::string::npos);
+  std::remove(path.c_str());
 }
 
 TEST_CASE("a failed write (file size limit, as on a full disk) leaves the previous model file intact") {
@@ -140,7 +223,9 @@ TEST_CASE("a failed write (file size limit, as on a full disk) leaves the previo
   CHECK(status == fer::Status::IoError);
   CHECK(message.find("disk full") != std::string::npos);
   CHECK(fer::Model::load(path)->to_bytes() == old_bytes);
-  CHECK_FALSE(std::ifstream(path + ".tmp").good());
+  const std::filesystem::path file(path);
+  for (const auto& e : std::filesystem::directory_iterator(file.parent_path()))  // no temporary file left behind
+    CHECK(e.path().filename().string().rfind(file.filename().string() + ".tmp", 0) == std::string::npos);
   new_model->save(path);  // and with room again, the new file replaces it
   CHECK(fer::Model::load(path)->to_bytes() == new_model->to_bytes());
   std::remove(path.c_str());

@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 
@@ -22,8 +24,17 @@ std::string folder_of(const std::string& path) {
 }  // namespace
 
 void write_file_atomic(const std::string& path, std::initializer_list<ByteSpan> parts, const std::string& what) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  // A temporary name of this write alone (two processes or threads writing the
+  // same file, e.g. runs sharing a dataset cache, never write into each
+  // other's), created new: an existing file or link there is not followed.
+  static std::atomic<uint64_t> writes{0};
+  std::string tmp;
+  int fd = -1;
+  for (int attempt = 0; fd < 0 && attempt < 100; ++attempt) {
+    tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(writes++);
+    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0 && errno != EEXIST) break;
+  }
   if (fd < 0) throw Error(Status::IoError, "cannot write " + what + " " + tmp + ": " + std::strerror(errno));
   auto fail = [&](const char* step) {
     int err = errno;
@@ -56,6 +67,16 @@ void write_file_atomic(const std::string& path, std::initializer_list<ByteSpan> 
     throw Error(Status::IoError, "cannot rename " + tmp + " to " + path + ": " + std::strerror(err));
   }
   sync_directory(folder_of(path));
+}
+
+void sync_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    int err = errno;
+    if (fd >= 0) ::close(fd);
+    throw Error(Status::IoError, "cannot flush " + path + " to disk: " + std::strerror(err));
+  }
+  ::close(fd);
 }
 
 void sync_directory(const std::string& path) {

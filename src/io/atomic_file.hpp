@@ -20,5 +20,7 @@ void write_file_atomic(const std::string& path, std::initializer_list<ByteSpan> 
 
 /// Flushes a folder's entries (renames, new files) to disk; best effort.
 void sync_directory(const std::string& path);
+/// fsync()s a file another writer (e.g. torch::save) wrote; IoError when it cannot.
+void sync_file(const std::string& path);
 
 }  // namespace fer::detail

@@ -194,10 +194,15 @@ TensorList read_tensors(const std::vector<TensorEntry>& entries, const uint8_t* 
         t.data[i] = bf16_to_float(uint16_t(p[2 * i] | (p[2 * i + 1] << 8)));
       }
     }
-    // A NaN or Inf weight would make every output NaN: refused here, by name.
-    for (float v : t.data)
+    // A NaN or Inf weight, or a negative batch-norm variance (its square root),
+    // would make every output NaN: refused here, by name.
+    const std::string var = "running_var";
+    const bool variance = t.name.size() >= var.size() && t.name.compare(t.name.size() - var.size(), var.size(), var) == 0;
+    for (float v : t.data) {
       if (!std::isfinite(v))
         throw Error(Status::CorruptData, "tensor '" + t.name + "' holds a non-finite value (NaN or Inf)");
+      if (variance && v < 0) throw Error(Status::CorruptData, "tensor '" + t.name + "' holds a negative variance");
+    }
     out.push_back(std::move(t));
   }
   return out;
