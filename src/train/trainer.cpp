@@ -413,7 +413,9 @@ class Trainer {
       if (!teachers_.empty() || b.teacher.defined()) loss = distillation(loss, out, b);
       if (o_.dlp_weight > 0) loss = loss + o_.dlp_weight * detail::dlp_loss(out.features, hard_labels(b), o_.dlp_k);
       const double loss_value = loss.item<double>();
-      if (!std::isfinite(loss_value)) throw diverged(epoch, step, lr);
+      bool finite = std::isfinite(loss_value);
+      if (dp_.world_size() > 1) finite = dp_.sum({finite ? 0.0 : 1.0})[0] == 0;  // all ranks stop together
+      if (!finite) throw diverged(epoch, step, lr);
 
       optimizer_->zero_grad();
       loss.backward();
