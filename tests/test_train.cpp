@@ -282,9 +282,10 @@ TEST_CASE("train: options out of range are refused before any data is read") {
       {[](fer::TrainOptions& o) { o.input_size = 2000; }, "input size"},
       {[](fer::TrainOptions& o) { o.channels = 2; }, "channels"},
   };
-  for (auto& [spoil, message] : cases) {
+  for (auto& c : cases) {  // not a structured binding: clang 14 cannot capture one (CAPTURE is a lambda)
+    const char* message = c.second;
     fer::TrainOptions o = good;
-    spoil(o);
+    c.first(o);
     CAPTURE(message);
     CHECK_THROWS_WITH_AS(fer::train(o), doctest::Contains(message), fer::Error);
   }
