@@ -224,6 +224,41 @@ TEST_CASE("train: a tiny model's loss falls and accuracy rises above chance") {
   CHECK(std::abs(fer::evaluate(*q, d, eo).accuracy - e.accuracy) <= 0.1);
 }
 
+TEST_CASE("train: the packed dataset cache follows changes to the dataset's files") {
+  fs::remove_all(fs::path(FER_TEST_TMP_DIR) / "cache_follow_patterns");
+  fer::DatasetSpec spec;
+  spec.path = make_pattern_dataset("cache_follow_patterns", 4, 9);
+  spec.width = spec.height = 24;
+  fs::path cache = fs::path(FER_TEST_TMP_DIR) / "cache_follow_cache";
+  fs::remove_all(cache);
+  auto packs = [&] {
+    std::vector<fs::path> out;
+    for (const auto& e : fs::directory_iterator(cache))
+      if (e.path().extension() == ".ferpack") out.push_back(e.path());
+    return out;
+  };
+  fer::Dataset first = fer::load_dataset_cached(spec, cache.string());
+  REQUIRE(first.size() == 12);
+  REQUIRE(packs().size() == 1);
+  const fs::path pack = packs()[0];
+  const auto written = fs::last_write_time(pack);
+  fer::Dataset again = fer::load_dataset_cached(spec, cache.string());  // unchanged files: the cache is read
+  CHECK(again.pixels == first.pixels);
+  CHECK(fs::last_write_time(pack) == written);
+
+  // An image replaced and one added: the next load sees both; the stale cache is gone.
+  fs::path replaced = fs::path(spec.path) / "happy" / "0.png";
+  REQUIRE(cv::imwrite(replaced.string(), cv::Mat(24, 24, CV_8UC1, cv::Scalar(7))));
+  REQUIRE(cv::imwrite((fs::path(spec.path) / "sad" / "extra.png").string(), cv::Mat(24, 24, CV_8UC1, cv::Scalar(9))));
+  fer::Dataset changed = fer::load_dataset_cached(spec, cache.string());
+  CHECK(changed.size() == 13);
+  size_t sevens = 0;
+  for (uint8_t v : changed.pixels) sevens += v == 7;
+  CHECK(sevens >= 24 * 24);
+  REQUIRE(packs().size() == 1);
+  CHECK(packs()[0] != pack);
+}
+
 TEST_CASE("train: a diverging run stops with a clear error and keeps its last checkpoint; NaN weights are refused") {
   std::string data = make_pattern_dataset("train_patterns", 40, 1);
   fer::TrainOptions o = tiny_options(data, "train_diverge");

@@ -149,6 +149,42 @@ void validate_options(const TrainOptions& o) {
   detail::check_precision(o.precision);
 }
 
+// What the packed cache of `spec` was made from, as far as a directory walk
+// can tell without reading the images: every regular file under the
+// dataset's path (a folder tree, or one csv file) and image root, by relative
+// name, size and modification time. Summed per file, so the walk order does
+// not matter. A changed, added or removed image or label file changes it, and
+// the cache is rebuilt instead of training on the old images.
+uint64_t dataset_source_stamp(const DatasetSpec& spec) {
+  uint64_t stamp = 0;
+  auto add_tree = [&](const std::string& root) {
+    if (root.empty()) return;
+    std::error_code ec;
+    fs::path base(root);
+    auto add_file = [&](const fs::path& p, const std::string& name) {
+      std::error_code fe;
+      auto size = fs::file_size(p, fe);
+      auto time = fs::last_write_time(p, fe);
+      if (fe) return;  // vanished or unreadable: the reader will say so
+      stamp += fnv1a(name + "|" + std::to_string(size) + "|" + std::to_string(time.time_since_epoch().count()));
+    };
+    if (fs::is_regular_file(base, ec)) {
+      add_file(base, base.filename().string());
+      return;
+    }
+    if (!fs::is_directory(base, ec)) return;
+    for (fs::recursive_directory_iterator it(base, fs::directory_options::skip_permission_denied, ec), end;
+         !ec && it != end; it.increment(ec)) {
+      std::error_code te;
+      if (it->is_regular_file(te)) add_file(it->path(), it->path().lexically_relative(base).string());
+    }
+  };
+  add_tree(spec.path);
+  if (!spec.image_root.empty() && fs::path(spec.image_root).lexically_normal() != fs::path(spec.path).lexically_normal())
+    add_tree(spec.image_root);
+  return stamp;
+}
+
 }  // namespace
 
 Dataset load_dataset_cached(const DatasetSpec& spec, const std::string& cache_dir) {
@@ -158,7 +194,10 @@ Dataset load_dataset_cached(const DatasetSpec& spec, const std::string& cache_di
   fs::path dir = cache_dir.empty() ? fs::path(".") : fs::path(cache_dir);
   std::string stem = fs::path(spec.path).filename().string();
   if (stem.empty()) stem = fs::path(spec.path).parent_path().filename().string();
-  fs::path file = dir / (stem + "-" + hex(fnv1a(key)) + ".ferpack");
+  // NAME-KEY-STAMP.ferpack: KEY says which images and how they are decoded,
+  // STAMP what the files were when the cache was written.
+  const std::string prefix = stem + "-" + hex(fnv1a(key));
+  fs::path file = dir / (prefix + "-" + hex(dataset_source_stamp(spec)) + ".ferpack");
   if (fs::exists(file)) {
     try {
       return read_packed_dataset(file.string());
@@ -169,6 +208,17 @@ Dataset load_dataset_cached(const DatasetSpec& spec, const std::string& cache_di
   Dataset d = read_dataset(spec);
   fs::create_directories(dir);
   write_packed_dataset(d, file.string());
+  // Caches of the same images made from older files (or by versions that
+  // named them NAME-KEY.ferpack) would never be read again.
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (it->path() != file && name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+        it->path().extension() == ".ferpack") {
+      std::error_code re;
+      fs::remove(it->path(), re);
+    }
+  }
   return d;
 }
 
