@@ -131,6 +131,29 @@ class RecipesTest(unittest.TestCase):
                     self.assertTrue(targets.is_file(), name)
                     self.assertEqual(provenance.get("teacher_targets", ""), str(targets), name)
 
+    def test_train_default_model_writes_the_shipped_kind_of_file(self):
+        # scripts/train_default_model.sh reproduces models/default.fermodel:
+        # the same network, int8-calibrated, bf16-stored.
+        if ONLY and "fer2013_resnet18_w035_tt" not in ONLY:
+            self.skipTest("recipe fer2013_resnet18_w035_tt not selected")
+        out = Path(self.tmp.name) / "default_runs" / "fer2013_resnet18_w035_tt"
+        env = dict(os.environ, FER_CLI=str(FER_CLI), THREADS="1",
+                   TRAIN_ARGS="--epochs 1 --max-steps 1 --batch 8 --calibrate 0 --seed 1")
+        r = subprocess.run([str(ROOT / "scripts" / "train_default_model.sh"), str(self.data), str(out)],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout[-3000:])
+        made = results_table.model_header(str(out / "default.fermodel"))
+        shipped = results_table.model_header(str(ROOT / "models" / "default.fermodel"))
+        self.assertEqual(made["architecture"], shipped["architecture"])
+        self.assertEqual(made["head"], shipped["head"])
+        self.assertEqual(made["classes"], shipped["classes"])
+        self.assertIn("activation_ranges", made.get("int8", {}))
+        self.assertEqual(made["storage"], shipped["storage"])
+        self.assertIn("best.fermodel", made["provenance"].get("converted_from", ""))
+        for report in ["test_int8_none", "test_int8_flip", "test_int8_tencrop"]:
+            self.assertEqual(json.loads((out / (report + ".json")).read_text())["count"],
+                             len(FER2013_CLASSES) * PER_CLASS, report)
+
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:
