@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 #include <opencv2/imgcodecs.hpp>
+#include <sys/stat.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -370,6 +371,19 @@ TEST_CASE("dataset ferplus: malformed label files name the file and the line") {
             {"label.csv", "line 3", "quote"});
   check_bad("fer9999999.png,\"(0, 0, 48, 48)\",0,0,0,0,0,0,0,9,1,0", fer::Status::NotFound,
             {"fer9999999.png", "label.csv line 3", "not found"});
+  // A FIFO named by a row, or standing for the label file, is refused without
+  // being opened (opening it would block until some writer came along).
+  fs::path fifos = write_ferplus(root / "fifo");
+  fs::remove(fifos / "fer0000006.png");
+  REQUIRE(::mkfifo((fifos / "fer0000006.png").c_str(), 0600) == 0);
+  write_text(fifos / "label.csv",
+             std::string(kFerplusRows[1]) + "\nfer0000006.png,\"(0, 0, 48, 48)\",0,0,0,0,0,0,0,9,1,0\n");
+  expect_error([&] { fer::read_dataset(spec_for("ferplus", fifos)); }, fer::Status::InvalidArgument,
+               {"fer0000006.png", "label.csv line 2", "not a regular file"});
+  fs::remove(fifos / "label.csv");
+  REQUIRE(::mkfifo((fifos / "label.csv").c_str(), 0600) == 0);
+  expect_error([&] { fer::read_dataset(spec_for("ferplus", fifos)); }, fer::Status::InvalidArgument,
+               {"label.csv", "not a regular file"});
   // A dropped row's image is never opened.
   fs::path folder = write_ferplus(root / "set");
   write_text(folder / "label.csv", std::string(kFerplusRows[1]) + "\nfer9999999.png,\"(0, 0, 48, 48)\",0,0,0,0,0,0,0,0,0,10\n");

@@ -12,6 +12,8 @@
 #include <atomic>
 #include <charconv>
 #include <cmath>
+#include <cerrno>
+#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -155,9 +157,14 @@ void decode_one(const ImageJob& job, const DatasetSpec& spec, uint8_t* out) {
   // (and keeps OpenCV from logging a warning for each missing file).
   std::vector<uint8_t> bytes;
   {
-    std::ifstream f(job.path, std::ios::binary);
+    // Checked before opening: opening a FIFO (or a device) would block or
+    // read forever.
     std::error_code ec;
-    if (!f || !fs::is_regular_file(job.path, ec)) throw Error(Status::NotFound, describe_job(job) + " not found");
+    auto status = fs::status(job.path, ec);
+    if (!fs::exists(status)) throw Error(Status::NotFound, describe_job(job) + " not found");
+    if (!fs::is_regular_file(status)) throw Error(Status::InvalidArgument, describe_job(job) + " is not a regular file");
+    std::ifstream f(job.path, std::ios::binary);
+    if (!f) throw Error(Status::IoError, "cannot open " + describe_job(job) + ": " + std::strerror(errno));
     f.seekg(0, std::ios::end);
     std::streamoff size = f.tellg();
     f.seekg(0, std::ios::beg);
@@ -231,10 +238,13 @@ void decode_images(const std::vector<ImageJob>& jobs, const DatasetSpec& spec, u
 
 std::string read_text_file(const std::string& path, const std::string& what) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(Status::NotFound, what + " not found: " + path);
-  if (fs::is_directory(path, ec)) throw Error(Status::InvalidArgument, what + " " + path + " is a folder, not a file");
+  auto status = fs::status(path, ec);
+  if (!fs::exists(status)) throw Error(Status::NotFound, what + " not found: " + path);
+  if (fs::is_directory(status)) throw Error(Status::InvalidArgument, what + " " + path + " is a folder, not a file");
+  if (!fs::is_regular_file(status))  // a FIFO would block the open, a device read forever
+    throw Error(Status::InvalidArgument, what + " " + path + " is not a regular file");
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(Status::IoError, "cannot open " + what + " " + path);
+  if (!f) throw Error(Status::IoError, "cannot open " + what + " " + path + ": " + std::strerror(errno));
   std::string text;
   f.seekg(0, std::ios::end);
   std::streamoff size = f.tellg();
