@@ -20,7 +20,9 @@ against NAME_kd (distillation from the born-again ResNet, itself distilled
 from an ensemble, against none and against the ResNet it was born from),
 NAME_tt against NAME (distillation from offline teacher targets, e.g. an
 ensemble's ten-crop probabilities, against none) and against NAME_kd_ens
-(those targets instead of the online ensemble teacher); differences in test accuracy points (bf16), unoccluded and
+(those targets instead of the online ensemble teacher), NAME_tt2 against
+NAME_tt (the ten-crop targets of the born-again ResNet alone instead of those
+of the two ResNets it learned from); differences in test accuracy points (bf16), unoccluded and
 occluded, each with the two-sided p-value of McNemar's exact test where
 both reports hold per-image results ("correct", fer eval --per-image): the
 chance of a split of the images only one model gets right at least this
@@ -262,7 +264,8 @@ EFFECTS = (("_kd", "", "distillation"), ("", "_noatt", "attention"), ("_ens", ""
            ("_kd_ens", "", "ensemble distillation"), ("_kd_ba", "", "distillation from the born-again teacher"),
            ("_kd_ba", "_kd", "born-again teacher instead of its own teacher"), ("_w14", "", "1.4x width"),
            ("_tt", "", "offline distillation"),
-           ("_tt", "_kd_ens", "offline ten-crop targets instead of the online teacher ensemble"))
+           ("_tt", "_kd_ens", "offline ten-crop targets instead of the online teacher ensemble"),
+           ("_tt2", "_tt", "the born-again teacher's ten-crop targets instead of its two teachers'"))
 
 
 def effect_pairs(rows):

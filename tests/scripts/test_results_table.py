@@ -139,6 +139,13 @@ class ResultsTable(unittest.TestCase):
                                                 "offline ten-crop targets instead of the online teacher ensemble"])
         self.assertEqual([r[2:5] for r in rows], [["`fer2013_resnet18_w05`", "FER-2013", "+2.00"],
                                                   ["`fer2013_resnet18_w05_kd_ens`", "FER-2013", "+0.50"]])
+        # NAME_tt2 (the born-again model's own targets) against NAME_tt (its two teachers' targets).
+        write_run(self.runs, "fer2013_resnet18_w05_tt2", "resnet18", 2800000, [{"epoch": 1, "val_accuracy": 0.70}],
+                  {"none": (0.7075, 0.69)})
+        out = run(["--runs", self.runs, "--effects"]).splitlines()
+        rows = [[c.strip() for c in l.strip("|").split("|")] for l in out if "`fer2013_resnet18_w05_tt2`" in l]
+        self.assertEqual([r[0] for r in rows], ["the born-again teacher's ten-crop targets instead of its two teachers'"])
+        self.assertEqual(rows[0][2:5], ["`fer2013_resnet18_w05_tt`", "FER-2013", "-0.25"])
 
     def test_update_readme(self):
         readme = os.path.join(self.runs, "README.md")
