@@ -257,6 +257,18 @@ TEST_CASE("train: the packed dataset cache follows changes to the dataset's file
   CHECK(sevens >= 24 * 24);
   REQUIRE(packs().size() == 1);
   CHECK(packs()[0] != pack);
+
+  // A cache folder inside the dataset's tree (hidden from the reader) does not
+  // count as part of the data: the second load reads what the first wrote.
+  fs::path inside = fs::path(spec.path) / ".fercache";
+  fer::load_dataset_cached(spec, inside.string());
+  std::vector<fs::path> made;
+  for (const auto& e : fs::directory_iterator(inside)) made.push_back(e.path());
+  REQUIRE(made.size() == 1);
+  const auto first_write = fs::last_write_time(made[0]);
+  CHECK(fer::load_dataset_cached(spec, inside.string()).size() == 13);
+  REQUIRE(fs::exists(made[0]));
+  CHECK(fs::last_write_time(made[0]) == first_write);
 }
 
 TEST_CASE("train: a diverging run stops with a clear error and keeps its last checkpoint; NaN weights are refused") {

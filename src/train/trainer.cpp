@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <optional>
 
 namespace fer {
 
@@ -151,43 +152,74 @@ void validate_options(const TrainOptions& o) {
 
 // What the packed cache of `spec` was made from, as far as a directory walk
 // can tell without reading the images: every regular file under the
-// dataset's path (a folder tree, or one csv file) and image root, by relative
-// name, size and modification time. Summed per file, so the walk order does
-// not matter. A changed, added or removed image or label file changes it, and
-// the cache is rebuilt instead of training on the old images.
-uint64_t dataset_source_stamp(const DatasetSpec& spec) {
+// dataset's path (a folder tree, or one csv file with, for AffectNet, the
+// folder its images are relative to) and image root, by relative name, size
+// and modification time. Summed per file, so the walk order does not matter.
+// A changed, added or removed image or label file changes it, and the cache
+// is rebuilt instead of training on the old images. Empty when the walk could
+// not see everything (a folder vanishing or unreadable part-way): then no
+// cache is used.
+std::optional<uint64_t> dataset_source_stamp(const DatasetSpec& spec, const fs::path& cache_dir) {
   uint64_t stamp = 0;
-  auto add_tree = [&](const std::string& root) {
-    if (root.empty()) return;
+  bool complete = true;
+  std::error_code cache_ec;
+  const fs::path cache = fs::weakly_canonical(cache_dir, cache_ec);
+  auto add_file = [&](const fs::path& p, const std::string& name) {
+    std::error_code size_ec, time_ec;
+    auto size = fs::file_size(p, size_ec);
+    auto time = fs::last_write_time(p, time_ec);
+    if (size_ec || time_ec) {
+      complete = false;
+      return;
+    }
+    stamp += fnv1a(name + "|" + std::to_string(size) + "|" + std::to_string(time.time_since_epoch().count()));
+  };
+  auto add_tree = [&](const fs::path& base) {
     std::error_code ec;
-    fs::path base(root);
-    auto add_file = [&](const fs::path& p, const std::string& name) {
-      std::error_code fe;
-      auto size = fs::file_size(p, fe);
-      auto time = fs::last_write_time(p, fe);
-      if (fe) return;  // vanished or unreadable: the reader will say so
-      stamp += fnv1a(name + "|" + std::to_string(size) + "|" + std::to_string(time.time_since_epoch().count()));
-    };
-    if (fs::is_regular_file(base, ec)) {
+    auto status = fs::status(base, ec);
+    if (fs::is_regular_file(status)) {
       add_file(base, base.filename().string());
       return;
     }
-    if (!fs::is_directory(base, ec)) return;
-    for (fs::recursive_directory_iterator it(base, fs::directory_options::skip_permission_denied, ec), end;
-         !ec && it != end; it.increment(ec)) {
-      std::error_code te;
-      if (it->is_regular_file(te)) add_file(it->path(), it->path().lexically_relative(base).string());
+    if (!fs::is_directory(status)) return;  // missing: the reader says so
+    // Symlinked folders count (the readers follow them); the cache's own
+    // folder (written while training) and anything deeper than any dataset
+    // layout (a symlink loop) stay out.
+    fs::recursive_directory_iterator it(base, fs::directory_options::follow_directory_symlink, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      std::error_code type_ec, same_ec;
+      if (it->is_directory(type_ec)) {
+        if (it.depth() >= 8 || (!cache_ec && fs::equivalent(it->path(), cache, same_ec))) it.disable_recursion_pending();
+      } else if (it->is_regular_file(type_ec)) {
+        add_file(it->path(), it->path().lexically_relative(base).string());
+      }
     }
+    if (ec) complete = false;
   };
   add_tree(spec.path);
-  if (!spec.image_root.empty() && fs::path(spec.image_root).lexically_normal() != fs::path(spec.path).lexically_normal())
+  if (spec.image_root.empty()) {
+    if (spec.format == "affectnet") add_tree(fs::path(spec.path).parent_path());
+  } else if (fs::path(spec.image_root).lexically_normal() != fs::path(spec.path).lexically_normal()) {
     add_tree(spec.image_root);
+  }
+  if (!complete) return std::nullopt;
   return stamp;
 }
 
-}  // namespace
+// The packed caches in `dir` whose names start with `prefix` (NAME-KEY).
+std::vector<fs::path> caches_with_prefix(const fs::path& dir, const std::string& prefix) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
+        (name[prefix.size()] == '-' || name[prefix.size()] == '.') && it->path().extension() == ".ferpack")
+      out.push_back(it->path());
+  }
+  return out;
+}
 
-Dataset load_dataset_cached(const DatasetSpec& spec, const std::string& cache_dir) {
+Dataset load_dataset_cached(const DatasetSpec& spec, const std::string& cache_dir, bool written_by_another_rank) {
   std::string key = spec.format + "|" + fs::absolute(spec.path).lexically_normal().string() + "|" + spec.split + "|" +
                     spec.image_root + "|" + std::to_string(spec.width) + "x" + std::to_string(spec.height) + "x" +
                     std::to_string(spec.channels) + "|" + std::to_string(spec.resize);
@@ -197,7 +229,20 @@ Dataset load_dataset_cached(const DatasetSpec& spec, const std::string& cache_di
   // NAME-KEY-STAMP.ferpack: KEY says which images and how they are decoded,
   // STAMP what the files were when the cache was written.
   const std::string prefix = stem + "-" + hex(fnv1a(key));
-  fs::path file = dir / (prefix + "-" + hex(dataset_source_stamp(spec)) + ".ferpack");
+  if (written_by_another_rank) {
+    // Data-parallel ranks read the cache rank 0 has just written or checked
+    // (and left alone of its kind), not one of their own making: files
+    // touched in between would otherwise give the ranks different data.
+    auto made = caches_with_prefix(dir, prefix);
+    if (made.size() == 1) return read_packed_dataset(made[0].string());
+  }
+  std::optional<uint64_t> stamp = dataset_source_stamp(spec, dir);
+  if (!stamp) {
+    std::fprintf(stderr, "fer: could not list every file of %s; reading it without the packed cache\n",
+                 spec.path.c_str());
+    return read_dataset(spec);
+  }
+  fs::path file = dir / (prefix + "-" + hex(*stamp) + ".ferpack");
   if (fs::exists(file)) {
     try {
       return read_packed_dataset(file.string());
@@ -210,16 +255,17 @@ Dataset load_dataset_cached(const DatasetSpec& spec, const std::string& cache_di
   write_packed_dataset(d, file.string());
   // Caches of the same images made from older files (or by versions that
   // named them NAME-KEY.ferpack) would never be read again.
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (it->path() != file && name.size() > prefix.size() && name.compare(0, prefix.size(), prefix) == 0 &&
-        it->path().extension() == ".ferpack") {
-      std::error_code re;
-      fs::remove(it->path(), re);
-    }
+  for (const auto& stale : caches_with_prefix(dir, prefix)) {
+    std::error_code ec;
+    if (stale != file) fs::remove(stale, ec);
   }
   return d;
+}
+
+}  // namespace
+
+Dataset load_dataset_cached(const DatasetSpec& spec, const std::string& cache_dir) {
+  return load_dataset_cached(spec, cache_dir, /*written_by_another_rank=*/false);
 }
 
 namespace {
@@ -298,7 +344,7 @@ class Trainer {
     DatasetSpec t = o_.train_data;
     t.width = t.height = o_.input_size;
     t.channels = o_.channels;
-    train_ = load_dataset_cached(t, cache_dir());
+    train_ = load_dataset_cached(t, cache_dir(), /*written_by_another_rank=*/dp_.rank() != 0);
     if (train_.size() < size_t(o_.batch_size))
       throw Error(Status::InvalidArgument, "training set has " + std::to_string(train_.size()) +
                                                " images, fewer than one batch of " + std::to_string(o_.batch_size));
@@ -308,7 +354,7 @@ class Trainer {
       DatasetSpec v = o_.val_data;
       v.width = v.height = o_.input_size;
       v.channels = o_.channels;
-      val_ = load_dataset_cached(v, cache_dir());
+      val_ = load_dataset_cached(v, cache_dir(), /*written_by_another_rank=*/dp_.rank() != 0);
     }
     steps_per_epoch_ = int64_t(train_.size()) / o_.batch_size;
     if (o_.max_steps_per_epoch > 0) steps_per_epoch_ = std::min(steps_per_epoch_, o_.max_steps_per_epoch);
