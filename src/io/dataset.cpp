@@ -13,13 +13,13 @@
 #include <charconv>
 #include <cmath>
 #include <cerrno>
-#include <cstring>
 #include <exception>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <mutex>
 #include <set>
+#include <system_error>
 #include <thread>
 
 namespace fer {
@@ -148,6 +148,17 @@ void fit_image(const cv::Mat& image, const cv::Rect& crop, const DatasetSpec& sp
 
 namespace {
 
+// A path's type, following symlinks; not-found when it or a folder on the way
+// does not exist. Other failures (permissions, loops, over-long names) are an
+// IoError naming `what`.
+fs::file_status file_status(const std::string& path, const std::string& what) {
+  std::error_code ec;
+  fs::file_status status = fs::status(path, ec);
+  if (ec && ec != std::errc::no_such_file_or_directory && ec != std::errc::not_a_directory)
+    throw Error(Status::IoError, "cannot look up " + what + ": " + ec.message());
+  return status;
+}
+
 std::string describe_job(const ImageJob& job) {
   return "image " + job.path + (job.where.empty() ? "" : " (" + job.where + ")");
 }
@@ -159,12 +170,14 @@ void decode_one(const ImageJob& job, const DatasetSpec& spec, uint8_t* out) {
   {
     // Checked before opening: opening a FIFO (or a device) would block or
     // read forever.
-    std::error_code ec;
-    auto status = fs::status(job.path, ec);
+    auto status = file_status(job.path, describe_job(job));
     if (!fs::exists(status)) throw Error(Status::NotFound, describe_job(job) + " not found");
     if (!fs::is_regular_file(status)) throw Error(Status::InvalidArgument, describe_job(job) + " is not a regular file");
     std::ifstream f(job.path, std::ios::binary);
-    if (!f) throw Error(Status::IoError, "cannot open " + describe_job(job) + ": " + std::strerror(errno));
+    if (!f) {
+      const int err = errno;
+      throw Error(Status::IoError, "cannot open " + describe_job(job) + ": " + std::generic_category().message(err));
+    }
     f.seekg(0, std::ios::end);
     std::streamoff size = f.tellg();
     f.seekg(0, std::ios::beg);
@@ -237,14 +250,16 @@ void decode_images(const std::vector<ImageJob>& jobs, const DatasetSpec& spec, u
 // --- text files -----------------------------------------------------------
 
 std::string read_text_file(const std::string& path, const std::string& what) {
-  std::error_code ec;
-  auto status = fs::status(path, ec);
+  auto status = file_status(path, what + " " + path);
   if (!fs::exists(status)) throw Error(Status::NotFound, what + " not found: " + path);
   if (fs::is_directory(status)) throw Error(Status::InvalidArgument, what + " " + path + " is a folder, not a file");
   if (!fs::is_regular_file(status))  // a FIFO would block the open, a device read forever
     throw Error(Status::InvalidArgument, what + " " + path + " is not a regular file");
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(Status::IoError, "cannot open " + what + " " + path + ": " + std::strerror(errno));
+  if (!f) {
+    const int err = errno;
+    throw Error(Status::IoError, "cannot open " + what + " " + path + ": " + std::generic_category().message(err));
+  }
   std::string text;
   f.seekg(0, std::ios::end);
   std::streamoff size = f.tellg();
