@@ -8,10 +8,11 @@
 #              calib_data: FER2013Train; test_data: FER2013Test (majority vote, 8 classes)
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 recipe="$(basename "${1:?usage: $(basename "$0") RECIPE [DATA_DIR] [OUT_DIR]}" .json)"
-data="${2:-/tmp/ferdata}"
-out="${3:-$root/runs/$recipe}"
+# Absolute, because train_recipe.sh works from the repository root.
+data="$(realpath -m "${2:-/tmp/ferdata}")"
+out="$(realpath -m "${3:-$root/runs/$recipe}")"
 threads="${THREADS:-1}"
-fer="${FER_CLI:-$root/build/examples/fer}"
+fer="$(realpath -m "${FER_CLI:-$root/build/examples/fer}")"
 [[ -x "$fer" ]] || { echo "build first: scripts/build.sh" >&2; exit 2; }
 case "$recipe" in
   fer2013_*)
