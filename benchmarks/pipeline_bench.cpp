@@ -1,14 +1,14 @@
 // The full pipeline on a photo: Pipeline::process (detection, framing and
 // cropping, recognition of every face in one batch) on the six face-api
 // sample photos, per detector, precision and thread count, with the default
-// model. Reports per configuration the faces recognized, the median time per
+// model or --model FILE. Reports per configuration the faces recognized, the median time per
 // photo (the mean over the photos of each photo's median), how much of it is
 // detection (the same detector alone on the same photos), and the rest per
 // recognized face (crop + recognition). Also the same on sample3 resized to a
 // 640x480 frame.
 //
 //   build/benchmarks/pipeline_bench [--detectors tiny_face,ssd_mobilenet,haar]
-//       [--precisions auto,int8,bf16,fp32] [--threads 1,2] [--repeats N (9)] [--json FILE]
+//       [--precisions auto,int8,bf16,fp32] [--threads 1,2] [--repeats N (9)] [--model FILE] [--json FILE]
 //
 // Precision applies as PipelineOptions::precision does: to recognition (int8
 // only for a model calibrated by fer quantize), and to the DNN detectors
@@ -16,6 +16,7 @@
 #include "bench_util.hpp"
 #include "support.hpp"
 
+#include <fer/model.hpp>
 #include <fer/pipeline.hpp>
 
 #include <nlohmann/json.hpp>
@@ -30,7 +31,7 @@ namespace {
 
 const char* kUsage =
     "usage: pipeline_bench [--detectors tiny_face,ssd_mobilenet,haar] [--precisions auto,int8,bf16,fp32]\n"
-    "                      [--threads 1,2] [--repeats N] [--json FILE]\n";
+    "                      [--threads 1,2] [--repeats N] [--model FILE (default model)] [--json FILE]\n";
 
 struct Result {
   int faces = 0;
@@ -57,7 +58,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> precisions = {"auto", "int8", "bf16", "fp32"};
   std::vector<std::string> threads = {"1", "2"};
   int repeats = 9;
-  std::string json_path;
+  std::string json_path, model_path;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -73,9 +74,18 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = fer_bench::split_list(argv[++i]);
     else if (a == "--repeats") repeats = std::max(1, std::atoi(argv[++i]));
     else if (a == "--json") json_path = argv[++i];
+    else if (a == "--model") model_path = argv[++i];
     else {
       std::fprintf(stderr, "unknown option %s\n%s", a.c_str(), kUsage);
       return 2;
+    }
+  }
+  if (!model_path.empty()) {
+    try {
+      fer::Model::load(model_path);
+    } catch (const fer::Error& e) {
+      std::fprintf(stderr, "pipeline_bench: %s\n", e.what());
+      return 1;
     }
   }
   std::vector<cv::Mat> photos;
@@ -90,9 +100,10 @@ int main(int argc, char** argv) {
   cv::resize(photos[2], frame[0], cv::Size(640, 480), 0, 0, cv::INTER_AREA);
 
   std::string cpu = fer_bench::cpuinfo_field("model name");
-  std::printf("full pipeline (Pipeline::process, default model) on the %zu sample photos and on sample3 as a 640x480\n"
+  const std::string model_name = model_path.empty() ? "default model " + fer::default_model_path() : model_path;
+  std::printf("full pipeline (Pipeline::process, %s) on the %zu sample photos and on sample3 as a 640x480\n"
               "frame; median of %d runs per photo; CPU %s\n",
-              photos.size(), repeats, cpu.empty() ? "unknown" : cpu.c_str());
+              model_name.c_str(), photos.size(), repeats, cpu.empty() ? "unknown" : cpu.c_str());
   std::printf("%-14s %-5s %-5s %3s %6s %10s %10s %12s %10s %10s\n", "detector", "prec", "recog", "thr", "faces",
               "ms/photo", "detect ms", "ms/face rest", "640x480 ms", "detect ms");
   nlohmann::json rows = nlohmann::json::array();
@@ -101,6 +112,7 @@ int main(int argc, char** argv) {
       for (const std::string& t : threads) {
         fer::PipelineOptions o;
         o.detector = det;
+        o.model_path = model_path;
         o.precision = precision;
         o.threads = std::atoi(t.c_str());
         std::unique_ptr<fer::Pipeline> pipeline;
@@ -130,7 +142,8 @@ int main(int argc, char** argv) {
       }
   std::printf("\nms/face rest = (ms/photo - detect ms) x photos / faces: framing, cropping and recognition per face\n");
   if (!json_path.empty()) {
-    nlohmann::json j = {{"tool", "benchmarks/pipeline_bench"}, {"cpu", cpu}, {"repeats", repeats}, {"rows", rows}};
+    nlohmann::json j = {{"tool", "benchmarks/pipeline_bench"}, {"cpu", cpu}, {"model", model_name},
+                        {"repeats", repeats}, {"rows", rows}};
     std::ofstream(json_path) << j.dump(1) << "\n";
     std::printf("wrote %s\n", json_path.c_str());
   }
