@@ -234,7 +234,13 @@ Dataset load_dataset_cached(const DatasetSpec& spec, const std::string& cache_di
     // (and left alone of its kind), not one of their own making: files
     // touched in between would otherwise give the ranks different data.
     auto made = caches_with_prefix(dir, prefix);
-    if (made.size() == 1) return read_packed_dataset(made[0].string());
+    if (made.size() == 1) {
+      try {
+        return read_packed_dataset(made[0].string());
+      } catch (const Error& e) {  // removed or damaged since: fall back to this rank's own look
+        std::fprintf(stderr, "fer: cache %s unusable (%s)\n", made[0].c_str(), e.what());
+      }
+    }
   }
   std::optional<uint64_t> stamp = dataset_source_stamp(spec, dir);
   if (!stamp) {
