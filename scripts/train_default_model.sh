@@ -10,9 +10,8 @@
 #   THREADS=2 scripts/train_default_model.sh [DATA_DIR (/tmp/ferdata)] [OUT_DIR (runs/fer2013_resnet18_w035_tt)]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-recipe=fer2013_resnet18_w035_tt
+source "$here/recipe_args.sh" fer2013_resnet18_w035_tt "$@"  # sets recipe, out and fer as the recipe scripts see them
 "$here/train_recipe.sh" "$recipe" "$@"
 "$here/quantize_recipe.sh" "$recipe" "$@"
-out="${2:-$(dirname "$here")/runs/$recipe}"
-"${FER_CLI:-$(dirname "$here")/build/examples/fer}" convert "$out/best.fermodel" "$out/default.fermodel" --storage bfloat16
+"$fer" convert "$out/best.fermodel" "$out/default.fermodel" --storage bfloat16
 echo "default model: $out/default.fermodel (compare with models/default.fermodel: fer info, fer eval)"
