@@ -11,8 +11,8 @@
 #include <algorithm>
 #include <atomic>
 #include <charconv>
-#include <cmath>
 #include <cerrno>
+#include <cmath>
 #include <exception>
 #include <filesystem>
 #include <fstream>
