@@ -186,6 +186,18 @@ TEST_CASE("async stream: options and inputs are validated") {
   auto results = drain(s);
   CHECK(results.size() == 2);
   CHECK(s.stats().submitted == 2);
+
+  SUBCASE("a Stream already under way keeps its clock") {
+    fer::Stream under_way = make_stream("async_test_gate");
+    CHECK_FALSE(under_way.last_timestamp().has_value());
+    under_way.push(plain_frame(0), 10.0);
+    REQUIRE(under_way.last_timestamp() == 10.0);
+    fer::AsyncStream a(std::move(under_way));
+    CHECK_THROWS_AS(a.submit(plain_frame(1), 5.0), fer::Error);  // before the Stream's last frame
+    CHECK(a.submit(plain_frame(1), 10.0));
+    a.close();
+    CHECK(drain(a).size() == 1);
+  }
 }
 
 TEST_CASE("async stream: results come in submission order; the frame copy goes with them") {
@@ -384,6 +396,31 @@ TEST_CASE("async stream: stop with pending frames, and no deadlock when nobody r
       for (int i = 0; i < 10; ++i) s.submit(plain_frame(i), i / 30.0);
     }
     CHECK(true);
+  }
+  SUBCASE("the result callback calls stop() while another thread is stopping the stream") {
+    // The other thread holds the join lock while it joins the worker; the
+    // callback's stop() on that worker must not wait for that lock.
+    g_gate.reset();
+    std::atomic<bool> other_stopping{false};
+    std::atomic<int> callbacks{0};
+    std::unique_ptr<fer::AsyncStream> s;
+    fer::AsyncStreamOptions o;
+    o.on_result = [&](fer::AsyncResult&) {
+      if (callbacks++ > 0) return;
+      while (!other_stopping) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the other thread is joining by now
+      s->stop();
+    };
+    s = std::make_unique<fer::AsyncStream>(make_stream("async_test_gate"), o);
+    REQUIRE(s->submit(plain_frame(0), 0.0));
+    REQUIRE(eventually([&] { return callbacks.load() > 0; }));
+    other_stopping = true;
+    auto stopped = std::async(std::launch::async, [&] { s->stop(); });
+    REQUIRE(stopped.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+    stopped.get();
+    CHECK(s->stats().processed == 1);
+    CHECK_FALSE(s->submit(plain_frame(1), 0.1));
+    s.reset();
   }
 }
 

@@ -355,6 +355,32 @@ TEST_CASE("track: Kalman filter follows constant velocity in real time") {
   BoxKalman still(centred(50, 50, 40));
   still.predict(0);
   CHECK(still.box().x == doctest::Approx(30));
+
+  // An absurd gap between frames (finite timestamps 1e200 s apart) keeps the
+  // state finite: the covariance would overflow to inf and the box turn NaN.
+  Tracker tracker;
+  tracker.predict(0);
+  std::vector<int64_t> first = tracker.update({fer::Face{centred(100, 100, 50), 0.9f, {}}});
+  tracker.predict(1e200);
+  std::vector<int64_t> later = tracker.update({fer::Face{centred(100, 100, 50), 0.9f, {}}});
+  REQUIRE(tracker.tracks().size() == 1);
+  CHECK(later == first);
+  cv::Rect2f b = tracker.tracks()[0].filter.box();
+  CHECK((std::isfinite(b.x) && std::isfinite(b.y) && std::isfinite(b.width) && std::isfinite(b.height)));
+  CHECK(b.x == doctest::Approx(75).epsilon(0.01));
+
+  // Rescaling (a stream changing resolution) scales position, size and velocity.
+  BoxKalman moving(centred(100, 100, 40));
+  for (int i = 1; i <= 10; ++i) {
+    moving.predict(0.1);
+    moving.update(centred(float(100 + 10 * i), 100, 40));
+  }
+  cv::Point2f v = moving.velocity();
+  cv::Rect2f before = moving.box();
+  moving.scale(0.5, 2.0);
+  CHECK(moving.box().x + moving.box().width / 2 == doctest::Approx((before.x + before.width / 2) * 0.5));
+  CHECK(moving.box().height == doctest::Approx(before.height * 2));
+  CHECK(moving.velocity().x == doctest::Approx(v.x * 0.5));
 }
 
 TEST_CASE("track: tracker keeps ids, ends tracks after the max missed time, never reuses ids") {
@@ -480,6 +506,15 @@ TEST_CASE("track: smoothing uses real time, not frames") {
   same_time.update({0.9f, 0.1f}, 1);
   same_time.update({0.2f, 0.8f}, 1);  // no time passed: no change
   CHECK(same_time.probabilities()[1] == doctest::Approx(0.1));
+  // Steps of a few ulps (0.1 + 0.2 after 0.3) or a denormal: the update stays a
+  // blend of the inputs (in [0, 1], finite), not 1.2 / -0.2 or NaN.
+  for (auto [t0, t1] : {std::pair<double, double>{0.3, 0.1 + 0.2}, {0.0, 5e-324}, {-1e308, 1e308}}) {
+    CAPTURE(t1 - t0);
+    LabelSmoother tiny(0.3, 0.1f);
+    tiny.update({1.f, 0.f}, t0);
+    tiny.update({0.f, 1.f}, t1);
+    for (float v : tiny.probabilities()) CHECK((std::isfinite(v) && v >= 0.f && v <= 1.f));
+  }
   LabelSmoother mismatch(tau, 0.f);
   mismatch.update({0.9f, 0.1f}, 0);
   CHECK_THROWS_AS(mismatch.update({0.2f, 0.3f, 0.5f}, 1), fer::Error);
@@ -714,6 +749,33 @@ TEST_CASE("stream: while a face is missing or nothing is tracked, detection is r
   CHECK(detections == 4);
 }
 
+TEST_CASE("stream: a change of frame size keeps the faces and their ids") {
+  // The same scene at 640x480, then at 320x240 (an adaptive stream): the
+  // tracks follow the new scale at once and the detector runs on the first
+  // frame of the new size, so the face keeps its id and nothing stale is shown.
+  fer::StreamOptions so;
+  so.detect_every = 5;
+  fer::Stream s = truth_stream(so);
+  cv::Mat big(480, 640, CV_8UC3, cv::Scalar(90, 90, 90)), small(240, 320, CV_8UC3, cv::Scalar(90, 90, 90));
+  g_truth_faces = {fer::Face{cv::Rect2f(100, 100, 80, 80), 0.9f, {}}};
+  fer::StreamFrame f0 = s.push(big, 0.0);
+  REQUIRE(f0.faces.size() == 1);
+  const int64_t id = f0.faces[0].track_id;
+  s.push(big, 1 / 30.0);
+  g_truth_faces = {fer::Face{cv::Rect2f(50, 50, 40, 40), 0.9f, {}}};
+  fer::StreamFrame f2 = s.push(small, 2 / 30.0);
+  CHECK(f2.detection_ran);
+  REQUIRE(f2.faces.size() == 1);
+  CHECK(f2.faces[0].track_id == id);
+  CHECK(f2.faces[0].result.face.box.x == doctest::Approx(50).epsilon(0.1));
+  CHECK(f2.faces[0].result.face.box.width == doctest::Approx(40).epsilon(0.1));
+  for (int i = 3; i < 12; ++i) {
+    fer::StreamFrame f = s.push(small, i / 30.0);
+    REQUIRE(f.faces.size() == 1);
+    CHECK(f.faces[0].track_id == id);
+  }
+}
+
 TEST_CASE("stream: options and timestamps are validated") {
   fer::StreamOptions bad;
   bad.detect_every = 0;
@@ -789,6 +851,21 @@ TEST_CASE("video: image sequences, files and clear errors") {
   REQUIRE(seq30.read(frame));
   REQUIRE(seq30.read(frame));
   CHECK(frame.timestamp == doctest::Approx(1 / 30.0));
+  // 16-bit frames are scaled to 8 bits, not clipped at 255 (all white).
+  fs::path deep = dir / "deep";
+  fs::create_directories(deep);
+  for (int i = 0; i < 2; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%03d.png", i);
+    REQUIRE(cv::imwrite((deep / name).string(), cv::Mat(24, 32, CV_16UC3, cv::Scalar(32768, 16384, 65535))));
+  }
+  fer::VideoSource seq16((deep / "%03d.png").string());
+  REQUIRE(seq16.read(frame));
+  REQUIRE(frame.image.type() == CV_8UC3);
+  cv::Scalar mean16 = cv::mean(frame.image);
+  CHECK(mean16[0] == doctest::Approx(128).epsilon(0.02));
+  CHECK(mean16[1] == doctest::Approx(64).epsilon(0.02));
+  CHECK(mean16[2] == doctest::Approx(255).epsilon(0.02));
 
   auto status_of = [](auto&& open) {
     try {
@@ -839,6 +916,23 @@ TEST_CASE("overlay: draws ids, labels, bars and FPS") {
   CHECK_NOTHROW(fer::draw_overlay(image, {f}, o));
   cv::Mat gray(100, 100, CV_8UC1, cv::Scalar(0));
   CHECK_NOTHROW(fer::draw_overlay(gray, {}, o));
+  // BGRA stays opaque where drawn (colours are not written with alpha 0, the
+  // bar panel does not darken alpha); gray gets each colour's brightness, not
+  // its blue component (dark for this track's green).
+  cv::Mat bgra(240, 320, CV_8UC4, cv::Scalar(30, 30, 30, 255));
+  f.result.face.box = cv::Rect2f(40, 60, 80, 80);
+  fer::draw_overlay(bgra, {f}, o);
+  cv::Mat channels[4];
+  cv::split(bgra, channels);
+  CHECK(cv::countNonZero(channels[3] != 255) == 0);
+  CHECK(cv::countNonZero(channels[0] != 30) > 500);
+  cv::Mat dark(240, 320, CV_8UC1, cv::Scalar(0));
+  o.probability_bars = false;
+  o.fps = -1;
+  fer::draw_overlay(dark, {f}, o);
+  double lo = 0, hi = 0;
+  cv::minMaxLoc(dark(cv::Rect(50, 59, 60, 3)), &lo, &hi);  // the box's top edge
+  CHECK(hi > 120);
   cv::Mat wrong(10, 10, CV_32FC3);
   CHECK_THROWS_AS(fer::draw_overlay(wrong, {f}, o), fer::Error);
 }

@@ -39,8 +39,11 @@ struct AsyncStreamOptions {
   /// When set, results go to this function (on the worker thread) instead of
   /// the results queue; next() then only reports Finished or the worker's error.
   /// An exception it throws stops the stream like a processing error. It may
-  /// call stop() or close(), but must not destroy the AsyncStream (its worker
-  /// thread cannot join itself).
+  /// call stop(), close(), stats() and submit() with QueuePolicy::DropOldest,
+  /// even while another thread is in stop() or the destructor. It must not
+  /// destroy the AsyncStream (its worker thread cannot join itself), nor call
+  /// wait(), next() or submit() with QueuePolicy::Block: they would wait for
+  /// the worker it runs on.
   std::function<void(AsyncResult&)> on_result;
 };
 

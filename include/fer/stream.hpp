@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,7 +77,9 @@ class Stream {
 
   /// Processes the next frame. `frame`: as Pipeline::process accepts;
   /// `timestamp_seconds`: finite and never earlier than the previous frame's
-  /// (else Error(InvalidArgument)).
+  /// (else Error(InvalidArgument)). A frame of another size than the previous
+  /// one (a stream changing resolution) rescales the tracks to it and runs
+  /// the detector on it, so the faces keep their ids.
   StreamFrame push(const cv::Mat& frame, double timestamp_seconds);
   /// Forgets every track (e.g. after a scene cut); ids keep counting up.
   void reset();
@@ -85,6 +88,9 @@ class Stream {
   const StreamOptions& options() const;
   /// Frames pushed so far.
   int64_t frame_count() const;
+  /// Timestamp of the last frame pushed (the earliest the next may have);
+  /// none before the first frame and after reset().
+  std::optional<double> last_timestamp() const;
 
  private:
   struct Impl;

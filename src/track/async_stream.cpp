@@ -9,6 +9,7 @@
 #include <deque>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace fer {
@@ -36,6 +37,10 @@ struct AsyncStream::Impl {
       throw Error(Status::InvalidArgument, "latency_budget must be a finite number of seconds >= 0 (0 = no budget)");
     max_pixels = stream.pipeline().options().max_image_pixels;
     threads = stream.pipeline().options().threads;
+    if (std::optional<double> t = stream.last_timestamp()) {  // a Stream already under way
+      has_last_timestamp = true;
+      last_timestamp = *t;
+    }
   }
 
   void run();
@@ -69,6 +74,8 @@ struct AsyncStream::Impl {
   std::exception_ptr error;
   bool error_delivered = false;
 
+  std::thread::id worker_id;  // set under `mutex` when the worker starts
+
   std::mutex join_mutex;
   std::thread worker;
 };
@@ -80,6 +87,7 @@ void AsyncStream::Impl::run() {
   } catch (...) {
   }
   std::unique_lock<std::mutex> lock(mutex);
+  worker_id = std::this_thread::get_id();
   for (;;) {
     frame_ready.wait(lock, [&] { return stopping || closed || !frames.empty(); });
     if (stopping || frames.empty()) break;
@@ -258,8 +266,10 @@ void AsyncStream::wait() {
 
 void AsyncStream::stop() {
   Impl& s = *impl_;
+  bool on_worker = false;
   {
     std::lock_guard<std::mutex> lock(s.mutex);
+    on_worker = s.worker_id == std::this_thread::get_id();
     s.closed = true;
     s.accepting = false;
     s.stopping = true;
@@ -270,8 +280,12 @@ void AsyncStream::stop() {
     s.frame_room.notify_all();
     s.result_room.notify_all();
   }
+  // From the result callback (on the worker): the worker ends by itself once
+  // the callback returns. Taking join_mutex there could deadlock with another
+  // thread that holds it while joining this worker.
+  if (on_worker) return;
   std::lock_guard<std::mutex> join_lock(s.join_mutex);
-  if (s.worker.joinable() && s.worker.get_id() != std::this_thread::get_id()) s.worker.join();
+  if (s.worker.joinable()) s.worker.join();
 }
 
 AsyncStreamStats AsyncStream::stats() const {

@@ -16,6 +16,7 @@ double BoxKalman::size() const { return std::sqrt(std::max(1.0, axis_[2].x * axi
 
 void BoxKalman::predict(double dt) {
   if (!(dt > 0)) return;
+  dt = std::min(dt, kMaxStepSeconds);
   double a = noise_.acceleration * size();
   double q = a * a;  // spectral density of the white-noise acceleration
   for (Axis& ax : axis_) {
@@ -23,6 +24,19 @@ void BoxKalman::predict(double dt) {
     ax.pxx += 2 * dt * ax.pxv + dt * dt * ax.pvv + q * dt * dt * dt / 3;
     ax.pxv += dt * ax.pvv + q * dt * dt / 2;
     ax.pvv += q * dt;
+  }
+}
+
+void BoxKalman::scale(double sx, double sy) {
+  const double factors[4] = {sx, sy, sx, sy};
+  for (int i = 0; i < 4; ++i) {
+    Axis& ax = axis_[i];
+    const double f = factors[i], f2 = f * f;
+    ax.x *= f;
+    ax.v *= f;
+    ax.pxx *= f2;
+    ax.pxv *= f2;
+    ax.pvv *= f2;
   }
 }
 

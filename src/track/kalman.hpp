@@ -21,8 +21,15 @@ class BoxKalman {
   BoxKalman() = default;
   explicit BoxKalman(const cv::Rect2f& box, const KalmanNoise& noise = {});
 
-  /// Advances the state by `dt` seconds (dt >= 0).
+  /// Longest step predict() takes: a longer gap is taken as this long (the
+  /// covariance would otherwise overflow to inf and the box become NaN).
+  static constexpr double kMaxStepSeconds = 1e4;
+
+  /// Advances the state by `dt` seconds (dt >= 0; at most kMaxStepSeconds counts).
   void predict(double dt);
+  /// Rescales the state to an image resized by `sx` horizontally and `sy`
+  /// vertically (positions, sizes, velocities and their uncertainties).
+  void scale(double sx, double sy);
   /// Corrects the state with a measured box.
   void update(const cv::Rect2f& measured);
 

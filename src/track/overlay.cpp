@@ -27,13 +27,21 @@ cv::Scalar class_colour(size_t k) {
   return kColours[k % (sizeof(kColours) / sizeof(kColours[0]))];
 }
 
+// A BGR colour as drawn on `image`: opaque on BGRA (OpenCV would write the
+// Scalar's fourth value, 0, as alpha), its luminance on gray.
+cv::Scalar ink(const cv::Mat& image, const cv::Scalar& bgr) {
+  if (image.channels() == 4) return {bgr[0], bgr[1], bgr[2], 255};
+  if (image.channels() == 1) return cv::Scalar::all(0.114 * bgr[0] + 0.587 * bgr[1] + 0.299 * bgr[2]);
+  return bgr;
+}
+
 // Text with a filled background; `org` is the top-left corner of the label.
 void label_at(cv::Mat& image, const std::string& text, cv::Point org, double font, int thick, const cv::Scalar& bg) {
   int base = 0;
   cv::Size ts = cv::getTextSize(text, cv::FONT_HERSHEY_SIMPLEX, font, thick, &base);
-  cv::rectangle(image, cv::Rect(org.x, org.y, ts.width + 6, ts.height + base + 6), bg, cv::FILLED);
-  cv::putText(image, text, org + cv::Point(3, ts.height + 3), cv::FONT_HERSHEY_SIMPLEX, font, {0, 0, 0}, thick,
-              cv::LINE_AA);
+  cv::rectangle(image, cv::Rect(org.x, org.y, ts.width + 6, ts.height + base + 6), ink(image, bg), cv::FILLED);
+  cv::putText(image, text, org + cv::Point(3, ts.height + 3), cv::FONT_HERSHEY_SIMPLEX, font,
+              ink(image, {0, 0, 0}), thick, cv::LINE_AA);
 }
 }  // namespace
 
@@ -96,7 +104,7 @@ void draw_overlay(cv::Mat& image, const std::vector<TrackedFace>& faces, const O
     if (!detail::face_box_problem(f.result.face.box, image.size()).empty()) continue;
     cv::Scalar colour = track_colour(f.track_id);
     cv::Rect box(f.result.face.box);
-    cv::rectangle(image, box, colour, f.detected ? thick + 1 : std::max(1, thick - 1), cv::LINE_AA);
+    cv::rectangle(image, box, ink(image, colour), f.detected ? thick + 1 : std::max(1, thick - 1), cv::LINE_AA);
 
     const std::vector<float>& p = f.smoothed.empty() ? f.result.probabilities : f.smoothed;
     int label = f.smoothed.empty() ? f.result.label_index : f.smoothed_label_index;
@@ -133,15 +141,17 @@ void draw_overlay(cv::Mat& image, const std::vector<TrackedFace>& faces, const O
     cv::Rect clipped = panel & cv::Rect(0, 0, image.cols, image.rows);
     if (clipped.area() > 0) {
       cv::Mat roi = image(clipped);
-      roi *= 0.4;  // darken behind the bars so they stay readable
+      // Darken behind the bars so they stay readable (not the alpha channel).
+      cv::multiply(roi, roi.channels() == 4 ? cv::Scalar(0.4, 0.4, 0.4, 1.0) : cv::Scalar::all(0.4), roi);
     }
     for (size_t k = 0; k < p.size(); ++k) {
       int y = panel.y + 2 + int(k) * line;
       std::string cname = k < options.class_names.size() ? options.class_names[k] : std::to_string(k);
       cv::putText(image, cname, cv::Point(x0 + 3, y + name_size.height + 1), cv::FONT_HERSHEY_SIMPLEX, bar_font,
-                  {255, 255, 255}, bar_thick, cv::LINE_AA);
+                  ink(image, {255, 255, 255}), bar_thick, cv::LINE_AA);
       int len = std::max(1, int(bar_max * std::clamp(p[k], 0.f, 1.f)));
-      cv::rectangle(image, cv::Rect(x0 + name_size.width + 8, y + 2, len, line - 4), class_colour(k), cv::FILLED);
+      cv::rectangle(image, cv::Rect(x0 + name_size.width + 8, y + 2, len, line - 4), ink(image, class_colour(k)),
+                    cv::FILLED);
     }
   }
   if (options.fps >= 0) {

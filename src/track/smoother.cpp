@@ -25,10 +25,16 @@ void LabelSmoother::update(const std::vector<float>& p, double timestamp) {
       // Exact response of dy/dt = (x - y) / tau to x moving linearly from the
       // previous sample to this one over dt (first-order hold): unlike a fixed
       // weight per frame, this does not depend on the frame rate.
-      double e = std::exp(-dt / tau_), ramp = tau_ / dt * (1 - e);
+      // With u = dt / tau: y = y + (1 - e^-u) (x0 - y) + (x1 - x0) (1 - ramp),
+      // ramp = (1 - e^-u) / u. Written with expm1 and a series for tiny u so
+      // that a step of a few ulps (0.1 + 0.2 after 0.3) keeps 0 <= ramp <= 1;
+      // a step so long that u is inf is a full step.
+      const double u = dt / tau_;
+      const double gain = -std::expm1(-u);  // 1 - e^-u, exact for small u
+      const double ramp = u < 1e-8 ? 1 - u / 2 : std::isfinite(u) ? gain / u : 0.0;
       for (size_t k = 0; k < p.size(); ++k) {
-        double x0 = last_input_[k], x1 = p[k];
-        smoothed_[k] = float(e * smoothed_[k] + (x1 - e * x0) - (x1 - x0) * ramp);
+        double x0 = last_input_[k], x1 = p[k], y = smoothed_[k];
+        smoothed_[k] = float(y + gain * (x0 - y) + (x1 - x0) * (1 - ramp));
       }
     }
   }

@@ -59,6 +59,7 @@ struct Stream::Impl {
   std::map<int64_t, TrackState> states;
   int64_t frames = 0;
   int64_t last_detection_frame = -1;
+  cv::Size last_size;  // of the previous frame; empty before the first (and after reset())
 };
 
 Stream::Stream(Pipeline pipeline, const StreamOptions& options)
@@ -92,6 +93,13 @@ StreamFrame Stream::push(const cv::Mat& frame, double timestamp) {
   validate_image(frame, s.pipeline.options().max_image_pixels);
   s.tracker.predict(timestamp);  // validates the timestamp
 
+  // Another frame size (an adaptive stream, a camera renegotiating): the
+  // tracks are carried over to the new size, and the detector runs now.
+  const bool resized = !s.last_size.empty() && frame.size() != s.last_size;
+  if (resized)
+    s.tracker.rescale(double(frame.cols) / s.last_size.width, double(frame.rows) / s.last_size.height);
+  s.last_size = frame.size();
+
   StreamFrame out;
   out.index = s.frames++;
   out.timestamp = timestamp;
@@ -100,7 +108,7 @@ StreamFrame Stream::push(const cv::Mat& frame, double timestamp) {
   // nothing is tracked or a track in view is unsure (a track predicted out of
   // view has nothing to be found).
   const int64_t since = s.last_detection_frame < 0 ? INT64_MAX : out.index - s.last_detection_frame;
-  bool detect = since >= s.options.detect_every;
+  bool detect = resized || since >= s.options.detect_every;
   if (!detect && since >= s.options.redetect_every) {
     detect = s.tracker.tracks().empty();
     for (const detail::Track& t : s.tracker.tracks())
@@ -174,10 +182,15 @@ void Stream::reset() {
   impl_->tracker.reset();
   impl_->states.clear();
   impl_->last_detection_frame = -1;
+  impl_->last_size = cv::Size();
 }
 
 const Pipeline& Stream::pipeline() const { return impl_->pipeline; }
 const StreamOptions& Stream::options() const { return impl_->options; }
 int64_t Stream::frame_count() const { return impl_->frames; }
+std::optional<double> Stream::last_timestamp() const {
+  if (!impl_->tracker.started()) return std::nullopt;
+  return impl_->tracker.time();
+}
 
 }  // namespace fer

@@ -100,6 +100,17 @@ std::vector<int64_t> Tracker::update(const std::vector<Face>& detections) {
   return ids;
 }
 
+void Tracker::rescale(double sx, double sy) {
+  if (!(sx > 0) || !(sy > 0) || !std::isfinite(sx) || !std::isfinite(sy))
+    throw Error(Status::InvalidArgument, "tracker: rescale factors must be finite and > 0");
+  for (Track& t : tracks_) {
+    t.filter.scale(sx, sy);
+    cv::Rect2f& b = t.detection.box;
+    b = cv::Rect2f(float(b.x * sx), float(b.y * sy), float(b.width * sx), float(b.height * sy));
+    for (cv::Point2f& p : t.detection.landmarks) p = cv::Point2f(float(p.x * sx), float(p.y * sy));
+  }
+}
+
 void Tracker::reset() {
   tracks_.clear();
   time_ = 0;

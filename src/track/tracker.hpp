@@ -52,8 +52,15 @@ class Tracker {
   /// unmatched detection. Returns the track id of each detection.
   std::vector<int64_t> update(const std::vector<Face>& detections);
 
+  /// Rescales every track to frames resized by `sx` horizontally and `sy`
+  /// vertically (a stream whose resolution changed), so that they still match
+  /// the same faces.
+  void rescale(double sx, double sy);
+
   const std::vector<Track>& tracks() const { return tracks_; }
   double time() const { return time_; }
+  /// Whether a frame has been predicted since construction or reset().
+  bool started() const { return started_; }
   const TrackerOptions& options() const { return options_; }
   /// Drops every track and the clock; the id counter continues.
   void reset();

@@ -144,15 +144,44 @@ VideoSource::~VideoSource() = default;
 VideoSource::VideoSource(VideoSource&&) noexcept = default;
 VideoSource& VideoSource::operator=(VideoSource&&) noexcept = default;
 
+namespace {
+// A decoded frame as 8-bit BGR. Image sequences come through OpenCV as their
+// files are stored: 16-bit PNG/TIFF are scaled by 1/256 (not clipped at 255,
+// which turns them white), floating-point frames are taken as 0..1.
+cv::Mat to_bgr8(const cv::Mat& decoded, const std::string& source) {
+  cv::Mat image;
+  switch (decoded.depth()) {
+    case CV_8U: image = decoded; break;
+    case CV_8S: decoded.convertTo(image, CV_8U, 1.0, 128.0); break;
+    case CV_16U: decoded.convertTo(image, CV_8U, 1.0 / 256.0); break;
+    case CV_16S: decoded.convertTo(image, CV_8U, 1.0 / 256.0, 128.0); break;
+    case CV_32S: decoded.convertTo(image, CV_8U, 1.0 / 16777216.0, 128.0); break;
+    default: decoded.convertTo(image, CV_8U, 255.0); break;  // CV_32F, CV_64F, CV_16F
+  }
+  switch (image.channels()) {
+    case 1: cv::cvtColor(image, image, cv::COLOR_GRAY2BGR); break;
+    case 2: {  // gray + alpha
+      cv::Mat gray;
+      cv::extractChannel(image, gray, 0);
+      cv::cvtColor(gray, image, cv::COLOR_GRAY2BGR);
+      break;
+    }
+    case 3: break;
+    case 4: cv::cvtColor(image, image, cv::COLOR_BGRA2BGR); break;
+    default:
+      throw Error(Status::Unsupported, source + ": a frame with " + std::to_string(image.channels()) +
+                                           " channels (expected gray, BGR or BGRA)");
+  }
+  return image;
+}
+}  // namespace
+
 bool VideoSource::read(VideoFrame& frame) {
   // An image sequence knows its length; reading past it only makes OpenCV warn.
   if (impl_->sequence && frame_count() >= 0 && impl_->next_index >= frame_count()) return false;
   cv::Mat image;
   if (!impl_->capture.read(image) || image.empty()) return false;
-  if (image.depth() != CV_8U) image.convertTo(image, CV_8U);
-  if (image.channels() == 1) cv::cvtColor(image, image, cv::COLOR_GRAY2BGR);
-  else if (image.channels() == 4) cv::cvtColor(image, image, cv::COLOR_BGRA2BGR);
-  frame.image = image;
+  frame.image = to_bgr8(image, impl_->description);
   frame.index = impl_->next_index++;
   frame.timestamp = impl_->live ? std::chrono::duration<double>(std::chrono::steady_clock::now() - impl_->opened).count()
                                 : double(frame.index) / impl_->fps;
