@@ -1,8 +1,11 @@
 /* The C API, compiled as C99: statuses, NULL handling, untouched out-parameters,
    image views with strides, pipelines, results and model files. */
+#define _POSIX_C_SOURCE 200809L /* pthreads under -std=c99 */
+
 #include <fer/fer.h>
 
 #include <math.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -797,6 +800,81 @@ static void test_streams(fer_pipeline* p, const fer_model* pm, const char* ppm_p
   free(photo);
 }
 
+/* Two threads pushing to one stream: fer.h allows one thread at a time per
+   handle, and a call that finds another thread inside fails cleanly instead
+   of racing on the stream's state. Both threads stop once one has been
+   turned away (or after many pushes); every call either succeeds or reports
+   the other thread. */
+static pthread_mutex_t turned_away_lock = PTHREAD_MUTEX_INITIALIZER;
+static int turned_away = 0;
+
+static int someone_turned_away(void) {
+  int v;
+  pthread_mutex_lock(&turned_away_lock);
+  v = turned_away;
+  pthread_mutex_unlock(&turned_away_lock);
+  return v;
+}
+
+typedef struct {
+  fer_stream* stream;
+  const fer_image_view* frame;
+  int ok, busy, other;
+} pusher;
+
+static void* push_until_turned_away(void* arg) {
+  pusher* q = (pusher*)arg;
+  int i;
+  for (i = 0; i < 20000 && !someone_turned_away(); ++i) {
+    fer_results* r = NULL;
+    fer_status st = fer_stream_push(q->stream, q->frame, 0.0, &r); /* equal timestamps are allowed */
+    if (st == FER_OK) {
+      ++q->ok;
+      fer_results_destroy(r);
+    } else if (st == FER_INVALID_ARGUMENT && strstr(fer_last_error(), "another thread") != NULL) {
+      ++q->busy;
+      pthread_mutex_lock(&turned_away_lock);
+      turned_away = 1;
+      pthread_mutex_unlock(&turned_away_lock);
+    } else {
+      ++q->other;
+    }
+  }
+  return NULL;
+}
+
+static void test_concurrent_calls(const fer_model* pm) {
+  fer_pipeline_options po;
+  fer_stream_options so;
+  fer_stream* s = NULL;
+  fer_pipeline_options_init(&po);
+  fer_stream_options_init(&so);
+  po.threads = 1;
+  po.detector = "haar";
+  so.detect_every = 1;
+  CHECK(fer_stream_create_with_model(&po, pm, &so, &s) == FER_OK && s != NULL);
+  if (!s) return;
+  enum { FW = 64, FH = 48 };
+  static uint8_t gray[FW * FH];
+  int i;
+  for (i = 0; i < FW * FH; ++i) gray[i] = (uint8_t)(i * 7);
+  fer_image_view frame = {gray, FW, FH, FW, FER_PIXEL_GRAY8};
+  pusher a = {s, &frame, 0, 0, 0}, b = {s, &frame, 0, 0, 0};
+  pthread_t ta, tb;
+  CHECK(pthread_create(&ta, NULL, push_until_turned_away, &a) == 0);
+  CHECK(pthread_create(&tb, NULL, push_until_turned_away, &b) == 0);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  CHECK(a.other == 0 && b.other == 0);
+  CHECK(a.busy + b.busy > 0); /* the threads met inside the stream at least once */
+  int64_t frames = -1;
+  CHECK(fer_stream_frame_count(s, &frames) == FER_OK && frames == a.ok + b.ok); /* every accepted push counted */
+  fer_results* r = NULL;
+  CHECK(fer_stream_push(s, &frame, 1.0, &r) == FER_OK); /* usable afterwards */
+  fer_results_destroy(r);
+  fer_stream_destroy(s);
+}
+
 /* A 24-bit BMP (bottom-up rows padded to 4 bytes), for a folder dataset. */
 static void write_bmp(const char* path, int w, int h, unsigned seed) {
   FILE* f = fopen(path, "wb");
@@ -1298,6 +1376,19 @@ int main(int argc, char** argv) {
   info.struct_size = sizeof info;
   CHECK(fer_model_get_info(pm, &info) == FER_OK);
   CHECK(info.num_classes >= 7 && info.input_width > 0);
+  /* The pipeline's model is the pipeline's: destroying it does nothing (and says so). */
+  fer_model_destroy((fer_model*)pm);
+  CHECK(strstr(fer_last_error(), "belongs to a pipeline") != NULL);
+  CHECK(fer_model_get_info(pm, &info) == FER_OK && info.num_classes >= 7);
+  /* An absurd thread count is refused before LibTorch starts that many threads. */
+  {
+    fer_pipeline_options many;
+    fer_pipeline* q = (fer_pipeline*)0x3;
+    fer_pipeline_options_init(&many);
+    many.threads = 1 << 20;
+    CHECK(fer_pipeline_create(&many, &q) == FER_INVALID_ARGUMENT && q == (fer_pipeline*)0x3);
+    CHECK(strstr(fer_last_error(), "threads") != NULL);
+  }
 
   /* images: a padded-stride gray view, BGR, BGRA, RGB */
   enum { W = 96, H = 80, STRIDE = 4 * W + 16 };
@@ -1334,6 +1425,15 @@ int main(int argc, char** argv) {
   bad.height = 30000;
   bad.stride = 30000;
   CHECK(fer_pipeline_process(p, &bad, &untouched) == FER_INVALID_ARGUMENT);
+  bad = view;
+  bad.stride = (size_t)1 << 62; /* rows far outside any buffer */
+  CHECK(fer_pipeline_process(p, &bad, &untouched) == FER_INVALID_ARGUMENT);
+  CHECK(strstr(fer_last_error(), "stride") != NULL);
+  bad = view;
+  bad.stride = (size_t)0 - (size_t)STRIDE; /* a bottom-up bitmap's negative pitch */
+  bad.data = pixels + (size_t)STRIDE * (H - 1);
+  CHECK(fer_pipeline_process(p, &bad, &untouched) == FER_INVALID_ARGUMENT);
+  CHECK(strstr(fer_last_error(), "stride") != NULL);
   bad = view;
   bad.format = (fer_pixel_format)17;
   CHECK(fer_pipeline_process(p, &bad, &untouched) == FER_INVALID_ARGUMENT);
@@ -1387,6 +1487,7 @@ int main(int argc, char** argv) {
   CHECK(fer_model_get_info(pm, &small_info) == FER_INVALID_ARGUMENT);
 
   test_streams(p, pm, ppm);
+  test_concurrent_calls(pm);
   test_landmarks(ppm);
   test_tta(ppm);
   test_recognize_boxes(ppm);

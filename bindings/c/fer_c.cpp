@@ -23,12 +23,16 @@
 struct fer_model {
   std::shared_ptr<const fer::Model> model;
   fer::ModelInfo info;  // owns the strings handed out
+  bool borrowed = false;  // part of a pipeline or stream (fer_pipeline_model): not the caller's to destroy
 };
 
+// fer.h: a pipeline, stream or video is used by one thread at a time. A call
+// that finds another thread inside the same handle fails instead of racing.
 struct fer_pipeline {
   std::unique_ptr<fer::Pipeline> pipeline;
   fer_model model;
   std::string detector;
+  mutable std::atomic<bool> busy{false};
 };
 
 struct fer_results {
@@ -46,11 +50,14 @@ struct fer_results {
 struct fer_stream {
   std::unique_ptr<fer::Stream> stream;
   fer_model model;
+  mutable std::atomic<bool> busy{false};
 };
 
 struct fer_video {
+  explicit fer_video(fer::VideoSource s) : source(std::move(s)) {}
   fer::VideoSource source;
   fer::VideoFrame frame;  // the last frame read: fer_video_read hands out a view of its pixels
+  mutable std::atomic<bool> busy{false};
 };
 
 static_assert(FER_C_VERSION_NUMBER == FER_VERSION_NUMBER, "fer.h and the C++ headers disagree on the version");
@@ -105,7 +112,10 @@ fer_status guarded(const char* where, Body&& body) noexcept {
   } catch (const cv::Exception& e) {
     return fail_noexcept(FER_INTERNAL, where, e.what());  // "OpenCV(4.x) ...: error: ..."
   } catch (const std::exception& e) {
-    return fail_noexcept(FER_INTERNAL, where, e.what());
+    // LibTorch's CPU allocator reports a failed allocation as a c10::Error
+    // ("DefaultCPUAllocator: can't allocate memory: ..."), not std::bad_alloc.
+    const bool allocation = std::strstr(e.what(), "can't allocate memory") != nullptr;
+    return fail_noexcept(allocation ? FER_OUT_OF_MEMORY : FER_INTERNAL, where, e.what());
   } catch (...) {
     return fail_noexcept(FER_INTERNAL, where, "unknown error");
   }
@@ -113,6 +123,30 @@ fer_status guarded(const char* where, Body&& body) noexcept {
 
 #define FER_REQUIRE(cond, message) \
   if (!(cond)) return fail(FER_INVALID_ARGUMENT, message)
+
+// Holds a handle's busy flag for one call, if no other thread holds it.
+class ExclusiveUse {
+ public:
+  explicit ExclusiveUse(std::atomic<bool>& busy) : busy_(busy), owned_(!busy.exchange(true, std::memory_order_acquire)) {}
+  ~ExclusiveUse() {
+    if (owned_) busy_.store(false, std::memory_order_release);
+  }
+  ExclusiveUse(const ExclusiveUse&) = delete;
+  ExclusiveUse& operator=(const ExclusiveUse&) = delete;
+  bool owned() const { return owned_; }
+
+ private:
+  std::atomic<bool>& busy_;
+  bool owned_;
+};
+
+// In an entry point on `handle` (not NULL): fails when another thread is in a call on it.
+#define FER_EXCLUSIVE(handle, where)                                                                   \
+  ExclusiveUse exclusive_use((handle)->busy);                                                          \
+  if (!exclusive_use.owned())                                                                          \
+  return fail(FER_INVALID_ARGUMENT, std::string(where) +                                               \
+                                        ": another thread is in a call on this handle (a pipeline, " \
+                                        "stream or video is used by one thread at a time)")
 
 // The int a C caller stored in an enum parameter or field. C allows any value
 // of the underlying type there (e.g. -1); in C++ loading an out-of-range value
@@ -148,6 +182,12 @@ fer_status view_to_mat(const fer_image_view* image, int64_t max_pixels, const ch
   FER_REQUIRE(image->stride >= size_t(image->width) * size_t(bpp),
               w + ": stride " + std::to_string(image->stride) + " is smaller than a row (" +
                   std::to_string(size_t(image->width) * size_t(bpp)) + " bytes)");
+  // A stride that is negative (a bottom-up buffer's pitch cast to size_t) or so
+  // large that the rows' span overflows is refused: the rows would be read
+  // from outside any buffer.
+  FER_REQUIRE(image->stride <= size_t(PTRDIFF_MAX) / size_t(image->height),
+              w + ": stride " + std::to_string(image->stride) + " is negative or absurd for " +
+                  std::to_string(image->height) + " rows");
   int64_t pixels = int64_t(image->width) * int64_t(image->height);
   FER_REQUIRE(pixels <= max_pixels, w + ": image of " + std::to_string(image->width) + "x" +
                                         std::to_string(image->height) + " exceeds the pixel limit");
@@ -309,6 +349,7 @@ fer_status fer_pipeline_create(const fer_pipeline_options* options, fer_pipeline
     auto p = std::make_unique<fer_pipeline>();
     p->pipeline = std::make_unique<fer::Pipeline>(o);
     set_model(p->model, p->pipeline->shared_model());
+    p->model.borrowed = true;
     p->detector = p->pipeline->detector_name();
     *pipeline = p.release();
     return FER_OK;
@@ -323,6 +364,7 @@ fer_status fer_pipeline_create_with_model(const fer_pipeline_options* options, c
     auto p = std::make_unique<fer_pipeline>();
     p->pipeline = std::make_unique<fer::Pipeline>(o, model->model);
     set_model(p->model, p->pipeline->shared_model());
+    p->model.borrowed = true;
     p->detector = p->pipeline->detector_name();
     *pipeline = p.release();
     return FER_OK;
@@ -334,6 +376,7 @@ void fer_pipeline_destroy(fer_pipeline* pipeline) { delete pipeline; }
 fer_status fer_pipeline_process(fer_pipeline* pipeline, const fer_image_view* image, fer_results** results) {
   return guarded("fer_pipeline_process", [&] {
     FER_REQUIRE(pipeline && image && results, "fer_pipeline_process: pipeline, image and results must be non-NULL");
+    FER_EXCLUSIVE(pipeline, "fer_pipeline_process");
     cv::Mat input;
     if (fer_status s = view_to_mat(image, pipeline->pipeline->options().max_image_pixels, "fer_pipeline_process", input))
       return s;
@@ -350,6 +393,7 @@ fer_status fer_pipeline_recognize(fer_pipeline* pipeline, const fer_image_view* 
                                   size_t count, fer_results** results) {
   return guarded("fer_pipeline_recognize", [&] {
     FER_REQUIRE(pipeline && image && results, "fer_pipeline_recognize: pipeline, image and results must be non-NULL");
+    FER_EXCLUSIVE(pipeline, "fer_pipeline_recognize");
     FER_REQUIRE(boxes || count == 0, "fer_pipeline_recognize: boxes is NULL");
     FER_REQUIRE(count <= kMaxRecognizeBoxes, "fer_pipeline_recognize: " + std::to_string(count) +
                                                  " boxes; at most " + std::to_string(kMaxRecognizeBoxes) + " a call");
@@ -572,6 +616,7 @@ fer_status fer_stream_create(const fer_pipeline_options* pipeline_options, const
     auto s = std::make_unique<fer_stream>();
     s->stream = std::make_unique<fer::Stream>(po, so);
     set_model(s->model, s->stream->pipeline().shared_model());
+    s->model.borrowed = true;
     *stream = s.release();
     return FER_OK;
   });
@@ -586,6 +631,7 @@ fer_status fer_stream_create_with_model(const fer_pipeline_options* pipeline_opt
     auto s = std::make_unique<fer_stream>();
     s->stream = std::make_unique<fer::Stream>(po, model->model, so);
     set_model(s->model, s->stream->pipeline().shared_model());
+    s->model.borrowed = true;
     *stream = s.release();
     return FER_OK;
   });
@@ -597,6 +643,7 @@ fer_status fer_stream_push(fer_stream* stream, const fer_image_view* image, doub
                            fer_results** results) {
   return guarded("fer_stream_push", [&] {
     FER_REQUIRE(stream && image && results, "fer_stream_push: stream, image and results must be non-NULL");
+    FER_EXCLUSIVE(stream, "fer_stream_push");
     cv::Mat input;
     if (fer_status s = view_to_mat(image, stream->stream->pipeline().options().max_image_pixels, "fer_stream_push",
                                    input))
@@ -622,6 +669,7 @@ fer_status fer_stream_push(fer_stream* stream, const fer_image_view* image, doub
 fer_status fer_stream_reset(fer_stream* stream) {
   return guarded("fer_stream_reset", [&] {
     FER_REQUIRE(stream, "fer_stream_reset: stream is NULL");
+    FER_EXCLUSIVE(stream, "fer_stream_reset");
     stream->stream->reset();
     return FER_OK;
   });
@@ -630,6 +678,7 @@ fer_status fer_stream_reset(fer_stream* stream) {
 fer_status fer_stream_frame_count(const fer_stream* stream, int64_t* count) {
   return guarded("fer_stream_frame_count", [&] {
     FER_REQUIRE(stream && count, "fer_stream_frame_count: NULL argument");
+    FER_EXCLUSIVE(stream, "fer_stream_frame_count");
     *count = stream->stream->frame_count();
     return FER_OK;
   });
@@ -647,7 +696,7 @@ fer_status fer_video_open(const char* path, double fps, fer_video** video) {
   return guarded("fer_video_open", [&] {
     FER_REQUIRE(path && video, "fer_video_open: path and video must be non-NULL");
     FER_REQUIRE(std::isfinite(fps) && fps >= 0 && fps <= 1e6, "fer_video_open: fps must be finite and >= 0 (0 = the file's)");
-    *video = new fer_video{fer::VideoSource(path, fps), {}};
+    *video = new fer_video(fer::VideoSource(path, fps));
     return FER_OK;
   });
 }
@@ -656,7 +705,7 @@ fer_status fer_video_open_camera(int32_t index, fer_video** video) {
   return guarded("fer_video_open_camera", [&] {
     FER_REQUIRE(video, "fer_video_open_camera: video must be non-NULL");
     FER_REQUIRE(index >= 0, "fer_video_open_camera: index must be >= 0");
-    *video = new fer_video{fer::VideoSource::camera(index), {}};
+    *video = new fer_video(fer::VideoSource::camera(index));
     return FER_OK;
   });
 }
@@ -667,6 +716,7 @@ fer_status fer_video_read(fer_video* video, fer_image_view* frame, double* times
                           int32_t* got_frame) {
   return guarded("fer_video_read", [&] {
     FER_REQUIRE(video && frame && got_frame, "fer_video_read: video, frame and got_frame must be non-NULL");
+    FER_EXCLUSIVE(video, "fer_video_read");
     fer::VideoFrame next;
     if (!video->source.read(next)) {
       *got_frame = 0;
@@ -694,6 +744,7 @@ fer_status fer_video_info(const fer_video* video, double* fps, int32_t* width, i
                           int32_t* is_live) {
   return guarded("fer_video_info", [&] {
     FER_REQUIRE(video, "fer_video_info: video is NULL");
+    FER_EXCLUSIVE(video, "fer_video_info");
     const cv::Size size = video->source.frame_size();
     if (fps) *fps = video->source.fps();
     if (width) *width = size.width;
@@ -726,7 +777,15 @@ fer_status fer_model_load_with_precision(const char* path, const char* precision
   });
 }
 
-void fer_model_destroy(fer_model* model) { delete model; }
+void fer_model_destroy(fer_model* model) {
+  if (model && model->borrowed) {  // from fer_pipeline_model / fer_stream_model: it goes with its owner
+    fail_noexcept(FER_INVALID_ARGUMENT, "fer_model_destroy",
+                  "this model belongs to a pipeline or stream (fer_pipeline_model, fer_stream_model) and is "
+                  "destroyed with it; not destroyed now");
+    return;
+  }
+  delete model;
+}
 
 fer_status fer_model_get_info(const fer_model* model, fer_model_info* info) {
   return guarded("fer_model_get_info", [&] {

@@ -125,6 +125,7 @@ class Model {
   /// resized back, and their mirror images), the same views as `fer eval
   /// --tta`; probabilities are the mean over the views (2 or 10 forward
   /// passes per input), features and attention maps those of the input itself.
+  /// More than kFaceChunk inputs run kFaceChunk a forward pass.
   std::vector<Prediction> predict(const std::vector<cv::Mat>& inputs, bool with_features = false,
                                   bool with_attention = false, const std::string& tta = "none") const;
   /// Recognizes images that already are faces (8-bit gray/BGR/BGRA of any

@@ -5,15 +5,21 @@
 
 namespace fer {
 
+/// The most compute threads libfer sets. LibTorch starts every thread of its
+/// pool at once and waits for all of them, so an absurd count would hang the
+/// process or exhaust it; libfer refuses it instead.
+constexpr int kMaxThreads = 1024;
+
 /// Sets the number of compute threads for LibTorch and OpenCV in this process.
-/// n <= 0 means: $FER_NUM_THREADS if set, else all cores available.
+/// n <= 0 means: $FER_NUM_THREADS if set, else all cores available (at most
+/// kMaxThreads). n > kMaxThreads: Error(InvalidArgument), nothing changed.
 /// (LibTorch defaults to 1 thread on some machines, hence this call.)
 void set_num_threads(int n);
 
 /// Threads in use for LibTorch's intra-op parallelism.
 int num_threads();
 
-/// What n <= 0 resolves to: $FER_NUM_THREADS or the cores available.
+/// What n <= 0 resolves to: $FER_NUM_THREADS or the cores available, at most kMaxThreads.
 int default_num_threads();
 
 /// Lets the C heap keep freed memory for reuse instead of handing it back to

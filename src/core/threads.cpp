@@ -1,8 +1,10 @@
+#include <fer/error.hpp>
 #include <fer/threads.hpp>
 
 #include <ATen/Parallel.h>
 #include <opencv2/core.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -16,14 +18,17 @@ namespace fer {
 
 int default_num_threads() {
   if (const char* env = std::getenv("FER_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
+    long n = std::strtol(env, nullptr, 10);
+    if (n > 0) return int(std::min<long>(n, kMaxThreads));
   }
   unsigned hw = std::thread::hardware_concurrency();
-  return hw > 0 ? int(hw) : 1;
+  return hw > 0 ? int(std::min<unsigned>(hw, kMaxThreads)) : 1;
 }
 
 void set_num_threads(int n) {
+  if (n > kMaxThreads)
+    throw Error(Status::InvalidArgument, "threads must be at most " + std::to_string(kMaxThreads) + ", got " +
+                                             std::to_string(n) + " (0 = all cores)");
   if (n <= 0) n = default_num_threads();
   at::set_num_threads(n);
   cv::setNumThreads(n);

@@ -236,9 +236,15 @@ void LandmarkDetector::annotate(const cv::Mat& image, std::vector<Face>& faces) 
       boxes.push_back(faces[i].box);
       which.push_back(i);
     }
-  if (boxes.empty()) return;
-  auto points = detect(image, boxes);
-  for (size_t k = 0; k < which.size(); ++k) faces[which[k]].landmarks = std::move(points[k]);
+  // In chunks: the landmark net's activations for thousands of faces at once
+  // would take gigabytes.
+  constexpr size_t kChunk = 64;
+  for (size_t begin = 0; begin < boxes.size(); begin += kChunk) {
+    const size_t end = std::min(boxes.size(), begin + kChunk);
+    std::vector<cv::Rect2f> chunk(boxes.begin() + std::ptrdiff_t(begin), boxes.begin() + std::ptrdiff_t(end));
+    auto points = detect(image, chunk);
+    for (size_t k = begin; k < end; ++k) faces[which[k]].landmarks = std::move(points[k - begin]);
+  }
 }
 
 LandmarkRegistry& landmark_registry() {

@@ -80,7 +80,9 @@ Dataset read_dataset(const DatasetSpec& spec) {
   if (spec.channels != 1 && spec.channels != 3)
     throw Error(Status::InvalidArgument,
                 "dataset spec: channels must be 1 (gray) or 3 (BGR), got " + std::to_string(spec.channels));
-  if (spec.threads < 0) throw Error(Status::InvalidArgument, "dataset spec: threads must be >= 0 (0 = all cores)");
+  if (spec.threads < 0 || spec.threads > kMaxThreads)
+    throw Error(Status::InvalidArgument, "dataset spec: threads must be in [0, " + std::to_string(kMaxThreads) +
+                                             "] (0 = all cores)");
 
   Dataset d;
   try {

@@ -165,6 +165,17 @@ cv::Mat Model::crop(const cv::Mat& image, const cv::Rect2f& box) const {
 std::vector<Prediction> Model::predict(const std::vector<cv::Mat>& inputs, bool with_features, bool with_attention,
                                        const std::string& tta) const {
   detail::check_tta(tta);
+  if (inputs.size() > kFaceChunk) {  // bounded memory: kFaceChunk inputs (times the TTA views) a forward pass
+    std::vector<Prediction> out;
+    out.reserve(inputs.size());
+    for (size_t begin = 0; begin < inputs.size(); begin += kFaceChunk) {
+      const size_t end = std::min(inputs.size(), begin + kFaceChunk);
+      std::vector<cv::Mat> chunk(inputs.begin() + std::ptrdiff_t(begin), inputs.begin() + std::ptrdiff_t(end));
+      std::vector<Prediction> part = predict(chunk, with_features, with_attention, tta);
+      std::move(part.begin(), part.end(), std::back_inserter(out));
+    }
+    return out;
+  }
   if (tta != "none") return predict_views(inputs, with_features, with_attention, tta);
   std::vector<Prediction> out;
   if (inputs.empty()) return out;

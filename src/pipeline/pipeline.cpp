@@ -49,7 +49,9 @@ Pipeline::Pipeline(const PipelineOptions& options) : Pipeline(options, nullptr) 
 
 Pipeline::Pipeline(const PipelineOptions& options, std::shared_ptr<const Model> model)
     : impl_(std::make_unique<Impl>()) {
-  if (options.threads < 0) throw Error(Status::InvalidArgument, "threads must be >= 0 (0 = all cores)");
+  if (options.threads < 0 || options.threads > kMaxThreads)
+    throw Error(Status::InvalidArgument, "threads must be in [0, " + std::to_string(kMaxThreads) + "] (0 = all cores), got " +
+                                             std::to_string(options.threads));
   if (options.max_image_pixels <= 0) throw Error(Status::InvalidArgument, "max_image_pixels must be positive");
   impl_->options = options;
   set_num_threads(options.threads);

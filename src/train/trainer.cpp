@@ -146,6 +146,7 @@ void validate_options(const TrainOptions& o) {
     bad("attention transfer needs the teacher's attention maps, which its int8 path does not give: "
         "use --teacher-precision fp32 or bf16 with --kd-attention");
   if (o.ema_decay < 0 || o.ema_decay >= 1) bad("ema decay must be in [0, 1)");
+  if (o.threads > kMaxThreads) bad("threads must be at most " + std::to_string(kMaxThreads) + " (0 = all cores)");
   if (o.world_size < 1 || o.batch_size % o.world_size != 0) bad("batch size must be divisible by world size");
   detail::check_precision(o.precision);
 }

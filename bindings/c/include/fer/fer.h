@@ -15,9 +15,11 @@
  *    only that many bytes are written.
  *  - Strings returned by the API are owned by the object they come from and
  *    stay valid until it is destroyed.
- * Thread safety: a fer_pipeline or fer_stream is used by one thread at a
- * time; fer_model and fer_results are read-only after creation and may be
- * read from any thread.
+ * Thread safety: a fer_pipeline, fer_stream or fer_video is used by one
+ * thread at a time: a call made while another thread is in a call on the same
+ * handle fails with FER_INVALID_ARGUMENT ("another thread is in a call on
+ * this handle") and changes nothing. fer_model and fer_results are read-only
+ * after creation and may be read from any thread.
  */
 #ifndef FER_FER_H
 #define FER_FER_H
@@ -66,7 +68,9 @@ typedef enum fer_pixel_format {
 } fer_pixel_format;
 
 /* A borrowed image: `height` rows of `stride` bytes each, the first
-   width * bytes-per-pixel of every row used. */
+   width * bytes-per-pixel of every row used; `data` must cover
+   (height - 1) * stride + width * bytes-per-pixel bytes. Rows go downwards:
+   a negative pitch (bottom-up bitmaps) cast to size_t is refused. */
 typedef struct fer_image_view {
   const uint8_t* data;
   int32_t width;
@@ -281,7 +285,8 @@ FER_C_API fer_status fer_pipeline_process(fer_pipeline* pipeline, const fer_imag
    finite positive size, or wholly outside the image, is FER_INVALID_ARGUMENT. */
 FER_C_API fer_status fer_pipeline_recognize(fer_pipeline* pipeline, const fer_image_view* image,
                                             const fer_box* boxes, size_t count, fer_results** results);
-/* The pipeline's model (owned by the pipeline; do not destroy). */
+/* The pipeline's model (owned by the pipeline: fer_model_destroy on it does
+   nothing and sets the last error). */
 FER_C_API fer_status fer_pipeline_model(const fer_pipeline* pipeline, const fer_model** model);
 FER_C_API fer_status fer_pipeline_detector_name(const fer_pipeline* pipeline, const char** name);
 
@@ -341,7 +346,7 @@ FER_C_API fer_status fer_stream_push(fer_stream* stream, const fer_image_view* i
 FER_C_API fer_status fer_stream_reset(fer_stream* stream);
 /* Frames pushed so far. */
 FER_C_API fer_status fer_stream_frame_count(const fer_stream* stream, int64_t* count);
-/* The stream's model (owned by the stream; do not destroy). */
+/* The stream's model (owned by the stream, as for fer_pipeline_model). */
 FER_C_API fer_status fer_stream_model(const fer_stream* stream, const fer_model** model);
 
 /* --- video input (files, image sequences, cameras) ---------------------- */
