@@ -132,6 +132,13 @@ TEST_CASE("thread count option") {
   fer::set_num_threads(1);
   CHECK(fer::num_threads() == 1);
   CHECK(fer::default_num_threads() >= 1);
+  CHECK(fer::default_num_threads() <= fer::kMaxThreads);
+  // An absurd count is refused before LibTorch would start that many threads.
+  CHECK_THROWS_WITH_AS(fer::set_num_threads(fer::kMaxThreads + 1), doctest::Contains("at most 1024"), fer::Error);
+  CHECK(fer::num_threads() == 1);  // unchanged
+  fer::PipelineOptions o;
+  o.threads = 1 << 20;
+  CHECK_THROWS_AS(fer::Pipeline(o, fer_test::tiny_model()), fer::Error);
 }
 
 TEST_CASE("test-time augmentation: flip and ten-crop average the views of fer eval --tta") {
@@ -258,6 +265,17 @@ TEST_CASE("predict_faces: prepare + predict in chunks, in order, errors naming t
       CHECK(flip[i].probabilities[k] == doctest::Approx(expect[i].probabilities[k]).epsilon(1e-5));
   }
   CHECK(m->predict_faces(std::vector<cv::Mat>{}).empty());
+  // predict() itself runs more than kFaceChunk inputs a chunk at a time, in order.
+  std::vector<cv::Mat> many;
+  for (const cv::Mat& f : faces) many.push_back(m->prepare(f));
+  const std::vector<fer::Prediction> direct = m->predict(many, true);
+  REQUIRE(direct.size() == many.size());
+  for (size_t i : {size_t(0), fer::Model::kFaceChunk - 1, fer::Model::kFaceChunk, many.size() - 1}) {
+    CAPTURE(i);
+    for (size_t k = 0; k < all[i].probabilities.size(); ++k)
+      CHECK(direct[i].probabilities[k] == doctest::Approx(all[i].probabilities[k]).epsilon(1e-5));
+    CHECK(!direct[i].features.empty());
+  }
 
   // The fetching overload: each index once, in order.
   std::vector<size_t> asked;
