@@ -9,10 +9,14 @@
 #include <pybind11/stl.h>
 
 #include <atomic>
+#include <chrono>
 #include <climits>
+#include <condition_variable>
 #include <csignal>
+#include <map>
 #include <mutex>
 #include <sstream>
+#include <thread>
 
 namespace py = pybind11;
 
@@ -33,12 +37,17 @@ cv::Mat mat_from_array(const py::array& any) {
   if (h <= 0 || w <= 0) throw py::value_error("image is empty");
   if (h > INT_MAX || w > INT_MAX)  // OpenCV's sizes are int: a larger side would wrap
     throw py::value_error("image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is absurdly large");
-  if (any.strides(0) <= 0 || any.strides(1) != c || (any.ndim() == 3 && any.strides(2) != 1) ||
-      any.strides(0) < w * c)
+  // The stride of an axis of length 1 means nothing (numpy gives a new axis,
+  // as in gray[:, :, None] or np.atleast_3d, a stride of 0): such an axis is
+  // packed whatever its stride says.
+  const int64_t row_stride = h == 1 ? w * c : any.strides(0);
+  const int64_t pixel_stride = w == 1 ? c : any.strides(1);
+  const int64_t channel_stride = any.ndim() == 2 || c == 1 ? 1 : any.strides(2);
+  if (row_stride <= 0 || pixel_stride != c || channel_stride != 1 || row_stride < w * c)
     throw py::value_error("image pixels must be packed within rows (row stride may be larger); "
                           "pass numpy.ascontiguousarray(image)");
   int type = c == 1 ? CV_8UC1 : c == 3 ? CV_8UC3 : CV_8UC4;
-  return cv::Mat(int(h), int(w), type, const_cast<void*>(any.data()), size_t(any.strides(0)));
+  return cv::Mat(int(h), int(w), type, const_cast<void*>(any.data()), size_t(row_stride));
 }
 
 // A writable view for drawing: same rules as mat_from_array, and the array must be writeable.
@@ -88,6 +97,13 @@ std::string tracked_repr(const PyTrackedFace& t) {
   return os.str();
 }
 
+// A path argument: str, bytes or os.PathLike, as the bytes the OS uses
+// (os.fsencode: a str decoded from a non-UTF-8 file name gets its bytes back).
+std::string path_string(const py::handle& path) {
+  py::object encoded = py::module_::import("os").attr("fsencode")(path);  // TypeError for anything else
+  return py::cast<std::string>(py::bytes(encoded));
+}
+
 // TrainOptions from a dict of keyword arguments (fer.train's), rejecting unknown keys.
 fer::TrainOptions train_options_from(const py::dict& kw) {
   fer::TrainOptions o;
@@ -95,52 +111,75 @@ fer::TrainOptions train_options_from(const py::dict& kw) {
   for (const auto& item : kw) {
     std::string k = py::cast<std::string>(item.first);
     py::handle v = item.second;
-    auto str = [&] { return py::cast<std::string>(v); };
-    auto num = [&] { return py::cast<double>(v); };
-    auto integer = [&] { return py::cast<int64_t>(v); };
-    auto config = [&] {
-      fer::Config c;
-      for (const auto& kv : py::cast<py::dict>(v)) c.set(py::cast<std::string>(kv.first), py::str(kv.second));
-      return c;
-    };
-    if (k == "data") o.train_data.path = str();
-    else if (k == "format") o.train_data.format = o.val_data.format = str();
-    else if (k == "split") o.train_data.split = str();
-    else if (k == "val") o.val_data.path = str();
-    else if (k == "val_split") o.val_data.split = str();
-    else if (k == "image_root") o.train_data.image_root = o.val_data.image_root = str();
-    else if (k == "cache_dir") o.cache_dir = str();
-    else if (k == "soft_targets") o.soft_targets = py::cast<bool>(v);
-    else if (k == "architecture") o.architecture = str();
-    else if (k == "architecture_options") o.architecture_config = config();
-    else if (k == "head") o.head = str();
-    else if (k == "head_options") o.head_config = config();
-    else if (k == "input_size") o.input_size = int(integer());
-    else if (k == "channels") o.channels = int(integer());
-    else if (k == "init_model") o.init_model = str();
-    else if (k == "epochs") o.epochs = int(integer());
-    else if (k == "batch_size") o.batch_size = int(integer());
-    else if (k == "optimizer") o.optimizer = str();
-    else if (k == "lr") o.lr = num();
-    else if (k == "weight_decay") o.weight_decay = num();
-    else if (k == "label_smoothing") o.label_smoothing = num();
-    else if (k == "augment") o.augment.enabled = py::cast<bool>(v);
-    else if (k == "teacher_model") {  // one path or a list of paths (an ensemble of teachers)
-      if (py::isinstance<py::str>(v) || py::isinstance<py::bytes>(v)) o.teacher_models = {str()};
-      else o.teacher_models = py::cast<std::vector<std::string>>(v);
+    if (v.is_none()) continue;  // an option given as None keeps its default (e.g. teacher_model=args.teacher)
+    try {
+      auto str = [&] { return py::cast<std::string>(v); };
+      auto path = [&] { return path_string(v); };
+      auto num = [&] { return py::cast<double>(v); };
+      auto integer = [&] {
+        if (!py::isinstance<py::int_>(v) || py::isinstance<py::bool_>(v))
+          throw py::type_error("fer.train(): option '" + k + "' must be an int");
+        return py::cast<int64_t>(v);  // beyond 64 bits: a cast error, reported below
+      };
+      auto small_int = [&] {  // an int option: out of range is an error, not a wrapped value
+        int64_t x = integer();
+        if (x < INT_MIN || x > INT_MAX)
+          throw py::value_error("fer.train(): option '" + k + "' is out of range: " + std::to_string(x));
+        return int(x);
+      };
+      auto config = [&] {
+        fer::Config c;
+        for (const auto& kv : py::cast<py::dict>(v)) c.set(py::cast<std::string>(kv.first), py::str(kv.second));
+        return c;
+      };
+      if (k == "data") o.train_data.path = path();
+      else if (k == "format") o.train_data.format = o.val_data.format = str();
+      else if (k == "split") o.train_data.split = str();
+      else if (k == "val") o.val_data.path = path();
+      else if (k == "val_split") o.val_data.split = str();
+      else if (k == "image_root") o.train_data.image_root = o.val_data.image_root = path();
+      else if (k == "cache_dir") o.cache_dir = path();
+      else if (k == "soft_targets") o.soft_targets = py::cast<bool>(v);
+      else if (k == "architecture") o.architecture = str();
+      else if (k == "architecture_options") o.architecture_config = config();
+      else if (k == "head") o.head = str();
+      else if (k == "head_options") o.head_config = config();
+      else if (k == "input_size") o.input_size = small_int();
+      else if (k == "channels") o.channels = small_int();
+      else if (k == "init_model") o.init_model = path();
+      else if (k == "epochs") o.epochs = small_int();
+      else if (k == "batch_size") o.batch_size = small_int();
+      else if (k == "optimizer") o.optimizer = str();
+      else if (k == "lr") o.lr = num();
+      else if (k == "weight_decay") o.weight_decay = num();
+      else if (k == "label_smoothing") o.label_smoothing = num();
+      else if (k == "augment") o.augment.enabled = py::cast<bool>(v);
+      else if (k == "teacher_model") {  // one path or a list of paths (an ensemble of teachers)
+        if (py::isinstance<py::str>(v) || py::isinstance<py::bytes>(v) || py::hasattr(v, "__fspath__"))
+          o.teacher_models = {path()};
+        else
+          for (py::handle t : py::iter(v)) o.teacher_models.push_back(path_string(t));
+      }
+      else if (k == "kd_weight") o.kd_weight = num();
+      else if (k == "kd_temperature") o.kd_temperature = num();
+      else if (k == "teacher_precision") o.teacher_precision = str();
+      else if (k == "teacher_targets") o.teacher_targets = path();
+      else if (k == "precision") o.precision = str();
+      else if (k == "threads") o.threads = small_int();
+      else if (k == "out_dir") o.out_dir = path();
+      else if (k == "resume") o.resume = py::cast<bool>(v);
+      else if (k == "seed") {
+        int64_t seed = integer();
+        if (seed < 0) throw py::value_error("fer.train(): option 'seed' must be >= 0");
+        o.seed = uint64_t(seed);
+      }
+      else if (k == "max_steps_per_epoch") o.max_steps_per_epoch = integer();
+      else if (k == "progress") o.progress = py::cast<bool>(v);
+      else throw py::type_error("fer.train() got an unexpected keyword argument '" + k + "'");
+    } catch (const py::cast_error&) {
+      throw py::type_error("fer.train(): option '" + k + "' has the wrong type (" +
+                           std::string(py::str(py::type::of(v).attr("__name__"))) + ")");
     }
-    else if (k == "kd_weight") o.kd_weight = num();
-    else if (k == "kd_temperature") o.kd_temperature = num();
-    else if (k == "teacher_precision") o.teacher_precision = str();
-    else if (k == "teacher_targets") o.teacher_targets = str();
-    else if (k == "precision") o.precision = str();
-    else if (k == "threads") o.threads = int(integer());
-    else if (k == "out_dir") o.out_dir = str();
-    else if (k == "resume") o.resume = py::cast<bool>(v);
-    else if (k == "seed") o.seed = uint64_t(integer());
-    else if (k == "max_steps_per_epoch") o.max_steps_per_epoch = integer();
-    else if (k == "progress") o.progress = py::cast<bool>(v);
-    else throw py::type_error("fer.train() got an unexpected keyword argument '" + k + "'");
   }
   if (o.train_data.path.empty()) throw py::value_error("fer.train() needs data=PATH (a labelled dataset)");
   o.command_line = "fer.train (Python)";
@@ -172,8 +211,8 @@ py::array_t<float> to_numpy(const std::vector<float>& v) {
 std::shared_ptr<const fer::Model> model_argument(const py::object& model, fer::PipelineOptions& o) {
   if (py::isinstance<fer::Model>(model)) return py::cast<std::shared_ptr<fer::Model>>(model);
   if (model.is_none()) return nullptr;
-  if (py::isinstance<py::str>(model) || py::isinstance<py::bytes>(model)) o.model_path = py::cast<std::string>(model);
-  else if (py::hasattr(model, "__fspath__")) o.model_path = py::cast<std::string>(model.attr("__fspath__")());
+  if (py::isinstance<py::str>(model) || py::isinstance<py::bytes>(model) || py::hasattr(model, "__fspath__"))
+    o.model_path = path_string(model);
   else
     throw py::type_error("model must be a path (str, bytes or os.PathLike), a fer.Model or None, got " +
                          std::string(py::str(py::type::of(model).attr("__name__"))));
@@ -225,18 +264,46 @@ std::string face_repr(const fer::FaceResult& r) {
   return os.str();
 }
 
+/// A Python str of bytes that need not be UTF-8 (messages and paths can quote
+/// file names, which on Linux are any bytes): invalid bytes become U+FFFD
+/// instead of raising UnicodeDecodeError in place of the real result or error.
+py::str text(const std::string& s) {
+  PyObject* o = PyUnicode_DecodeUTF8(s.data(), Py_ssize_t(s.size()), "replace");
+  if (!o) throw py::error_already_set();
+  return py::reinterpret_steal<py::str>(o);
+}
+
+// Strings of a model's header as Python str, bytes that are not UTF-8 (a
+// dataset path in the provenance of a model just trained) as U+FFFD.
+py::list text_list(const std::vector<std::string>& v) {
+  py::list out;
+  for (const std::string& s : v) out.append(text(s));
+  return out;
+}
+template <class Map>
+py::dict text_keys(const Map& m) {  // string values as text too
+  py::dict out;
+  for (const auto& kv : m) {
+    if constexpr (std::is_same_v<typename Map::mapped_type, std::string>)
+      out[text(kv.first)] = text(kv.second);
+    else
+      out[text(kv.first)] = kv.second;
+  }
+  return out;
+}
+
 py::dict info_dict(const fer::ModelInfo& i) {
   py::dict d;
-  d["architecture"] = i.architecture;
-  d["architecture_config"] = i.architecture_config.values();
-  d["head"] = i.head;
+  d["architecture"] = text(i.architecture);
+  d["architecture_config"] = text_keys(i.architecture_config.values());
+  d["head"] = text(i.head);
   d["input_size"] = py::make_tuple(i.input.width, i.input.height);
   d["channels"] = i.input.channels;
-  d["classes"] = i.classes;
+  d["classes"] = text_list(i.classes);
   d["trained"] = i.trained;
-  d["storage"] = i.storage;
-  d["provenance"] = i.provenance;
-  d["metrics"] = i.metrics;
+  d["storage"] = text(i.storage);
+  d["provenance"] = text_keys(i.provenance);
+  d["metrics"] = text_keys(i.metrics);
   d["int8_calibrated"] = !i.activation_ranges.empty();  // can run in int8 (fer quantize)
   return d;
 }
@@ -247,15 +314,6 @@ py::list box_score_list(const std::vector<fer::Face>& faces) {
   for (const fer::Face& f : faces)
     out.append(py::make_tuple(py::make_tuple(f.box.x, f.box.y, f.box.width, f.box.height), f.score));
   return out;
-}
-
-/// A Python str of bytes that need not be UTF-8 (messages and paths can quote
-/// file names, which on Linux are any bytes): invalid bytes become U+FFFD
-/// instead of raising UnicodeDecodeError in place of the real result or error.
-py::str text(const std::string& s) {
-  PyObject* o = PyUnicode_DecodeUTF8(s.data(), Py_ssize_t(s.size()), "replace");
-  if (!o) throw py::error_already_set();
-  return py::reinterpret_steal<py::str>(o);
 }
 
 /// Pipeline, Stream and VideoSource are not thread-safe, and their work runs
@@ -412,18 +470,24 @@ PYBIND11_MODULE(_fer, m) {
       .def("__repr__", &face_repr);
 
   py::class_<fer::Model, std::shared_ptr<fer::Model>>(m, "Model")
-      .def_static("load", [](const std::string& path, const std::string& precision) {
-                    auto m = fer::Model::load(path);
+      .def_static("load", [](const py::object& path, const std::string& precision) {
+                    const std::string file = path_string(path);
+                    py::gil_scoped_release release;
+                    auto m = fer::Model::load(file);
                     m->set_precision(m->resolve_precision(precision));
                     return m;
-                  }, py::arg("path"), py::arg("precision") = "fp32", py::call_guard<py::gil_scoped_release>(),
+                  }, py::arg("path"), py::arg("precision") = "fp32",
                   "Loads and validates a .fermodel file. precision: what its recognizer runs in when a "
                   "Pipeline or Stream shares it ('fp32', 'bf16', 'int8' or 'auto', as for Pipeline)")
       .def_property_readonly("precision", [](const fer::Model& m) { return std::string(fer::precision_name(m.precision())); },
                              "the precision the recognizer runs in: 'fp32', 'bf16' or 'int8'")
       .def_property_readonly("info", [](const fer::Model& model) { return info_dict(model.info()); })
       .def_property_readonly("classes", [](const fer::Model& model) { return model.info().classes; })
-      .def("save", &fer::Model::save, py::arg("path"), py::call_guard<py::gil_scoped_release>())
+      .def("save", [](const fer::Model& m, const py::object& path) {
+             const std::string file = path_string(path);
+             py::gil_scoped_release release;
+             m.save(file);
+           }, py::arg("path"), "Writes the model file (atomically: the old file stays whole until the new one is)")
       .def("predict", &predict_faces, py::arg("faces"), py::arg("tta") = "none",
            "Recognizes images that already are faces (FER-2013's 48x48 images, crops of your own): each is "
            "converted to the model's channels and resized to its input, without detection. faces: one uint8 "
@@ -522,9 +586,10 @@ PYBIND11_MODULE(_fer, m) {
       }, py::arg("model"), py::arg("data"), py::arg("out"), py::arg("format") = "folder", py::arg("split") = "",
       py::arg("tta") = "none", py::arg("precision") = "fp32", py::arg("resize") = false, py::arg("threads") = 0);
 
-  m.def("quantize", [](const std::string& model_path, const std::string& data, const std::string& out,
+  m.def("quantize", [](const py::object& model_arg, const py::object& data_arg, const py::object& out_arg,
                        const std::string& format, const std::string& split, int images, uint64_t seed, bool resize,
                        int threads) {
+        const std::string model_path = path_string(model_arg), data = path_string(data_arg), out = path_string(out_arg);
         py::gil_scoped_release release;
         auto model = fer::Model::load(model_path);
         const fer::DatasetSpec spec = dataset_spec(data, format, split, resize, threads);
@@ -644,9 +709,10 @@ PYBIND11_MODULE(_fer, m) {
       });
 
   py::class_<PyVideoSource>(m, "VideoSource", "Frames of a video file, an image sequence or a camera; iterable")
-      .def(py::init([](const std::string& path, double fps) {
+      .def(py::init([](const py::object& path, double fps) {
+             const std::string file = path_string(path);
              py::gil_scoped_release release;
-             return std::make_unique<PyVideoSource>(path, fps);
+             return std::make_unique<PyVideoSource>(file, fps);
            }), py::arg("path"), py::arg("fps") = 0.0,
            "Opens a video file or an image-sequence pattern ('frames/img_%04d.png'); fps > 0 overrides the "
            "frame rate used for timestamps")
@@ -666,11 +732,12 @@ PYBIND11_MODULE(_fer, m) {
         return f;
       })
       .def_property_readonly("fps", &fer::VideoSource::fps)
-      .def_property_readonly("frame_size", [](const PyVideoSource& v) {
-        cv::Size s = v.frame_size();
+      .def_property_readonly("frame_size", [](PyVideoSource& v) {
+        cv::Size s = exclusive(v, [&] { return v.frame_size(); });  // asks the decoder: not while another thread reads
         return py::make_tuple(s.width, s.height);
       }, "(width, height)")
-      .def_property_readonly("frame_count", &fer::VideoSource::frame_count, "-1 when unknown")
+      .def_property_readonly("frame_count", [](PyVideoSource& v) { return exclusive(v, [&] { return v.frame_count(); }); },
+                             "-1 when unknown")
       .def_property_readonly("is_live", &fer::VideoSource::is_live)
       .def_property_readonly("description", [](const PyVideoSource& v) { return text(v.description()); })
       .def("__repr__", [](const PyVideoSource& v) { return text("VideoSource('" + v.description() + "')"); });
@@ -718,6 +785,8 @@ PYBIND11_MODULE(_fer, m) {
   m.def("_train", [](py::dict kw, py::object on_epoch) {
         fer::TrainOptions o = train_options_from(kw);
         // Ctrl-C (or an exception from on_epoch) stops training after the current step.
+        if (!on_epoch.is_none() && !PyCallable_Check(on_epoch.ptr()))
+          throw py::type_error("fer.train(): on_epoch must be callable or None");
         std::atomic<bool> stop{false};
         o.stop = &stop;
         std::exception_ptr callback_error;
@@ -736,13 +805,49 @@ PYBIND11_MODULE(_fer, m) {
             stop = true;
           }
         };
+        // Training runs on a thread of its own while this one, the caller's,
+        // looks for Ctrl-C every 100 ms: Python only sees signals on the main
+        // thread, and an epoch can take minutes.
         fer::TrainResult r;
-        try {
+        std::exception_ptr train_error;
+        {
+          std::mutex m;
+          std::condition_variable cv;
+          bool done = false;
           py::gil_scoped_release release;
-          r = fer::train(o, cb);
-        } catch (const fer::Error& e) {
-          if (callback_error && e.status() == fer::Status::Cancelled) std::rethrow_exception(callback_error);
-          throw;
+          std::thread worker([&] {
+            try {
+              r = fer::train(o, cb);
+            } catch (...) {
+              train_error = std::current_exception();
+            }
+            std::lock_guard<std::mutex> lock(m);
+            done = true;
+            cv.notify_all();
+          });
+          std::unique_lock<std::mutex> lock(m);
+          while (!cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return done; })) {
+            lock.unlock();
+            {
+              py::gil_scoped_acquire acquire;  // callback_error is only touched under the GIL
+              if (PyErr_CheckSignals() != 0) {
+                if (!callback_error) callback_error = std::make_exception_ptr(py::error_already_set());
+                else PyErr_Clear();
+                stop = true;
+              }
+            }
+            lock.lock();
+          }
+          lock.unlock();
+          worker.join();
+        }
+        if (train_error) {
+          try {
+            std::rethrow_exception(train_error);
+          } catch (const fer::Error& e) {
+            if (callback_error && e.status() == fer::Status::Cancelled) std::rethrow_exception(callback_error);
+            throw;
+          }
         }
         if (callback_error) std::rethrow_exception(callback_error);
         py::dict out;

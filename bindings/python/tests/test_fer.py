@@ -22,6 +22,12 @@ def test_accepts_gray_bgr_bgra_and_strided_views():
     view = big[10:150, 20:250]          # rows strided, pixels packed
     assert not view.flags["C_CONTIGUOUS"]
     assert isinstance(p.process(view), list)
+    # A gray image with a channel axis added: numpy gives that axis stride 0.
+    gray = np.full((60, 80), 128, dtype=np.uint8)
+    assert gray[:, :, None].strides[2] == 0
+    assert len(p.process(gray[:, :, None])) == len(p.process(gray))
+    assert isinstance(p.process(np.atleast_3d(gray)), list)
+    assert isinstance(p.process(gray[None, 0]), list)  # one row
 
 
 def test_rejects_wrong_images_with_clear_errors():
@@ -47,6 +53,25 @@ def test_rejects_wrong_images_with_clear_errors():
 def test_load_model():
     model = fer.load_model(fer.models()["default_model"])
     assert isinstance(model, fer.Model) and len(model.info["classes"]) >= 7
+
+
+def test_paths_may_be_str_bytes_or_pathlike(tmp_path):
+    import os
+    import pathlib
+    default = fer.models()["default_model"]
+    model = fer.load_model(pathlib.Path(default))
+    assert fer.Model.load(os.fsencode(default)).classes == model.classes
+    model.save(tmp_path / "copy.fermodel")
+    assert fer.Model.load(tmp_path / "copy.fermodel").classes == model.classes
+    # A file name that is not UTF-8, as os.listdir gives it (surrogate escapes): its own bytes are used.
+    odd = os.fsdecode(bytes(tmp_path) + b"/caf\xe9.fermodel")
+    with pytest.raises(fer.Error) as e:
+        fer.load_model(odd)
+    assert e.value.status == "not_found"
+    model.save(odd)
+    assert os.path.exists(os.fsencode(odd)) and fer.load_model(odd).classes == model.classes
+    with pytest.raises(TypeError):
+        fer.load_model(42)
 
 
 def test_errors_are_fer_error_with_status(tmp_path):
@@ -261,6 +286,8 @@ def test_model_predict_on_face_images():
     assert np.abs(model.predict(stack) - model.predict(faces)).max() < 1e-6
     assert np.abs(model.predict(np.repeat(stack[:, :, :, None], 3, axis=3)) - model.predict(faces)).max() < 1e-5
     assert model.predict(np.ascontiguousarray(stack[:, :, :4])).shape == (k,)  # last axis 4 long: one 3 x 48 BGRA image
+    # N x H x W x 1 (FER-2013's usual layout; the added axis has stride 0)
+    assert np.abs(model.predict(stack[..., None]) - model.predict(faces)).max() < 1e-6
 
 
 def test_model_predict_rejects_bad_faces():

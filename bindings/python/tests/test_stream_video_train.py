@@ -295,6 +295,15 @@ def test_train_and_evaluate_a_tiny_model(tmp_path):
 def test_train_rejections(tmp_path):
     with pytest.raises(TypeError, match="no_such_option"):
         fer.train(str(tmp_path), no_such_option=1)
+    # Wrong types name the option; out-of-range ints are refused, not wrapped.
+    with pytest.raises(TypeError, match="epochs"):
+        fer.train(str(tmp_path), epochs="5")
+    with pytest.raises(TypeError, match="lr"):
+        fer.train(str(tmp_path), lr="0.1")
+    with pytest.raises(ValueError, match="batch_size"):
+        fer.train(str(tmp_path), batch_size=2**32 + 8)
+    with pytest.raises(TypeError, match="on_epoch"):
+        fer.train(str(tmp_path), on_epoch=42)
     with pytest.raises(fer.Error) as e:
         fer.train(str(tmp_path / "missing"), out_dir=str(tmp_path / "run"), threads=1)
     assert e.value.status == "not_found"
@@ -306,6 +315,29 @@ def test_train_rejections(tmp_path):
     with pytest.raises(RuntimeError, match="stop after epoch 1"):
         fer.train(str(tmp_path / "data"), on_epoch=stop, epochs=3, batch_size=8, max_steps_per_epoch=1, threads=1,
                   out_dir=str(tmp_path / "run2"))
+    # Options given as None keep their defaults; paths may be os.PathLike.
+    r = fer.train(tmp_path / "data", epochs=1, batch_size=8, max_steps_per_epoch=1, threads=1, val=None,
+                  teacher_model=None, out_dir=tmp_path / "run3")
+    assert r["best_epoch"] == 1
+
+
+def test_ctrl_c_stops_training_within_an_epoch(tmp_path):
+    """Ctrl-C is seen while an epoch runs, not only at its end."""
+    import _thread
+    import threading
+    import time
+    write_tiny_dataset(tmp_path / "data", per_class=300)
+    timer = threading.Timer(1.0, _thread.interrupt_main)
+    start = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            # about a minute an epoch on one thread (a full-width ResNet-18, 600 images)
+            fer.train(tmp_path / "data", architecture="resnet18", epochs=1, batch_size=8, threads=1,
+                      out_dir=tmp_path / "run")
+    finally:
+        timer.cancel()
+    assert time.monotonic() - start < 20
 
 
 def test_stream_reports_faces_below_min_face_size_as_skipped(sample3):
