@@ -1049,6 +1049,7 @@ static void test_video(const char* tmp) {
   CHECK(fer_video_open(pattern, 0, NULL) == FER_INVALID_ARGUMENT);
   CHECK(fer_video_open(pattern, -1, &v) == FER_INVALID_ARGUMENT && v == (fer_video*)0x9);
   CHECK(fer_video_open(pattern, NAN, &v) == FER_INVALID_ARGUMENT && v == (fer_video*)0x9);
+  CHECK(fer_video_open(pattern, 5000, &v) == FER_INVALID_ARGUMENT && strstr(fer_last_error(), "1000") != NULL);
   snprintf(path, sizeof path, "%s/missing.mp4", dir);
   CHECK(fer_video_open(path, 0, &v) == FER_NOT_FOUND && v == (fer_video*)0x9);
   snprintf(path, sizeof path, "%s/%%s%%s%%s%%n.png", dir);
@@ -1376,6 +1377,21 @@ int main(int argc, char** argv) {
   info.struct_size = sizeof info;
   CHECK(fer_model_get_info(pm, &info) == FER_OK);
   CHECK(info.num_classes >= 7 && info.input_width > 0);
+  /* An output struct from a newer header (longer): only this library's fields are
+     written, and struct_size says how many bytes that was. */
+  {
+    union {
+      fer_model_info info;
+      unsigned char bytes[sizeof(fer_model_info) + 16];
+    } newer;
+    memset(&newer, 0xAB, sizeof newer);
+    newer.info.struct_size = sizeof newer;
+    CHECK(fer_model_get_info(pm, &newer.info) == FER_OK);
+    CHECK(newer.info.struct_size == sizeof(fer_model_info) && newer.info.num_classes == info.num_classes);
+    CHECK(newer.bytes[sizeof(fer_model_info)] == 0xAB && newer.bytes[sizeof newer - 1] == 0xAB);
+    newer.info.struct_size = 8; /* older than any layout */
+    CHECK(fer_model_get_info(pm, &newer.info) == FER_INVALID_ARGUMENT);
+  }
   /* The pipeline's model is the pipeline's: destroying it does nothing (and says so). */
   fer_model_destroy((fer_model*)pm);
   CHECK(strstr(fer_last_error(), "belongs to a pipeline") != NULL);

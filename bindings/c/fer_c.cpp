@@ -268,6 +268,26 @@ void init_prefix(T* out, size_t size, T full) {
   std::memcpy(static_cast<void*>(out), &full, size);
 }
 
+// Output structs (fer_track_info, fer_model_info, fer_eval_report) grow by
+// appending fields, like the option structs. The caller's struct_size says
+// which layout it was compiled with: at least the first (0.1) layout, and
+// only that many bytes are written, so a program built against this header
+// keeps working with a later library whose struct is longer.
+template <class T>
+bool output_size_ok(const T* out, size_t first_layout) {
+  return out->struct_size >= first_layout && out->struct_size < (1u << 16);
+}
+template <class T>
+void write_output(T* out, T full) {
+  const size_t size = std::min(out->struct_size, sizeof(T));
+  full.struct_size = size;
+  std::memcpy(static_cast<void*>(out), &full, size);
+}
+constexpr size_t kTrackInfoFirstLayout = 64, kModelInfoFirstLayout = 48, kEvalReportFirstLayout = 48;
+static_assert(sizeof(fer_track_info) >= kTrackInfoFirstLayout && sizeof(fer_model_info) >= kModelInfoFirstLayout &&
+                  sizeof(fer_eval_report) >= kEvalReportFirstLayout,
+              "output structs only grow");
+
 void set_model(fer_model& m, std::shared_ptr<const fer::Model> model) {
   m.model = std::move(model);
   m.info = m.model->info();
@@ -543,7 +563,7 @@ fer_status fer_results_track(const fer_results* results, size_t index, fer_track
     FER_REQUIRE(results->from_stream, "fer_results_track: these results come from fer_pipeline_process, "
                                       "not from a stream: they have no tracking");
     FER_REQUIRE(track, "fer_results_track: track is NULL");
-    FER_REQUIRE(track->struct_size >= sizeof(fer_track_info) && track->struct_size < (1u << 16),
+    FER_REQUIRE(output_size_ok(track, kTrackInfoFirstLayout),
                 "fer_results_track: set track->struct_size = sizeof(fer_track_info) first");
     const fer::TrackedFace& t = results->tracks[index];
     fer_track_info out;
@@ -560,7 +580,7 @@ fer_status fer_results_track(const fer_results* results, size_t index, fer_track
             : 0.f;
     out.detected = t.detected ? 1 : 0;
     out.tracking_confidence = t.confidence;
-    *track = out;
+    write_output(track, out);
     return FER_OK;
   });
 }
@@ -695,7 +715,7 @@ fer_status fer_stream_model(const fer_stream* stream, const fer_model** model) {
 fer_status fer_video_open(const char* path, double fps, fer_video** video) {
   return guarded("fer_video_open", [&] {
     FER_REQUIRE(path && video, "fer_video_open: path and video must be non-NULL");
-    FER_REQUIRE(std::isfinite(fps) && fps >= 0 && fps <= 1e6, "fer_video_open: fps must be finite and >= 0 (0 = the file's)");
+    FER_REQUIRE(fps >= 0 && fps <= 1000, "fer_video_open: fps must be 0 (the file's own) to 1000, got " + std::to_string(fps));
     *video = new fer_video(fer::VideoSource(path, fps));
     return FER_OK;
   });
@@ -790,7 +810,7 @@ void fer_model_destroy(fer_model* model) {
 fer_status fer_model_get_info(const fer_model* model, fer_model_info* info) {
   return guarded("fer_model_get_info", [&] {
     FER_REQUIRE(model && info, "fer_model_get_info: NULL argument");
-    FER_REQUIRE(info->struct_size >= sizeof(fer_model_info) && info->struct_size < (1u << 16),
+    FER_REQUIRE(output_size_ok(info, kModelInfoFirstLayout),
                 "fer_model_get_info: set info->struct_size = sizeof(fer_model_info) first");
     fer_model_info out;
     out.struct_size = sizeof out;
@@ -801,7 +821,7 @@ fer_status fer_model_get_info(const fer_model* model, fer_model_info* info) {
     out.input_channels = model->info.input.channels;
     out.num_classes = int32_t(model->info.classes.size());
     out.trained = model->info.trained ? 1 : 0;
-    *info = out;
+    write_output(info, out);
     return FER_OK;
   });
 }
@@ -1031,7 +1051,7 @@ fer_status evaluate_models(const std::string& w, const fer_model* const* models,
 fer_status evaluate_summary(const std::string& w, const fer_model* const* models, size_t count, const char* data_path,
                             const fer_eval_options* options, fer_eval_report* report) {
   FER_REQUIRE(report, w + ": report must be non-NULL");
-  FER_REQUIRE(report->struct_size >= sizeof(fer_eval_report) && report->struct_size < (1u << 16),
+  FER_REQUIRE(output_size_ok(report, kEvalReportFirstLayout),
               w + ": set report->struct_size = sizeof(fer_eval_report) first");
   fer::EvalReport r;
   if (fer_status s = evaluate_models(w, models, count, data_path, options, r)) return s;
@@ -1042,7 +1062,7 @@ fer_status evaluate_summary(const std::string& w, const fer_model* const* models
   out.macro_f1 = r.macro_f1;
   out.ece = r.ece;
   out.loss = r.loss;
-  *report = out;
+  write_output(report, out);
   return FER_OK;
 }
 

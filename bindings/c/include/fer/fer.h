@@ -8,7 +8,10 @@
  *  - fer_*_destroy(NULL) is a no-op. No C++ exception crosses this boundary.
  *  - Images are borrowed views, valid for the duration of the call only.
  *  - Option structs start with their size (set by the *_init functions), so
- *    they can grow without breaking old callers. A *_init function writes
+ *    they can grow without breaking old callers. Output structs
+ *    (fer_model_info, fer_track_info, fer_eval_report) start with their size
+ *    too, set by the caller to its sizeof: the library writes that many bytes
+ *    at most, so they can grow as well. A *_init function writes
  *    the whole struct of this header; a caller whose struct may be shorter
  *    (compiled against an older header, or an FFI declaring only the fields it
  *    uses) initialises it with the *_init_size function and its own size:
@@ -353,8 +356,8 @@ FER_C_API fer_status fer_stream_model(const fer_stream* stream, const fer_model*
 /* Frames decoded by the library (OpenCV's videoio), for callers without a
    decoder of their own. A video is used by one thread at a time. */
 /* Opens a video file or an image sequence given as a printf-style pattern
-   ("frames/img_%04d.png"). fps > 0 sets the frame rate used for timestamps
-   (0: the file's, else 30). FER_NOT_FOUND when the file or the sequence's
+   ("frames/img_%04d.png"). fps in (0, 1000] sets the frame rate used for
+   timestamps (0: the file's, else 30). FER_NOT_FOUND when the file or the sequence's
    first image does not exist, FER_UNSUPPORTED when nothing can decode it. */
 FER_C_API fer_status fer_video_open(const char* path, double fps, fer_video** video);
 /* Opens camera `index` (0 = the default camera); FER_NOT_FOUND when it cannot
