@@ -24,6 +24,7 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
 targets=(fer_unit_tests fer_c_api_test fer_to_pnm fer_fuzz_seeds fer_fuzz_model_file fer_fuzz_tfjs_weights fer_fuzz_datasets
          fer_fuzz_c_image)
 cmake --build "$build" -j "$jobs" --target "${targets[@]}"
+echo "== sanitizer build took $SECONDS s"
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=0"
 export LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0"
@@ -31,13 +32,13 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 echo "== unit tests under ASan + UBSan"
 "$build/tests/fer_unit_tests" ${FER_SANITIZE_TESTS:+-tc="$FER_SANITIZE_TESTS"}
-echo "== C API test under ASan + UBSan"
+echo "== C API test under ASan + UBSan (unit tests done at $SECONDS s)"
 mkdir -p "$build/tmp"
 "$build/tests/fer_to_pnm" "$root/assets/face-api/demo/sample3.jpg" "$build/tmp/sample3.ppm" 640 || true
 "$build/tests/fer_c_api_test" "$build/tmp" "$build/tmp/sample3.ppm" "$root/models/default.fermodel" \
   "$root/assets/face-api/model/ssd_mobilenetv1_model-weights_manifest.json" "$root/models/fer2013_acnn.fermodel"
 
-echo "== fuzzing, ${fuzz_seconds} s per target"
+echo "== fuzzing, ${fuzz_seconds} s per target (C API test done at $SECONDS s)"
 corpus="$build/fuzz-corpus"
 artifacts="$build/fuzz-artifacts"
 mkdir -p "$corpus" "$artifacts"
@@ -61,4 +62,4 @@ for target in model_file tfjs_weights datasets c_image; do
     exit 1
   fi
 done
-echo "sanitize: all clean"
+echo "sanitize: all clean ($SECONDS s)"
