@@ -2,9 +2,11 @@
 #pragma once
 
 #include <fer/pipeline.hpp>
+#include <fer/threads.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -48,6 +50,39 @@ T parse_number(const std::string& flag, const std::string& value) {
   }
 }
 
+/// The value after `flag` (argv[i]; advances i). A missing value, or one that
+/// is itself an option ("--out --json": the file name was forgotten), is a
+/// usage error instead of silently eating the next flag.
+inline std::string flag_value(int argc, char** argv, int& i, const std::string& flag) {
+  if (i + 1 >= argc) throw UsageError(flag + " needs a value");
+  const std::string v = argv[i + 1];
+  if (v.rfind("--", 0) == 0)
+    throw UsageError(flag + " needs a value, got the option " + v + " (a name starting with -- can be given as ./" +
+                     v + ")");
+  ++i;
+  return v;
+}
+
+/// --threads N: 0 (all cores) to fer::kMaxThreads.
+inline int parse_threads(const std::string& flag, const std::string& value) {
+  const int n = parse_number<int>(flag, value);
+  if (n < 0 || n > fer::kMaxThreads)
+    throw UsageError(flag + " needs 0 (all cores) to " + std::to_string(fer::kMaxThreads) + ", got " + value);
+  return n;
+}
+
+/// Ctrl-C and SIGTERM during a long command (train, video): the first sets
+/// this flag and the command stops cleanly (files closed, checkpoints kept,
+/// exit 130); a second one ends the program at once, as without a handler.
+std::atomic<bool>& stop_requested();
+/// Installs that handling for SIGINT and SIGTERM.
+void catch_stop_signals();
+
+/// An image file the command will write (`flag` PATH): refused up front when
+/// OpenCV has no encoder for its name or its folder does not exist, instead of
+/// failing after the work is done.
+void check_image_output(const std::string& flag, const std::string& path);
+
 /// The pipeline flags that fer image and fer video share (--model, --detector,
 /// --min-face, --threads, --precision, --landmarks). Returns false for any other flag.
 inline bool parse_pipeline_flag(const std::string& arg, const std::function<std::string()>& value,
@@ -55,7 +90,7 @@ inline bool parse_pipeline_flag(const std::string& arg, const std::function<std:
   if (arg == "--model") o.model_path = value();
   else if (arg == "--detector") o.detector = value();
   else if (arg == "--min-face") o.min_face_size = parse_number<int>(arg, value());
-  else if (arg == "--threads") o.threads = parse_number<int>(arg, value());
+  else if (arg == "--threads") o.threads = parse_threads(arg, value());
   else if (arg == "--precision") o.precision = value();
   else if (arg == "--landmarks") o.landmarks = value();
   else if (arg == "--tta") o.tta = value();

@@ -15,11 +15,14 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -75,10 +78,7 @@ ImageArgs parse_image_args(int argc, char** argv) {
   ImageArgs a;
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(arg + " needs a value");
-      return argv[++i];
-    };
+    auto value = [&]() -> std::string { return fer_cli::flag_value(argc, argv, i, arg); };
     if (arg == "--json") a.json = true;
     else if (arg == "--attention") a.attention = a.options.return_attention = true;
     else if (arg == "--out") a.out = value();
@@ -88,13 +88,22 @@ ImageArgs parse_image_args(int argc, char** argv) {
     else a.paths.push_back(arg);
   }
   if (a.paths.empty()) throw UsageError("fer image needs at least one image path");
+  // One image: --out is the annotated image's file name, checked before any
+  // work (OpenCV picks the encoder by extension); several: a folder.
+  if (!a.out.empty() && a.paths.size() == 1) fer_cli::check_image_output("--out", a.out);
   return a;
 }
 
-std::string out_path(const ImageArgs& a, const std::string& image) {
+// Where the annotated copy of `image` goes. With several images, one file per
+// image in the --out folder, named after the image; names that would collide
+// (cam1/001.jpg and cam2/001.jpg) get _2, _3, ...
+std::string out_path(const ImageArgs& a, const std::string& image, std::set<std::string>& used) {
   if (a.paths.size() == 1) return a.out;
   std::filesystem::create_directories(a.out);
-  return (std::filesystem::path(a.out) / (std::filesystem::path(image).stem().string() + "_annotated.png")).string();
+  const std::string stem = std::filesystem::path(image).stem().string() + "_annotated";
+  std::string name = stem + ".png";
+  for (int k = 2; !used.insert(name).second; ++k) name = stem + "_" + std::to_string(k) + ".png";
+  return (std::filesystem::path(a.out) / name).string();
 }
 
 nlohmann::json face_json(const fer::FaceResult& r, const std::vector<std::string>& classes) {
@@ -134,6 +143,7 @@ int run_image(int argc, char** argv) {
                  model_name.c_str());
   int failures = 0;
   bool attention_seen = false;
+  std::set<std::string> used_names;
   for (const std::string& path : a.paths) {
     cv::Mat image = cv::imread(path, cv::IMREAD_COLOR);
     if (image.empty()) {
@@ -175,9 +185,16 @@ int run_image(int argc, char** argv) {
       if (a.attention)  // under the boxes and labels
         for (const auto& r : results) fer::blend_attention(image, r.face.box, r.attention);
       fer::draw_results(image, results, d);
-      std::string out = out_path(a, path);
-      if (!cv::imwrite(out, image)) {
-        std::fprintf(stderr, "fer: cannot write %s\n", out.c_str());
+      std::string out = out_path(a, path, used_names);
+      bool written = false;
+      std::string why = "unwritable";
+      try {
+        written = cv::imwrite(out, image);
+      } catch (const cv::Exception& e) {  // e.g. no encoder for the name: this image fails, the others go on
+        why = e.err;
+      }
+      if (!written) {
+        std::fprintf(stderr, "fer: cannot write %s (%s)\n", out.c_str(), why.c_str());
         ++failures;
       } else if (!a.json) {
         std::printf("  annotated image: %s\n", out.c_str());
@@ -244,7 +261,40 @@ int run_models() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace fer_cli {
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void on_stop_signal(int sig) {
+  if (g_stop.exchange(true)) {  // the second: end now
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  }
+}
+}  // namespace
+
+std::atomic<bool>& stop_requested() { return g_stop; }
+
+void catch_stop_signals() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+void check_image_output(const std::string& flag, const std::string& path) {
+  const std::filesystem::path p(path);
+  if (!cv::haveImageWriter(path))
+    throw UsageError(flag + " " + path + ": no image encoder for this name (end it in .png, .jpg, ...)");
+  const std::filesystem::path parent = p.parent_path();
+  std::error_code ec;
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec))
+    throw UsageError(flag + " " + path + ": the folder " + parent.string() + " does not exist");
+}
+
+}  // namespace fer_cli
+
+namespace {
+
+int run_command(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
@@ -284,4 +334,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fer: error: %s\n", e.what());
     return 1;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int rc = run_command(argc, argv);
+  // Output that could not be written (a full disk, a closed pipe) is a failure,
+  // not a truncated report with exit 0.
+  std::cout.flush();
+  const bool cout_failed = !std::cout;
+  if (std::fflush(stdout) != 0 || std::ferror(stdout) || cout_failed) {
+    std::fprintf(stderr, "fer: error writing the output: %s\n", std::strerror(errno ? errno : EIO));
+    return rc ? rc : 1;
+  }
+  return rc;
 }

@@ -124,8 +124,7 @@ Args parse(int argc, char** argv, const std::vector<std::string>& known) {
       a[f].push_back("1");
       continue;
     }
-    if (i + 1 >= argc) throw UsageError(arg + " needs a value");
-    a[f].push_back(argv[++i]);
+    a[f].push_back(flag_value(argc, argv, i, arg));
   }
   // A config file supplies defaults; the command line wins.
   if (a.count("config")) {
@@ -161,11 +160,20 @@ double num(const Args& a, const std::string& k, double def) {
   auto it = a.find(k);
   return it == a.end() ? def : parse_number<double>("--" + k, it->second.back());
 }
-int integer(const Args& a, const std::string& k, int def) {
+int integer(const Args& a, const std::string& k, int def, int lo = INT_MIN, int hi = INT_MAX) {
   double v = num(a, k, def);
-  if (!(v >= INT_MIN && v <= INT_MAX) || v != std::floor(v))  // checked before the cast (out of range is UB)
-    throw UsageError("--" + k + " needs an integer from " + std::to_string(INT_MIN) + " to " + std::to_string(INT_MAX));
+  if (!(v >= lo && v <= hi) || v != std::floor(v))  // checked before the cast (out of range is UB)
+    throw UsageError("--" + k + " needs an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
   return int(v);
+}
+int threads(const Args& a) { return integer(a, "threads", 0, 0, fer::kMaxThreads); }
+// A seed: any whole number from 0 to 2^63 - 1.
+uint64_t seed(const Args& a, const std::string& k, uint64_t def) {
+  auto it = a.find(k);
+  if (it == a.end()) return def;
+  const int64_t v = parse_number<int64_t>("--" + k, it->second.back());
+  if (v < 0) throw UsageError("--" + k + " needs a whole number >= 0");
+  return uint64_t(v);
 }
 bool flag(const Args& a, const std::string& k) { return a.count(k) != 0; }
 
@@ -196,13 +204,6 @@ std::string joined(int argc, char** argv) {
 }  // namespace
 
 namespace {
-// Set by SIGINT/SIGTERM: training stops after the current step, keeping the
-// last complete checkpoint (rerun the same command to resume).
-std::atomic<bool> g_stop_training{false};
-extern "C" void request_stop(int) { g_stop_training.store(true); }
-}  // namespace
-
-namespace {
 // The dataset flags fer eval, fer teacher-targets and fer quantize share: --data, --format, --split, --image-root, --resize.
 fer::DatasetSpec data_spec(const Args& a) {
   fer::DatasetSpec spec;
@@ -219,8 +220,8 @@ fer::EvalOptions eval_options(const Args& a) {
   fer::EvalOptions eo;
   eo.tta = str(a, "tta", "none");
   eo.precision = str(a, "precision", "fp32");
-  eo.threads = integer(a, "threads", 0);
-  eo.batch_size = integer(a, "batch", 256);
+  eo.threads = threads(a);
+  eo.batch_size = integer(a, "batch", 256, 1);
   return eo;
 }
 
@@ -284,8 +285,8 @@ int run_train(int argc, char** argv) {
   o.channels = integer(a, "channels", o.channels);
   o.crop_margin = float(num(a, "crop-margin", o.crop_margin));
   o.init_model = str(a, "init", "");
-  o.epochs = integer(a, "epochs", o.epochs);
-  o.batch_size = integer(a, "batch", o.batch_size);
+  o.epochs = integer(a, "epochs", o.epochs, 1);
+  o.batch_size = integer(a, "batch", o.batch_size, 1);
   o.optimizer = str(a, "optimizer", o.optimizer);
   o.lr = num(a, "lr", o.lr);
   o.momentum = num(a, "momentum", o.momentum);
@@ -313,10 +314,10 @@ int run_train(int argc, char** argv) {
   o.kd_attention_weight = num(a, "kd-attention", o.kd_attention_weight);
   o.out_dir = str(a, "out", o.out_dir);
   o.resume = !flag(a, "no-resume");
-  o.seed = uint64_t(integer(a, "seed", 0));
+  o.seed = seed(a, "seed", 0);
   o.precision = str(a, "precision", o.precision);
-  o.threads = integer(a, "threads", 0);
-  o.max_steps_per_epoch = integer(a, "max-steps", 0);
+  o.threads = threads(a);
+  o.max_steps_per_epoch = integer(a, "max-steps", 0, 0);
   o.calibration_images = integer(a, "calibrate", o.calibration_images);
   if (o.calibration_images < 0) throw UsageError("--calibrate must be >= 0");
   o.progress = !flag(a, "no-progress");
@@ -325,9 +326,10 @@ int run_train(int argc, char** argv) {
   o.master = str(a, "master", o.master);
   o.command_line = joined(argc, argv);
 
-  o.stop = &g_stop_training;
-  std::signal(SIGINT, request_stop);
-  std::signal(SIGTERM, request_stop);
+  // Ctrl-C / SIGTERM: training stops after the current step, keeping the last
+  // complete checkpoint (rerun the same command to resume); a second one ends it now.
+  o.stop = &stop_requested();
+  catch_stop_signals();
   fer::TrainResult r = fer::train(o);
   const fer::EpochReport& best = r.history[size_t(r.best_epoch - 1)];
   if (best.val_accuracy >= 0)
@@ -349,13 +351,13 @@ int run_eval(int argc, char** argv) {
   if (flag(a, "per-image") && !flag(a, "json")) throw UsageError("--per-image needs --json");
   fer::EvalOptions eo = eval_options(a);
   eo.occlusion = str(a, "occlude", "none");
-  eo.occlusion_seed = uint64_t(integer(a, "occlude-seed", 1));
+  eo.occlusion_seed = seed(a, "occlude-seed", 1);
+  if (flag(a, "confusion-png")) check_image_output("--confusion-png", str(a, "confusion-png", ""));
   EvalInputs in = load_eval_inputs(a, eo.precision);
   const std::vector<std::string>& paths = in.paths;
   const std::string data = str(a, "data", "");
   const std::string path = paths.empty() ? "untrained default" : paths.front();
   fer::EvalReport r = fer::evaluate(in.set.members(), in.set.data, eo);
-  if (flag(a, "confusion-png")) r.write_confusion_png(str(a, "confusion-png", ""));
   if (flag(a, "json")) {
     nlohmann::json j = nlohmann::json::parse(r.to_json(flag(a, "per-image")));
     if (paths.size() > 1)
@@ -370,6 +372,8 @@ int run_eval(int argc, char** argv) {
     std::printf("%s %s on %s\n%s", paths.size() > 1 ? "ensemble" : "model",
                 paths.empty() ? "(untrained default)" : names.c_str(), data.c_str(), r.to_table().c_str());
   }
+  // After the report: a figure that cannot be written does not lose it.
+  if (flag(a, "confusion-png")) r.write_confusion_png(str(a, "confusion-png", ""));
   return 0;
 }
 
@@ -404,13 +408,13 @@ int run_quantize(int argc, char** argv) {
   const std::string in = str(a, "model", ""), out = str(a, "out", "");
   const int images = integer(a, "images", 2000);
   if (images < 1) throw UsageError("--images must be positive");
-  const int seed = integer(a, "seed", 0);
+  const uint64_t calibration_seed = seed(a, "seed", 0);
   auto model = fer::Model::load(in);
   fer::DatasetSpec spec = data_spec(a);
   fer::CalibrationOptions co;
   co.images = images;
-  co.seed = uint64_t(seed);
-  co.threads = integer(a, "threads", 0);
+  co.seed = calibration_seed;
+  co.threads = threads(a);
   fer::calibrate(*model, spec, co);
   model->save(out);
   std::printf("%s: %zu activation ranges (%s) -> %s\n", in.c_str(), model->info().activation_ranges.size(),
@@ -423,7 +427,7 @@ int run_convert(int argc, char** argv) {
   const std::string in = argv[2], out = argv[3];
   std::string storage = "bfloat16";
   for (int i = 4; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--storage") && i + 1 < argc) storage = argv[++i];
+    if (!std::strcmp(argv[i], "--storage")) storage = flag_value(argc, argv, i, "--storage");
     else throw UsageError(std::string("fer convert: unknown argument '") + argv[i] + "'");
   }
   auto model = fer::Model::load(in);

@@ -9,6 +9,7 @@
 #include <fer/video.hpp>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
 #include <chrono>
@@ -42,7 +43,9 @@ const char* kVideoUsage =
     "                      attention, e.g. acnn, vit_asf)\n"
     "  --fps F             frame rate for timestamps of files and sequences (default: the file's, else 30)\n"
     "  --smoothing S       smoothing time constant in seconds (default 0.3)\n"
-    "  --model FILE, --detector NAME, --min-face N, --threads N, --precision P, --tta T: as for fer image\n";
+    "  --model FILE, --detector NAME, --min-face N, --threads N, --precision P, --tta T: as for fer image\n"
+    "Ctrl-C (or SIGTERM) stops after the current frame: --out is closed playable, the JSON lines are whole\n"
+    "(exit 130); a second Ctrl-C ends the program at once.\n";
 
 struct VideoArgs {
   std::string input;
@@ -61,10 +64,7 @@ VideoArgs parse_video_args(int argc, char** argv) {
   VideoArgs a;
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw UsageError(arg + " needs a value");
-      return argv[++i];
-    };
+    auto value = [&]() -> std::string { return flag_value(argc, argv, i, arg); };
     if (arg == "--json") a.json = true;
     else if (arg == "--camera") a.camera = true;
     else if (arg == "--attention") a.attention = a.pipeline.return_attention = true;
@@ -116,6 +116,7 @@ struct FrameOutput {
   double source_fps;
   int fourcc;
   cv::VideoWriter writer;
+  cv::Size writer_size;  // frames of another size are resized to it (a video file has one frame size)
   fer::OverlayOptions overlay;
   std::set<int64_t> tracks;
   bool attention_seen = false;
@@ -144,7 +145,7 @@ struct FrameOutput {
                               {"smoothed", probs_json(f.smoothed, info.classes)},
                               {"age", f.age_seconds},
                               {"frames_missed", f.frames_missed}});
-      std::cout << json_line(j) << "\n";
+      std::cout << json_line(j) << "\n" << std::flush;  // whole lines, as they come (live consumers)
     }
     if (!args.out.empty()) {
       if (!writer.isOpened()) {
@@ -152,10 +153,12 @@ struct FrameOutput {
         if (!writer.open(args.out, fourcc, out_fps, image.size()))
           throw fer::Error(fer::Status::IoError, "cannot write video " + args.out +
                                                      " (no OpenCV encoder for this container in this build?)");
+        writer_size = image.size();
       }
       cv::Mat canvas = image.clone();
       overlay.fps = display_fps;
       fer::draw_overlay(canvas, result.faces, overlay);
+      if (canvas.size() != writer_size) cv::resize(canvas, canvas, writer_size, 0, 0, cv::INTER_AREA);
       writer.write(canvas);
     }
   }
@@ -178,7 +181,7 @@ void run_async(const VideoArgs& a, fer::VideoSource& source, fer::Stream stream,
   std::thread capture([&] {
     try {
       fer::VideoFrame frame;
-      while ((a.max_frames < 0 || read < a.max_frames) && source.read(frame)) {
+      while ((a.max_frames < 0 || read < a.max_frames) && !stop_requested() && source.read(frame)) {
         ++read;
         if (!async.submit(frame.image, frame.timestamp)) break;
       }
@@ -231,6 +234,7 @@ int run_video(int argc, char** argv) {
                  "         Pass --model FILE with a trained model.\n");
 
   FrameOutput out(a, info, source.fps(), fourcc);
+  catch_stop_signals();
   int64_t n = 0;  // frames read
   bool async = source.is_live() || a.latency_budget > 0;
   fer::AsyncStreamStats stats;
@@ -240,7 +244,7 @@ int run_video(int argc, char** argv) {
   } else {
     double fps_ema = 0;  // displayed processing rate
     fer::VideoFrame frame;
-    while ((a.max_frames < 0 || n < a.max_frames) && source.read(frame)) {
+    while ((a.max_frames < 0 || n < a.max_frames) && !stop_requested() && source.read(frame)) {
       auto t0 = std::chrono::steady_clock::now();
       fer::StreamFrame result = stream.push(frame.image, frame.timestamp);
       fps_ema = ema_rate(fps_ema, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
@@ -249,7 +253,10 @@ int run_video(int argc, char** argv) {
     }
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (n == 0) throw fer::Error(fer::Status::CorruptData, "no frame could be read from " + source.description());
+  out.writer.release();  // finishes the file (an .mp4 is unplayable until then)
+  const bool interrupted = stop_requested();
+  if (n == 0 && !interrupted)
+    throw fer::Error(fer::Status::CorruptData, "no frame could be read from " + source.description());
   FILE* report = a.json ? stderr : stdout;
   std::fprintf(report, "%s: %lld frames in %.2f s (%.1f FPS incl. decoding), %zu track(s)%s%s\n",
                source.description().c_str(), (long long)n, seconds, double(n) / std::max(seconds, 1e-9),
@@ -261,6 +268,11 @@ int run_video(int argc, char** argv) {
   if (a.attention && !out.attention_seen && !out.tracks.empty())
     std::fprintf(stderr, "warning: --attention: model '%s' gives no attention map (try acnn or vit_asf)\n",
                  info.architecture.c_str());
+  if (interrupted) {
+    std::fprintf(stderr, "fer video: interrupted after %lld frames%s\n", (long long)n,
+                 a.out.empty() ? "" : " (the annotated video is complete up to there)");
+    return 130;
+  }
   return 0;
 }
 
