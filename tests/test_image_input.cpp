@@ -1,5 +1,7 @@
 #include "support.hpp"
 
+#include "pipeline/tta.hpp"
+
 #include <fer/train.hpp>
 
 #include <doctest/doctest.h>
@@ -171,6 +173,26 @@ TEST_CASE("test-time augmentation: flip and ten-crop average the views of fer ev
     CHECK(ten[i].features == none[i].features);
   }
   CHECK(ten_moved > 1e-6);  // the crops are other inputs
+  // center: one pass over the centre crop that ten-crop's first view is.
+  const auto center = m->predict(faces, true, false, "center");
+  double center_moved = 0;
+  for (size_t i = 0; i < faces.size(); ++i) {
+    CHECK(center[i].features == none[i].features);
+    double sum = 0;
+    for (size_t k = 0; k < none[i].probabilities.size(); ++k) {
+      sum += center[i].probabilities[k];
+      center_moved += std::abs(center[i].probabilities[k] - none[i].probabilities[k]);
+    }
+    CHECK(sum == doctest::Approx(1.0).epsilon(1e-5));
+  }
+  CHECK(center_moved > 1e-6);
+  torch::Tensor x = torch::rand({2, 1, 48, 48});
+  const std::vector<torch::Tensor> one = fer::detail::test_time_views(x, "center");
+  const std::vector<torch::Tensor> ten_views = fer::detail::test_time_views(x, "tencrop");
+  REQUIRE(one.size() == 1);
+  REQUIRE(ten_views.size() == 10);
+  CHECK(torch::equal(one[0], ten_views[0]));
+  CHECK_FALSE(torch::equal(one[0], x));
   // The same views as fer::evaluate: its mean cross-entropy over a dataset of
   // these faces equals the one computed from predict()'s probabilities.
   fer::Dataset d;
@@ -187,7 +209,7 @@ TEST_CASE("test-time augmentation: flip and ten-crop average the views of fer ev
     d.sources.push_back("synthetic " + std::to_string(i));
     inputs.push_back(m->prepare(img));
   }
-  for (const char* tta : {"none", "flip", "tencrop"}) {
+  for (const char* tta : {"none", "center", "flip", "tencrop"}) {
     fer::EvalOptions e;
     e.tta = tta;
     const double eval_loss = fer::evaluate(*m, d, e).loss;

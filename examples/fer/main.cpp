@@ -57,8 +57,9 @@ const char* kUsage =
     "  --precision P     fp32, bf16, int8 or auto (default: auto = int8 for a model calibrated by fer quantize\n"
     "                    on CPUs with VNNI, else bf16 on CPUs with native bf16, else fp32; the detector\n"
     "                    stays in bf16/fp32 under auto, int8 runs ssd_mobilenet in int8 too)\n"
-    "  --tta none|flip|tencrop  test-time augmentation of the recognizer: the mean over the face and its\n"
-    "                    mirror image (flip, 2 passes) or over ten crops (10 passes), as fer eval --tta\n"
+    "  --tta none|center|flip|tencrop  test-time view of the recognizer: the centre crop at the training's\n"
+    "                    zoom (center, 1 pass), the mean over the face and its mirror image (flip, 2 passes)\n"
+    "                    or over ten crops (10 passes), as fer eval --tta\n"
     "  --crops           each image already is one face (e.g. FER-2013's 48x48 images, or crops cut by\n"
     "                    another program): recognized whole, resized to the model's input, no detection\n"
     "  --help            show this help\n";

@@ -70,8 +70,9 @@ const char* kEvalUsage =
     "  --json            print the report as JSON (accuracy, macro_f1, per_class, confusion, ...)\n"
     "  --per-image       with --json: also \"correct\", one character per image in dataset order\n"
     "                    ('1' right, '0' wrong), for paired comparisons of two models\n"
-    "  --tta none|flip|tencrop   test-time augmentation (none): flip averages the image and its\n"
-    "                    mirror image, tencrop 5 crops of 90% of the area and their mirror images\n"
+    "  --tta none|center|flip|tencrop   test-time view (none): center is one pass over the centre\n"
+    "                    crop of 90% of the area (the mean zoom of training's random crops), flip averages\n"
+    "                    the image and its mirror image, tencrop 5 crops of 90% of the area and their mirrors\n"
     "  --occlude eye|mouth|eye_or_mouth   black out one facial region per image (FER-2013 framing),\n"
     "                    drawn per image from --occlude-seed N (1); for robustness figures\n"
     "  --confusion-png FILE   write the confusion matrix as an image\n"
@@ -85,7 +86,7 @@ const char* kTeacherTargetsUsage =
     "Give the data exactly as fer train reads it (same --data, --format, --split): the file records\n"
     "the dataset's fingerprint and training refuses targets of other images.\n"
     "  --format F  --split S  --image-root DIR  --resize   the data, as for fer eval\n"
-    "  --tta none|flip|tencrop (none)   views averaged per image, as fer eval --tta\n"
+    "  --tta none|center|flip|tencrop (none)   views averaged per image, as fer eval --tta\n"
     "  --precision fp32|bf16|int8 (fp32)  --threads N  --batch N (256)\n";
 
 const char* kQuantizeUsage =

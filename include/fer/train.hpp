@@ -130,7 +130,7 @@ struct EvalReport {
   std::vector<double> per_class_recall;   ///< per dataset class
   std::vector<double> per_class_f1;
   std::vector<std::vector<int64_t>> confusion;  ///< [dataset class][model class]
-  std::string tta;                        ///< test-time augmentation used ("none", "flip", "tencrop")
+  std::string tta;                        ///< test-time view used ("none", "center", "flip", "tencrop")
   std::string occlusion = "none";         ///< synthetic occlusion applied (see EvalOptions)
   uint64_t occlusion_seed = 0;
   /// Per image, in the dataset's order: the model's predicted class (index

@@ -9,8 +9,8 @@ namespace fer::detail {
 namespace F = torch::nn::functional;
 
 void check_tta(const std::string& tta) {
-  if (tta != "none" && tta != "flip" && tta != "tencrop")
-    throw Error(Status::InvalidArgument, "tta must be none, flip or tencrop, got '" + tta + "'");
+  if (tta != "none" && tta != "flip" && tta != "tencrop" && tta != "center")
+    throw Error(Status::InvalidArgument, "tta must be none, center, flip or tencrop, got '" + tta + "'");
 }
 
 std::vector<torch::Tensor> test_time_views(const torch::Tensor& x, const std::string& tta) {
@@ -22,12 +22,13 @@ std::vector<torch::Tensor> test_time_views(const torch::Tensor& x, const std::st
   const double offsets[5][2] = {{0, 0}, {-shift, -shift}, {shift, -shift}, {-shift, shift}, {shift, shift}};
   std::vector<torch::Tensor> views;
   for (const auto& o : offsets) {
+    if (tta == "center" && &o != &offsets[0]) break;
     torch::Tensor theta = torch::tensor({side, 0.0, o[0], 0.0, side, o[1]}, torch::kFloat32).view({1, 2, 3}).expand({n, 2, 3});
     torch::Tensor grid = F::affine_grid(theta.to(x.dtype()), {n, x.size(1), x.size(2), x.size(3)}, /*align_corners=*/false);
     torch::Tensor view = F::grid_sample(
         x, grid, F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder).align_corners(false));
     views.push_back(view);
-    views.push_back(view.flip({3}));
+    if (tta != "center") views.push_back(view.flip({3}));
   }
   return views;
 }

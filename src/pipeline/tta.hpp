@@ -10,13 +10,14 @@
 namespace fer::detail {
 
 /// Test-time views of a batch (N x C x H x W, any affine intensity scale):
-/// "none" the batch itself, "flip" it and its mirror image, "tencrop" the
-/// four corner crops and the centre crop each covering 90% of the area (the
-/// zoom of the training's random resized crops, which cover 80-100%),
-/// resized back to H x W, and their mirror images. Throws InvalidArgument for another name.
+/// "none" the batch itself, "center" its centre crop covering 90% of the
+/// area (the mean zoom of the training's random resized crops, which cover
+/// 80-100%) resized back to H x W, "flip" the batch and its mirror image,
+/// "tencrop" the four corner crops and the centre crop each covering 90% of
+/// the area, resized back, and their mirror images. Throws InvalidArgument for another name.
 std::vector<torch::Tensor> test_time_views(const torch::Tensor& x, const std::string& tta);
 
-/// Checks a test-time augmentation name (none, flip, tencrop).
+/// Checks a test-time view name (none, center, flip, tencrop).
 void check_tta(const std::string& tta);
 
 }  // namespace fer::detail

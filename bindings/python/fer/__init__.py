@@ -39,7 +39,7 @@ def evaluate(model, data, format="folder", tta="none", per_image=False, split=""
     their class probabilities; report["ensemble_size"] says how many).
     format and split: the dataset's layout and subset (FERPlus: format="ferplus",
     split="train", "valid" or "test"; a folder dataset's split is a sub-folder).
-    tta: "none", "flip" or "tencrop". occlusion: "none", "eye", "mouth" or
+    tta: "none", "center", "flip" or "tencrop". occlusion: "none", "eye", "mouth" or
     "eye_or_mouth", a black rectangle drawn per image from occlusion_seed.
     precision: "fp32", "bf16" or "int8" (a calibrated model). resize: resize
     images of another size to the model's input instead of rejecting them.
@@ -70,7 +70,7 @@ def teacher_targets(model, data, out, format="folder", split="", tta="none", pre
     """Computes offline distillation targets for train(teacher_targets=out): the
     model file's (or a list of model files: their ensemble's) class probabilities
     for every image of the training data `data`, with the test-time views `tta`
-    ("none", "flip" or "tencrop"), written to the file `out`. Give the data as
+    ("none", "center", "flip" or "tencrop"), written to the file `out`. Give the data as
     train() reads it (same data, format and split): the file records the
     dataset's fingerprint and training refuses targets of other images.
     Returns the file's provenance as a dict (models, views, images, and the

@@ -111,9 +111,10 @@ typedef struct fer_pipeline_options {
                                attention (acnn, vit_asf): fer_results_attention */
   int32_t reserved;         /* 0 */
   /* Appended after reserved: */
-  const char* tta;          /* test-time augmentation of the recognizer: "none" (NULL), "flip" (each
-                               face and its mirror image, 2 passes) or "tencrop" (10 passes); the
-                               probabilities are the mean over the views, as fer eval --tta */
+  const char* tta;          /* test-time view of the recognizer: "none" (NULL), "center" (the centre
+                               crop of 90% of the area, 1 pass), "flip" (each face and its mirror
+                               image, 2 passes) or "tencrop" (10 passes); the probabilities are the
+                               mean over the views, as fer eval --tta */
 } fer_pipeline_options;
 
 typedef struct fer_box {
@@ -174,7 +175,7 @@ typedef struct fer_eval_options {
   size_t struct_size;  /* sizeof(fer_eval_options), set by fer_eval_options_init */
   const char* format;  /* dataset format: "folder", "fer2013csv", "ferplus", "rafdb", "affectnet"; NULL = "folder" */
   const char* split;   /* format-specific subset ("PrivateTest", "test", ...); NULL = none */
-  const char* tta;     /* test-time augmentation: "none", "flip" or "tencrop"; NULL = "none" */
+  const char* tta;     /* test-time view: "none", "center", "flip" or "tencrop"; NULL = "none" */
   int32_t resize;      /* non-zero: resize images of another size to the model input (else rejected) */
   int32_t threads;     /* compute and decoding threads; 0 = default */
   /* Appended after threads (a struct_size ending at threads is an older layout, still accepted): */
@@ -400,7 +401,7 @@ FER_C_API fer_status fer_model_precision(const fer_model* model, const char** na
    or crops the caller cut): each is converted to the model's channels and
    resized to its input, without detection or cropping, and the recognizer
    runs in the model's precision with test-time augmentation `tta` (NULL or
-   "none", "flip", "tencrop"). Writes count x num_classes probabilities, one
+   "none", "center", "flip", "tencrop"). Writes count x num_classes probabilities, one
    row per face in the model's class order, to `probabilities`, which holds
    `capacity` floats (FER_INVALID_ARGUMENT when too few; nothing is written on
    failure). count 0 writes nothing. Thread-safe: calls may share a model. */
