@@ -487,7 +487,7 @@ static void test_tta(const char* ppm_path) {
   o.tta = "mirror";
   fer_pipeline* p = (fer_pipeline*)0x7;
   CHECK(fer_pipeline_create(&o, &p) == FER_INVALID_ARGUMENT && p == (fer_pipeline*)0x7);
-  CHECK(strstr(fer_last_error(), "tta must be none, flip or tencrop") != NULL);
+  CHECK(strstr(fer_last_error(), "tta must be none, center, flip or tencrop") != NULL);
   int w = 0, h = 0, c = 0;
   uint8_t* rgb = read_pnm(ppm_path, &w, &h, &c);
   if (!rgb) {

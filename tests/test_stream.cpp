@@ -508,7 +508,8 @@ TEST_CASE("track: smoothing uses real time, not frames") {
   CHECK(same_time.probabilities()[1] == doctest::Approx(0.1));
   // Steps of a few ulps (0.1 + 0.2 after 0.3) or a denormal: the update stays a
   // blend of the inputs (in [0, 1], finite), not 1.2 / -0.2 or NaN.
-  for (auto [t0, t1] : {std::pair<double, double>{0.3, 0.1 + 0.2}, {0.0, 5e-324}, {-1e308, 1e308}}) {
+  for (const auto& step : {std::pair<double, double>{0.3, 0.1 + 0.2}, {0.0, 5e-324}, {-1e308, 1e308}}) {
+    const double t0 = step.first, t1 = step.second;  // not a structured binding: CAPTURE's lambda captures it
     CAPTURE(t1 - t0);
     LabelSmoother tiny(0.3, 0.1f);
     tiny.update({1.f, 0.f}, t0);

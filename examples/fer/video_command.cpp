@@ -224,6 +224,7 @@ int run_video(int argc, char** argv) {
     }
   VideoArgs a = parse_video_args(argc, argv);
   int fourcc = a.out.empty() ? 0 : fourcc_for(a.out);
+  catch_stop_signals();  // from here Ctrl-C ends the run cleanly (exit 130), also while the model loads
   fer::VideoSource source = a.camera ? fer::VideoSource::camera(parse_number<int>("--camera", a.input)) : fer::VideoSource(a.input, a.fps);
   fer::Stream stream(a.pipeline, a.stream);
   std::shared_ptr<const fer::Model> model = stream.pipeline().shared_model();  // outlives a moved stream
@@ -234,7 +235,6 @@ int run_video(int argc, char** argv) {
                  "         Pass --model FILE with a trained model.\n");
 
   FrameOutput out(a, info, source.fps(), fourcc);
-  catch_stop_signals();
   int64_t n = 0;  // frames read
   bool async = source.is_live() || a.latency_budget > 0;
   fer::AsyncStreamStats stats;
