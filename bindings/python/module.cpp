@@ -116,10 +116,10 @@ fer::TrainOptions train_options_from(const py::dict& kw) {
       auto str = [&] { return py::cast<std::string>(v); };
       auto path = [&] { return path_string(v); };
       auto num = [&] { return py::cast<double>(v); };
-      auto integer = [&] {
-        if (!py::isinstance<py::int_>(v) || py::isinstance<py::bool_>(v))
+      auto integer = [&] {  // a Python int or anything with __index__ (numpy integers), not a bool
+        if (py::isinstance<py::bool_>(v) || !PyIndex_Check(v.ptr()))
           throw py::type_error("fer.train(): option '" + k + "' must be an int");
-        return py::cast<int64_t>(v);  // beyond 64 bits: a cast error, reported below
+        return py::cast<int64_t>(py::int_(py::reinterpret_borrow<py::object>(v)));  // beyond 64 bits: cast error
       };
       auto small_int = [&] {  // an int option: out of range is an error, not a wrapped value
         int64_t x = integer();

@@ -316,8 +316,8 @@ def test_train_rejections(tmp_path):
         fer.train(str(tmp_path / "data"), on_epoch=stop, epochs=3, batch_size=8, max_steps_per_epoch=1, threads=1,
                   out_dir=str(tmp_path / "run2"))
     # Options given as None keep their defaults; paths may be os.PathLike.
-    r = fer.train(tmp_path / "data", epochs=1, batch_size=8, max_steps_per_epoch=1, threads=1, val=None,
-                  teacher_model=None, out_dir=tmp_path / "run3")
+    r = fer.train(tmp_path / "data", epochs=np.int64(1), batch_size=8, max_steps_per_epoch=1, threads=1, val=None,
+                  teacher_model=None, out_dir=tmp_path / "run3")  # numpy ints are ints
     assert r["best_epoch"] == 1
 
 
