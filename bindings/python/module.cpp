@@ -104,6 +104,15 @@ std::string path_string(const py::handle& path) {
   return py::cast<std::string>(py::bytes(encoded));
 }
 
+// One model file path, or a list of them (an ensemble); each as path_string takes it.
+std::vector<std::string> model_paths(const py::handle& model) {
+  if (py::isinstance<py::str>(model) || py::isinstance<py::bytes>(model) || py::hasattr(model, "__fspath__"))
+    return {path_string(model)};
+  std::vector<std::string> out;
+  for (py::handle m : py::iter(model)) out.push_back(path_string(m));
+  return out;
+}
+
 // TrainOptions from a dict of keyword arguments (fer.train's), rejecting unknown keys.
 fer::TrainOptions train_options_from(const py::dict& kw) {
   fer::TrainOptions o;
@@ -154,12 +163,7 @@ fer::TrainOptions train_options_from(const py::dict& kw) {
       else if (k == "weight_decay") o.weight_decay = num();
       else if (k == "label_smoothing") o.label_smoothing = num();
       else if (k == "augment") o.augment.enabled = py::cast<bool>(v);
-      else if (k == "teacher_model") {  // one path or a list of paths (an ensemble of teachers)
-        if (py::isinstance<py::str>(v) || py::isinstance<py::bytes>(v) || py::hasattr(v, "__fspath__"))
-          o.teacher_models = {path()};
-        else
-          for (py::handle t : py::iter(v)) o.teacher_models.push_back(path_string(t));
-      }
+      else if (k == "teacher_model") o.teacher_models = model_paths(v);  // one path or an ensemble's list
       else if (k == "kd_weight") o.kd_weight = num();
       else if (k == "kd_temperature") o.kd_temperature = num();
       else if (k == "teacher_precision") o.teacher_precision = str();
@@ -347,12 +351,6 @@ std::pair<py::list, py::list> push_frame(PyStream& s, const py::array& image, do
   py::list faces;
   for (auto& f : frame.faces) faces.append(PyTrackedFace{std::move(f), classes});
   return {faces, box_score_list(frame.skipped)};
-}
-
-// One model file path, or a list of them (an ensemble).
-std::vector<std::string> model_paths(const py::object& model) {
-  if (py::isinstance<py::str>(model) || py::isinstance<py::bytes>(model)) return {py::cast<std::string>(model)};
-  return py::cast<std::vector<std::string>>(model);
 }
 
 // The dataset that evaluate(), teacher_targets() and quantize() name by keywords.
