@@ -31,7 +31,7 @@ FER_STATIC_ASSERT(options_layout, sizeof(fer_pipeline_options) == 80 && offsetof
                                       offsetof(fer_pipeline_options, landmarks) == 56 &&
                                       offsetof(fer_pipeline_options, return_attention) == 64 &&
                                       offsetof(fer_pipeline_options, tta) == 72);
-FER_STATIC_ASSERT(model_info_layout, sizeof(fer_model_info) == 48);
+FER_STATIC_ASSERT(model_info_layout, sizeof(fer_model_info) == 56 && offsetof(fer_model_info, view) == 48);
 FER_STATIC_ASSERT(stream_options_layout, sizeof(fer_stream_options) == 48 && offsetof(fer_stream_options, detect_every) == 24 &&
                                               offsetof(fer_stream_options, redetect_every) == 44);
 FER_STATIC_ASSERT(track_info_layout, sizeof(fer_track_info) == 64 && offsetof(fer_track_info, smoothed_label_index) == 48);
@@ -401,7 +401,7 @@ static void test_model_predict(const fer_model* model) {
   CHECK(fer_model_predict(model, faces, N, NULL, batch, N * k) == FER_OK);
   for (f = 0; f < 3; ++f) {
     double sum = 0;
-    CHECK(fer_model_predict(model, &faces[f], 1, "none", one, k) == FER_OK);
+    CHECK(fer_model_predict(model, &faces[f], 1, NULL, one, k) == FER_OK);
     for (j = 0; j < k; ++j) sum += one[j];
     CHECK(fabs(sum - 1.0) < 1e-4);
     for (i = (size_t)f; i < N; i += 3)
@@ -448,7 +448,7 @@ static void test_model_predict(const fer_model* model) {
 }
 
 /* Probabilities of the sample photo's leftmost face (picked by position, not
-   by the detector's order) under test-time augmentation `tta` (NULL: none),
+   by the detector's order) under test-time augmentation `tta` (NULL: auto, the model's own view),
    copied to probs (8 floats); the class count, 0 on failure. */
 static size_t tta_probabilities(const fer_image_view* view, const char* tta, size_t struct_size, float* probs) {
   fer_pipeline_options o;
@@ -487,7 +487,7 @@ static void test_tta(const char* ppm_path) {
   o.tta = "mirror";
   fer_pipeline* p = (fer_pipeline*)0x7;
   CHECK(fer_pipeline_create(&o, &p) == FER_INVALID_ARGUMENT && p == (fer_pipeline*)0x7);
-  CHECK(strstr(fer_last_error(), "tta must be none, center, flip or tencrop") != NULL);
+  CHECK(strstr(fer_last_error(), "tta must be auto, none, center, flip or tencrop") != NULL);
   int w = 0, h = 0, c = 0;
   uint8_t* rgb = read_pnm(ppm_path, &w, &h, &c);
   if (!rgb) {
@@ -495,25 +495,50 @@ static void test_tta(const char* ppm_path) {
     return;
   }
   fer_image_view view = {rgb, w, h, (size_t)w * (size_t)c, c == 3 ? FER_PIXEL_RGB24 : FER_PIXEL_GRAY8};
-  float none[8], flip[8], ten[8], old[8];
+  float auto_view[8], flip[8], ten[8], old[8], plain[8], center[8];
   /* RGB24 pixels are converted in a copy: the caller's buffer is left as it was
      (it was once converted in place, swapping red and blue at every call) */
   uint8_t* before = (uint8_t*)malloc((size_t)w * (size_t)h * (size_t)c);
   if (before) memcpy(before, rgb, (size_t)w * (size_t)h * (size_t)c);
-  size_t k = tta_probabilities(&view, NULL, 0, none), i;
+  size_t k = tta_probabilities(&view, NULL, 0, auto_view), i;
   CHECK(before && memcmp(before, rgb, (size_t)w * (size_t)h * (size_t)c) == 0);
   free(before);
   CHECK(k >= 7);
   CHECK(tta_probabilities(&view, "flip", 0, flip) == k && tta_probabilities(&view, "tencrop", 0, ten) == k);
+  /* NULL is "auto": the model's own view (fer_model_info.view), none or center */
+  CHECK(tta_probabilities(&view, "none", 0, plain) == k && tta_probabilities(&view, "center", 0, center) == k);
+  CHECK(memcmp(plain, center, k * sizeof(float)) != 0);
+  {
+    fer_pipeline_options po;
+    fer_pipeline_options_init(&po);
+    po.threads = 1;
+    po.detector = "haar";
+    fer_pipeline* vp = NULL;
+    const fer_model* vm = NULL;
+    fer_model_info vi;
+    vi.struct_size = sizeof vi;
+    vi.view = NULL;
+    CHECK(fer_pipeline_create(&po, &vp) == FER_OK && fer_pipeline_model(vp, &vm) == FER_OK &&
+          fer_model_get_info(vm, &vi) == FER_OK);
+    CHECK(vi.view != NULL && (strcmp(vi.view, "none") == 0 || strcmp(vi.view, "center") == 0));
+    if (vi.view) CHECK(memcmp(auto_view, strcmp(vi.view, "center") == 0 ? center : plain, k * sizeof(float)) == 0);
+    /* a caller built against the first layout (48 bytes, before view) gets the fields up to trained */
+    fer_model_info first;
+    memset(&first, 0, sizeof first);
+    first.view = "untouched";
+    first.struct_size = 48;
+    CHECK(fer_model_get_info(vm, &first) == FER_OK && first.struct_size == 48 && strcmp(first.view, "untouched") == 0);
+    fer_pipeline_destroy(vp);
+  }
   /* a struct ending at `reserved` never reads tta: "garbage" is not refused */
   CHECK(tta_probabilities(&view, "garbage", offsetof(fer_pipeline_options, tta), old) == k);
   double flip_sum = 0, ten_sum = 0, flip_moved = 0, ten_moved = 0, old_moved = 0;
   for (i = 0; i < k && k <= 8; ++i) {
     flip_sum += flip[i];
     ten_sum += ten[i];
-    flip_moved += fabs(flip[i] - none[i]);
-    ten_moved += fabs(ten[i] - none[i]);
-    old_moved += fabs(old[i] - none[i]);
+    flip_moved += fabs(flip[i] - auto_view[i]);
+    ten_moved += fabs(ten[i] - auto_view[i]);
+    old_moved += fabs(old[i] - auto_view[i]);
   }
   CHECK(fabs(flip_sum - 1) < 1e-4 && fabs(ten_sum - 1) < 1e-4);
   CHECK(flip_moved > 1e-5);
@@ -1227,6 +1252,7 @@ static void test_train(const char* tmp) {
     fer_model_info info;
     info.struct_size = sizeof info;
     CHECK(fer_model_get_info(m, &info) == FER_OK && info.trained == 1 && info.num_classes == 2 && info.input_width == 48);
+    CHECK(info.view != NULL && strcmp(info.view, "none") == 0); /* training selects in the plain view */
     fer_model_destroy(m);
   }
   snprintf(path, sizeof path, "%s/best.fermodel", out);

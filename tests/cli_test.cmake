@@ -113,6 +113,31 @@ if(NOT OUT MATCHES "weights       bfloat16" OR NOT OUT MATCHES "converted_from")
 endif()
 expect_run(1 ${FER_CLI} convert ${MODELS}/default.fermodel ${WORK}/x.fermodel --storage int3)
 expect_run(2 ${FER_CLI} convert ${MODELS}/default.fermodel)
+# convert --view: the model's own test-time view (what --tta auto runs), shown by fer info; one-pass views only.
+expect_run(0 ${FER_CLI} convert ${WORK}/default_bf16.fermodel ${WORK}/viewed.fermodel --view center)
+expect_run(0 ${FER_CLI} info ${WORK}/viewed.fermodel)
+if(NOT OUT MATCHES "view          center" OR NOT OUT MATCHES "view_chosen_on +set by fer convert --view center"
+   OR NOT OUT MATCHES "weights       bfloat16")
+  message(FATAL_ERROR "fer info after convert --view center: ${OUT}")
+endif()
+expect_run(0 ${FER_CLI} convert ${WORK}/viewed.fermodel ${WORK}/unviewed.fermodel --view none)
+expect_run(0 ${FER_CLI} info ${WORK}/unviewed.fermodel --json)
+string(JSON unviewed GET "${OUT}" view)
+if(NOT unviewed STREQUAL "none")
+  message(FATAL_ERROR "convert --view none did not reset the view: ${OUT}")
+endif()
+expect_run(2 ${FER_CLI} convert ${WORK}/viewed.fermodel ${WORK}/x.fermodel --view flip)
+# choose-view tunes on its data: a test split is refused before any work.
+expect_run(2 ${FER_CLI} choose-view --model ${MODELS}/default.fermodel --data ${WORK}/fer2013/test/ --out ${WORK}/x.fermodel)
+if(NOT ERR MATCHES "not the test split")
+  message(FATAL_ERROR "choose-view on a test folder: no clear message: ${ERR}")
+endif()
+expect_run(2 ${FER_CLI} choose-view --model ${MODELS}/default.fermodel --data x.csv --format fer2013csv
+           --split PrivateTest --out ${WORK}/x.fermodel)
+expect_run(2 ${FER_CLI} choose-view --model ${MODELS}/default.fermodel --data ${WORK})
+if(EXISTS ${WORK}/x.fermodel)
+  message(FATAL_ERROR "a refused convert or choose-view wrote its output")
+endif()
 
 # quantize: usage errors and missing data fail clearly.
 expect_run(0 ${FER_CLI} quantize --help)
@@ -187,6 +212,25 @@ if(NOT OUT MATCHES "^${n7} x 7 teacher probabilities \\(flip views, 1 model\\(s\
   message(FATAL_ERROR "fer teacher-targets: want ${n7} x 7 probabilities written: ${OUT}")
 endif()
 expect_run(2 ${FER_CLI} teacher-targets --model ${MODELS}/default.fermodel --data ${all7})
+# choose-view on a labelled folder: the two one-pass views' accuracies and the choice, written
+# into the copy; fer eval's default (auto) then runs that view and says so.
+expect_run(0 ${FER_CLI} choose-view --model ${MODELS}/fer2013_small_cnn_kd.fermodel --data ${all7} --resize
+           --out ${WORK}/chosen.fermodel --threads 1)
+if(NOT OUT MATCHES "none [0-9.]+%, center [0-9.]+% -> view (none|center) \\(was none\\)")
+  message(FATAL_ERROR "fer choose-view: no accuracies and choice: ${OUT}")
+endif()
+string(REGEX REPLACE ".* -> view ([a-z]+) .*" "\\1" chosen_view "${OUT}")
+expect_run(0 ${FER_CLI} info ${WORK}/chosen.fermodel --json)
+string(JSON info_view GET "${OUT}" view)
+string(JSON view_metric GET "${OUT}" metrics view_accuracy_center)
+if(NOT info_view STREQUAL chosen_view OR NOT view_metric MATCHES "^[0-9.e-]+$")
+  message(FATAL_ERROR "fer info on the chosen copy: want view ${chosen_view} and its accuracies: ${OUT}")
+endif()
+expect_run(0 ${FER_CLI} eval --model ${WORK}/chosen.fermodel --data ${all7} --resize --json --threads 1)
+string(JSON eval_view GET "${OUT}" tta)
+if(NOT eval_view STREQUAL chosen_view)
+  message(FATAL_ERROR "fer eval (--tta auto) ran view '${eval_view}', the model's is ${chosen_view}")
+endif()
 expect_run(1 ${FER_CLI} teacher-targets --model ${MODELS}/default.fermodel --data ${WORK}/calib --resize
            --out ${WORK}/t1.fertargets --threads 1)
 if(NOT ERR MATCHES "dataset's classes" OR EXISTS ${WORK}/t1.fertargets)

@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   try {
     fer::set_num_threads(1);
     auto model = fer::Model::load(argv[1]);
-    auto preds = model->predict(fer_test::shipped_model_inputs(*model));
+    auto preds = model->predict(fer_test::shipped_model_inputs(*model), false, false, "none");  // the weights, not the view
     std::string name = std::filesystem::path(argv[1]).filename().string();
     for (size_t i = 0; i < preds.size(); ++i) {
       std::printf("%s %zu", name.c_str(), i);

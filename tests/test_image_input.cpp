@@ -247,6 +247,143 @@ TEST_CASE("test-time augmentation in the pipeline: the face's probabilities are 
   CHECK(r[0].label_index == int(std::max_element(expect.begin(), expect.end()) - expect.begin()));
 }
 
+TEST_CASE("a model's own view: tta auto runs it everywhere, the file keeps it, choose_view sets it") {
+  auto m = fer_test::tiny_model();
+  REQUIRE(m->info().view == "none");
+  std::vector<cv::Mat> faces = fer_test::smooth_random_faces(*m, 3, 11);
+  auto probs = [&](const std::string& tta) {
+    std::vector<std::vector<float>> out;
+    for (const auto& p : m->predict(faces, false, false, tta)) out.push_back(p.probabilities);
+    return out;
+  };
+  const auto none = probs("none"), center = probs("center");
+  REQUIRE(none != center);
+  CHECK(probs("auto") == none);
+  CHECK(m->resolve_view("auto") == "none");
+  CHECK(m->resolve_view("tencrop") == "tencrop");
+  m->info().view = "center";
+  CHECK(m->resolve_view("auto") == "center");
+  CHECK(probs("auto") == center);
+  CHECK(m->predict(faces)[0].probabilities == center[0]);  // the default is auto
+  CHECK(probs("none") == none);                          // an explicit view is kept
+  // flip and tencrop views do not stack on the model's own view.
+  const auto flip = m->predict(faces, false, false, "flip");
+  m->info().view = "none";
+  const auto flip_plain = m->predict(faces, false, false, "flip");
+  for (size_t i = 0; i < faces.size(); ++i) CHECK(flip[i].probabilities == flip_plain[i].probabilities);
+  m->info().view = "center";
+
+  // The file keeps the view; files without one read "none" and keep their bytes.
+  const std::vector<uint8_t> bytes = m->to_bytes();
+  auto loaded = fer::Model::from_bytes(bytes.data(), bytes.size());
+  CHECK(loaded->info().view == "center");
+  auto plain = fer_test::tiny_model();
+  const std::vector<uint8_t> plain_bytes = plain->to_bytes();
+  CHECK(std::string(plain_bytes.begin(), plain_bytes.end()).find("\"view\"") == std::string::npos);
+  CHECK(fer::Model::from_bytes(plain_bytes.data(), plain_bytes.size())->info().view == "none");
+  m->info().view = "flip";  // not a one-pass view
+  CHECK_THROWS_WITH_AS(m->to_bytes(), doctest::Contains("unknown test-time view 'flip'"), fer::Error);
+  CHECK_THROWS_WITH_AS(m->predict(faces), doctest::Contains("own view must be none or center"), fer::Error);
+  m->info().view = "center";
+
+  // The pipeline's default (auto) runs the model's view; Pipeline::view says which.
+  cv::Mat img(240, 320, CV_8UC3);
+  cv::RNG(5).fill(img, cv::RNG::UNIFORM, 0, 256);
+  cv::GaussianBlur(img, img, cv::Size(9, 9), 0);
+  fer::PipelineOptions o;
+  o.threads = 1;
+  o.detector = "haar";
+  fer::Pipeline p(o, m);
+  CHECK(p.view() == "center");
+  fer::Face face;
+  face.box = cv::Rect2f(100, 60, 90, 110);
+  face.score = 1;
+  const cv::Mat in = m->crop(img, p.detector_framing().to_reference(face.box));
+  const auto expect = m->predict({in}, false, false, "center")[0].probabilities;
+  const auto got = p.recognize(img, {face});
+  REQUIRE(got.size() == 1);
+  for (size_t k = 0; k < expect.size(); ++k) CHECK(got[0].probabilities[k] == doctest::Approx(expect[k]).epsilon(1e-6));
+  o.tta = "none";
+  CHECK(fer::Pipeline(o, m).view() == "none");
+
+  // evaluate: auto resolves per model and the report names the views run.
+  fer::Dataset d;
+  d.width = d.height = 48;
+  d.classes = m->info().classes;
+  cv::RNG rng(3);
+  for (int i = 0; i < 40; ++i) {
+    cv::Mat face_img(48, 48, CV_8UC1);
+    rng.fill(face_img, cv::RNG::UNIFORM, 0, 256);
+    cv::GaussianBlur(face_img, face_img, cv::Size(5, 5), 0);
+    d.pixels.insert(d.pixels.end(), face_img.datastart, face_img.dataend);
+    d.labels.push_back(i % 7);
+    d.sources.push_back("synthetic " + std::to_string(i));
+  }
+  fer::EvalOptions e;
+  const fer::EvalReport auto_report = fer::evaluate(*m, d, e);
+  e.tta = "center";
+  const fer::EvalReport center_report = fer::evaluate(*m, d, e);
+  CHECK(auto_report.tta == "center");
+  CHECK(auto_report.loss == center_report.loss);
+  e.tta = "auto";
+  CHECK(fer::evaluate(std::vector<const fer::Model*>{m.get(), plain.get()}, d, e).tta == "center,none");
+
+  // choose_view: the more accurate one-pass view, with its evidence.
+  e.tta = "tencrop";  // ignored
+  const fer::ViewChoice c = fer::choose_view(*m, d, e, "synthetic val");
+  REQUIRE(c.accuracy.size() == 2);
+  e.tta = "none";
+  CHECK(c.accuracy.at("none") == fer::evaluate(*m, d, e).accuracy);
+  CHECK(c.accuracy.at("center") == center_report.accuracy);
+  CHECK(c.view == (c.accuracy.at("center") > c.accuracy.at("none") ? "center" : "none"));
+  CHECK(m->info().view == c.view);
+  CHECK(m->info().metrics.at("view_accuracy_center") == c.accuracy.at("center"));
+  CHECK(m->info().provenance.at("view_chosen_on").find("synthetic val (40 images, fp32): none ") == 0);
+  // A one-image dataset on which the views disagree, made so by shifting the
+  // head's biases: "none" then predicts class a, "center" class b, so labelled
+  // b the choice is center, labelled a it is none.
+  fer::Dataset one = d;
+  one.pixels.resize(size_t(d.width * d.height));
+  for (int y = 0; y < d.height; ++y)  // a one-pixel checkerboard: resampled, the centre crop is another image
+    for (int x = 0; x < d.width; ++x) one.pixels[size_t(y * d.width + x)] = uint8_t((x + y) % 2 ? 255 : 0);
+  one.labels.resize(1);
+  one.sources.resize(1);
+  auto probabilities_in = [&](const char* view) {
+    fer::EvalOptions x;
+    x.tta = view;
+    return fer::evaluate(*m, one, x).probabilities;
+  };
+  const std::vector<float> pn = probabilities_in("none"), pc = probabilities_in("center");
+  REQUIRE(pn.size() == m->info().classes.size());
+  size_t a = 0, b = 1;
+  double moved = 0;  // how far the log-odds of a over b move between the views
+  for (size_t i = 0; i < pn.size(); ++i)
+    for (size_t j = 0; j < pn.size(); ++j) {
+      const double dij = (std::log(pn[i]) - std::log(pn[j])) - (std::log(pc[i]) - std::log(pc[j]));
+      if (dij > moved) a = i, b = j, moved = dij;
+    }
+  REQUIRE(moved > 1e-3);
+  fer::TensorList head = m->classifier().state();
+  bool shifted = false;
+  for (fer::NamedTensor& t : head)
+    if (t.shape == std::vector<int64_t>{int64_t(pn.size())}) {  // the bias
+      for (size_t k = 0; k < pn.size(); ++k)
+        t.data[k] += k == a ? -std::log(pn[a]) : k == b ? -std::log(pn[b]) - moved / 2 : -50.f;
+      shifted = true;
+    }
+  REQUIRE(shifted);
+  m->classifier().load_state(head);
+  one.labels[0] = int32_t(b);
+  m->info().view = "none";
+  CHECK(fer::choose_view(*m, one, e).view == "center");
+  CHECK(m->info().view == "center");
+  CHECK(m->info().metrics.at("view_accuracy_center") == 1.0);
+  CHECK(m->info().metrics.at("view_accuracy_none") == 0.0);
+  one.labels[0] = int32_t(a);
+  CHECK(fer::choose_view(*m, one, e).view == "none");
+  CHECK(m->info().view == "none");
+}
+
 namespace {
 // Smooth random 8-bit face images of assorted sizes and formats (not prepared).
 std::vector<cv::Mat> raw_faces(int n, uint64_t seed) {

@@ -317,6 +317,11 @@ TEST_CASE("header edits: unknown architecture, shape mismatch, bad fields") {
   CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["classes"] = {"a", "a", "b", "c", "d", "e", "f"}; })) !=
         fer::Status::Ok);
   CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["storage"] = "int4"; })) != fer::Status::Ok);
+  // The model's own test-time view: a one-pass view name; a later build's unknown view is unsupported.
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["view"] = "center"; })) == fer::Status::Ok);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["view"] = "zoom"; })) == fer::Status::Unsupported);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["view"] = "auto"; })) == fer::Status::Unsupported);
+  CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["view"] = 1; })) == fer::Status::CorruptData);
   CHECK(load_status(edit_header(b, [](nlohmann::json& h) { h["tensors"]["extractor"][0]["offset"] = 1 << 30; })) ==
         fer::Status::CorruptData);
   // A missing tensor leaves a gap in the data section; a renamed one is not the network's.

@@ -118,7 +118,8 @@ TEST_CASE("shipped models load, are trained, and reproduce their recorded output
     std::string name = path.filename().string();
     REQUIRE_MESSAGE(recorded.count(name) == 1, "no recorded outputs for " << name
                                                   << "; run build/tests/fer_record_outputs on it");
-    auto preds = model->predict(fer_test::shipped_model_inputs(*model));
+    // In the plain view: these outputs check the weights (the model's own view is checked on val below).
+    auto preds = model->predict(fer_test::shipped_model_inputs(*model), false, false, "none");
     REQUIRE(preds.size() == recorded[name].size());
     for (size_t i = 0; i < preds.size(); ++i) {
       REQUIRE(preds[i].probabilities.size() == recorded[name][i].size());
@@ -134,7 +135,7 @@ TEST_CASE("shipped models load, are trained, and reproduce their recorded output
       auto q = fer::Model::load(path.string());
       REQUIRE(q->extractor().supports_int8());
       q->set_precision(fer::Precision::Int8);
-      auto qp = q->predict(fer_test::shipped_model_inputs(*q));
+      auto qp = q->predict(fer_test::shipped_model_inputs(*q), false, false, "none");
       double worst = 0;
       for (size_t i = 0; i < qp.size(); ++i)
         for (size_t k = 0; k < qp[i].probabilities.size(); ++k)
@@ -157,13 +158,29 @@ TEST_CASE("shipped models: the validation accuracy matches the provenance within
       continue;
     }
     fer::EvalOptions eo;
+    eo.tta = "none";  // the view training selected the model in
     eo.precision = model->info().provenance.count("precision") ? model->info().provenance.at("precision") : "fp32";
     eo.threads = 2;
-    fer::EvalReport r = fer::evaluate(*model, fer::read_dataset(val.spec), eo);
+    const fer::Dataset data = fer::read_dataset(val.spec);
+    fer::EvalReport r = fer::evaluate(*model, data, eo);
     double recorded = model->info().metrics.at("val_accuracy");
     MESSAGE(path.filename().string() << ": " << val.name << " accuracy " << r.accuracy << " (" << eo.precision
                                      << "), provenance " << recorded);
     CHECK(std::abs(r.accuracy - recorded) <= 0.005);
+    // A model whose own view was chosen on this split (fer choose-view) reproduces the accuracy it was chosen by.
+    const auto& info = model->info();
+    const auto chosen = info.metrics.find("view_accuracy_" + info.view);
+    if (info.view != "none") REQUIRE_MESSAGE(chosen != info.metrics.end(), "view " << info.view << " without its accuracy");
+    if (chosen != info.metrics.end() && info.view != "none") {
+      CHECK(info.provenance.at("view_chosen_on").find(val.spec.format == "ferplus" ? "split valid" : "/val") !=
+            std::string::npos);
+      eo.tta = "auto";
+      const double in_view = fer::evaluate(*model, data, eo).accuracy;
+      MESSAGE(path.filename().string() << ": in its view (" << info.view << ") " << in_view << ", chosen by "
+                                       << chosen->second);
+      CHECK(std::abs(in_view - chosen->second) <= 0.005);
+      CHECK(chosen->second > info.metrics.at("view_accuracy_none"));
+    }
   }
 }
 

@@ -821,6 +821,7 @@ fer_status fer_model_get_info(const fer_model* model, fer_model_info* info) {
     out.input_channels = model->info.input.channels;
     out.num_classes = int32_t(model->info.classes.size());
     out.trained = model->info.trained ? 1 : 0;
+    out.view = model->info.view.c_str();
     write_output(info, out);
     return FER_OK;
   });
@@ -847,7 +848,7 @@ fer_status fer_model_predict(const fer_model* model, const fer_image_view* faces
             throw fer::Error(static_cast<fer::Status>(static_cast<int>(s)), last_error);
           return face;
         },
-        false, false, tta ? tta : "none");
+        false, false, tta ? tta : "auto");
     std::vector<float> out;
     out.reserve(count * classes);
     for (const fer::Prediction& p : predictions) out.insert(out.end(), p.probabilities.begin(), p.probabilities.end());

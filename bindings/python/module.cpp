@@ -309,6 +309,7 @@ py::dict info_dict(const fer::ModelInfo& i) {
   d["provenance"] = text_keys(i.provenance);
   d["metrics"] = text_keys(i.metrics);
   d["int8_calibrated"] = !i.activation_ranges.empty();  // can run in int8 (fer quantize)
+  d["view"] = text(i.view);  // the model's own test-time view: what tta="auto" runs
   return d;
 }
 
@@ -486,13 +487,14 @@ PYBIND11_MODULE(_fer, m) {
              py::gil_scoped_release release;
              m.save(file);
            }, py::arg("path"), "Writes the model file (atomically: the old file stays whole until the new one is)")
-      .def("predict", &predict_faces, py::arg("faces"), py::arg("tta") = "none",
+      .def("predict", &predict_faces, py::arg("faces"), py::arg("tta") = "auto",
            "Recognizes images that already are faces (FER-2013's 48x48 images, crops of your own): each is "
            "converted to the model's channels and resized to its input, without detection. faces: one uint8 "
            "HxW / HxWx3 (BGR) / HxWx4 (BGRA) image, a sequence of them, or a batch array NxHxWxC or NxHxW "
            "(gray; a 3-D array whose last axis is at most 4 long is one HxWxC image). Returns float32 probabilities in "
            "the model's class order (model.classes): shape (classes,) for one image, (N, classes) for a "
-           "sequence. tta: 'none', 'flip' or 'tencrop', as for Pipeline")
+           "sequence. tta: 'auto' (the model's own view, info['view']), 'none', 'center', 'flip' or 'tencrop', "
+           "as for Pipeline")
       .def("__repr__", [](const fer::Model& model) {
         return "Model(architecture='" + model.info().architecture + "', classes=" +
                std::to_string(model.info().classes.size()) + ", trained=" + (model.info().trained ? "True" : "False") + ")";
@@ -510,10 +512,11 @@ PYBIND11_MODULE(_fer, m) {
            }),
            py::arg("detector") = "auto", py::arg("model") = "", py::arg("threads") = 0, py::arg("precision") = "auto",
            py::arg("score_threshold") = 0.5f, py::arg("min_face_size") = 24, py::arg("return_features") = false,
-           py::arg("landmarks") = "auto", py::arg("return_attention") = false, py::arg("tta") = "none",
+           py::arg("landmarks") = "auto", py::arg("return_attention") = false, py::arg("tta") = "auto",
            "model: a model file path ('' or None: the default model) or a loaded fer.Model (shared read-only); "
-           "tta: 'none', 'flip' or 'tencrop', test-time augmentation of the recognizer (the mean over 2 or 10 "
-           "views of each face, as fer eval --tta)")
+           "tta: the recognizer's test-time view: 'auto' (the model's own view, model.info['view']), 'none' "
+           "(the whole face crop), 'center' (its centre crop of 90% of the area, one pass), 'flip' or 'tencrop' "
+           "(the mean over 2 or 10 views of each face), as fer eval --tta")
       .def("process", [](PyPipeline& p, const py::array& image) {
              cv::Mat mat = mat_from_array(image);
              return exclusive(p, [&] { return p.process(mat); });
@@ -536,6 +539,7 @@ PYBIND11_MODULE(_fer, m) {
            "framed as the pipeline's detector frames faces; returns one FaceResult per box, in order, with "
            "score 0 and, with a landmark model, landmarks")
       .def_property_readonly("detector", &fer::Pipeline::detector_name)
+      .def_property_readonly("view", &fer::Pipeline::view, "The recognizer's test-time view in use (tta, 'auto' resolved)")
       .def_property_readonly("model", [](const PyPipeline& p) {
         return std::const_pointer_cast<fer::Model>(p.shared_model());
       })
@@ -557,12 +561,12 @@ PYBIND11_MODULE(_fer, m) {
         eo.threads = threads;
         const fer::EvalSet e = fer::load_eval_set(paths, precision, dataset_spec(data, format, split, resize, threads));
         return fer::evaluate(e.members(), e.data, eo).to_json(per_image);
-      }, py::arg("model"), py::arg("data"), py::arg("format") = "folder", py::arg("tta") = "none",
+      }, py::arg("model"), py::arg("data"), py::arg("format") = "folder", py::arg("tta") = "auto",
       py::arg("per_image") = false, py::arg("split") = "", py::arg("occlusion") = "none", py::arg("occlusion_seed") = 1,
       py::arg("precision") = "fp32", py::arg("resize") = false, py::arg("threads") = 0,
       "Evaluates a model file (or a list of model files: their ensemble, the mean of their "
       "probabilities) on a labelled dataset; returns the report as a JSON string. "
-      "tta: 'none', 'flip' or 'tencrop'; per_image: also 'correct', one character per image in "
+      "tta: 'auto' (each model's own view), 'none', 'center', 'flip' or 'tencrop'; per_image: also 'correct', one character per image in "
       "dataset order ('1' right, '0' wrong); split: the format's subset (FERPlus: 'train', 'valid', "
       "'test'); occlusion: 'none', 'eye', 'mouth' or 'eye_or_mouth' (seeded per image); precision: "
       "'fp32', 'bf16' or 'int8' (a calibrated model); resize: resize images of another size; threads: "
@@ -582,7 +586,22 @@ PYBIND11_MODULE(_fer, m) {
         fer::save_teacher_targets(t, out);
         return t.provenance;
       }, py::arg("model"), py::arg("data"), py::arg("out"), py::arg("format") = "folder", py::arg("split") = "",
-      py::arg("tta") = "none", py::arg("precision") = "fp32", py::arg("resize") = false, py::arg("threads") = 0);
+      py::arg("tta") = "auto", py::arg("precision") = "fp32", py::arg("resize") = false, py::arg("threads") = 0);
+
+  m.def("_choose_view", [](const py::object& model, const py::object& data, const py::object& out,
+                           const std::string& format, const std::string& split, const std::string& precision,
+                           bool resize, int threads) {
+        const std::string model_path = path_string(model), data_path = path_string(data), out_path = path_string(out);
+        py::gil_scoped_release release;
+        fer::EvalOptions eo;
+        eo.precision = precision;
+        eo.threads = threads;
+        fer::EvalSet e = fer::load_eval_set({model_path}, precision, dataset_spec(data_path, format, split, resize, threads));
+        const fer::ViewChoice c = fer::choose_view(*e.models.front(), e.data, eo, e.source);
+        e.models.front()->save(out_path);
+        return std::make_pair(c.view, c.accuracy);
+      }, py::arg("model"), py::arg("data"), py::arg("out"), py::arg("format") = "folder", py::arg("split") = "",
+      py::arg("precision") = "fp32", py::arg("resize") = false, py::arg("threads") = 0);
 
   m.def("quantize", [](const py::object& model_arg, const py::object& data_arg, const py::object& out_arg,
                        const std::string& format, const std::string& split, int images, uint64_t seed, bool resize,
@@ -667,7 +686,7 @@ PYBIND11_MODULE(_fer, m) {
            py::arg("label_margin") = 0.1f, py::arg("max_missed_seconds") = 1.0, py::arg("iou_threshold") = 0.3f,
            py::arg("min_track_confidence") = 0.5f, py::arg("min_visible_fraction") = 0.5f,
            py::arg("redetect_every") = 2, py::arg("landmarks") = "auto", py::arg("return_attention") = false,
-           py::arg("tta") = "none",
+           py::arg("tta") = "auto",
            "model: a model file path, a loaded fer.Model (shared read-only), or None for the default model; "
            "tta as for Pipeline")
       .def("push", [](PyStream& s, const py::array& image, double timestamp) {

@@ -102,6 +102,7 @@ int run_train(int argc, char** argv);
 int run_eval(int argc, char** argv);
 /// fer convert IN OUT --storage float32|bfloat16
 int run_convert(int argc, char** argv);
+int run_choose_view(int argc, char** argv);
 int run_video(int argc, char** argv);
 /// fer quantize --model IN --data PATH --out OUT: int8 calibration
 int run_quantize(int argc, char** argv);

@@ -21,7 +21,7 @@ namespace {
 const char* kInfoUsage =
     "usage: fer info MODEL.fermodel... [--json]\n"
     "Prints what each model file holds without running it: architecture and options, parameters,\n"
-    "head, classes, input size and normalisation, crop convention, weight storage, the precisions it\n"
+    "head, classes, input size and normalisation, crop convention, test-time view, weight storage, the precisions it\n"
     "can run in (int8 needs an architecture with an int8 path and a calibration: fer quantize),\n"
     "metrics and provenance. A file that does not load is reported and the others still printed\n"
     "(exit status 1).\n"
@@ -109,6 +109,7 @@ nlohmann::json summary_json(const Summary& s) {
             {"mean", shortest(info.input.mean)},
             {"std", shortest(info.input.std)}}},
           {"crop", crop},
+          {"view", info.view},
           {"trained", info.trained},
           {"storage", info.storage},
           {"int8", {{"supported", s.int8_path}, {"calibrated", !info.activation_ranges.empty()}}},
@@ -131,6 +132,9 @@ void print_text(const Summary& s) {
               floats_text(info.input.std).c_str());
   std::printf("  crop          %s, margin %.2f%s\n", info.crop.method.c_str(), double(info.crop.margin),
               info.crop.method == "box" && info.crop.square ? ", square" : "");
+  std::printf("  view          %s%s\n", info.view.c_str(),
+              info.view == "center" ? " (centre crop of 90% of the area, one pass: what --tta auto runs)"
+                                    : " (the whole face crop: what --tta auto runs)");
   std::printf("  weights       %s%s\n", info.storage.c_str(),
               info.trained ? "" : ", NOT TRAINED (random weights: its output is not recognition)");
   std::printf("  precisions    %s\n", precisions_text(s).c_str());

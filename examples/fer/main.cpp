@@ -36,6 +36,8 @@ const char* kUsage =
     "  train           train a recognizer model (fer train --help)\n"
     "  eval            evaluate a model on a labelled dataset (fer eval --help)\n"
     "  convert IN OUT  rewrite a model file with --storage float32|bfloat16 (weights precision)\n"
+    "                  and/or --view none|center (the model's own test-time view)\n"
+    "  choose-view     set a model's own test-time view by validation accuracy (fer choose-view --help)\n"
     "  quantize        calibrate a model for int8 inference (fer quantize --help)\n"
     "  teacher-targets compute offline distillation targets for fer train (fer teacher-targets --help)\n"
     "  video INPUT     track faces in a video, image sequence or camera ([--out F.mp4] [--json] [--every N] [--max-frames N] [--camera])\n"
@@ -57,9 +59,10 @@ const char* kUsage =
     "  --precision P     fp32, bf16, int8 or auto (default: auto = int8 for a model calibrated by fer quantize\n"
     "                    on CPUs with VNNI, else bf16 on CPUs with native bf16, else fp32; the detector\n"
     "                    stays in bf16/fp32 under auto, int8 runs ssd_mobilenet in int8 too)\n"
-    "  --tta none|center|flip|tencrop  test-time view of the recognizer: the centre crop at the training's\n"
-    "                    zoom (center, 1 pass), the mean over the face and its mirror image (flip, 2 passes)\n"
-    "                    or over ten crops (10 passes), as fer eval --tta\n"
+    "  --tta auto|none|center|flip|tencrop  test-time view of the recognizer (default: auto = the model's\n"
+    "                    own view, fer info's \"view\"): the whole face crop (none, 1 pass), the centre crop at\n"
+    "                    the training's zoom (center, 1 pass), the mean over the face and its mirror image\n"
+    "                    (flip, 2 passes) or over ten crops (tencrop, 10 passes), as fer eval --tta\n"
     "  --crops           each image already is one face (e.g. FER-2013's 48x48 images, or crops cut by\n"
     "                    another program): recognized whole, resized to the model's input, no detection\n"
     "  --help            show this help\n";
@@ -303,7 +306,7 @@ int run_command(int argc, char** argv) {
   // These commands print their own help.
   bool own_help = !std::strcmp(argv[1], "train") || !std::strcmp(argv[1], "eval") || !std::strcmp(argv[1], "video") ||
                   !std::strcmp(argv[1], "quantize") || !std::strcmp(argv[1], "teacher-targets") ||
-                  !std::strcmp(argv[1], "info");
+                  !std::strcmp(argv[1], "info") || !std::strcmp(argv[1], "choose-view");
   for (int i = 2; i < argc && !own_help; ++i)
     if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
       std::fputs(kUsage, stdout);
@@ -316,6 +319,7 @@ int run_command(int argc, char** argv) {
     if (cmd == "train") return fer_cli::run_train(argc, argv);
     if (cmd == "eval") return fer_cli::run_eval(argc, argv);
     if (cmd == "convert") return fer_cli::run_convert(argc, argv);
+    if (cmd == "choose-view") return fer_cli::run_choose_view(argc, argv);
     if (cmd == "video") return fer_cli::run_video(argc, argv);
     if (cmd == "quantize") return fer_cli::run_quantize(argc, argv);
     if (cmd == "teacher-targets") return fer_cli::run_teacher_targets(argc, argv);

@@ -7,11 +7,13 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <cctype>
 #include <climits>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <algorithm>
@@ -70,9 +72,10 @@ const char* kEvalUsage =
     "  --json            print the report as JSON (accuracy, macro_f1, per_class, confusion, ...)\n"
     "  --per-image       with --json: also \"correct\", one character per image in dataset order\n"
     "                    ('1' right, '0' wrong), for paired comparisons of two models\n"
-    "  --tta none|center|flip|tencrop   test-time view (none): center is one pass over the centre\n"
-    "                    crop of 90% of the area (the mean zoom of training's random crops), flip averages\n"
-    "                    the image and its mirror image, tencrop 5 crops of 90% of the area and their mirrors\n"
+    "  --tta auto|none|center|flip|tencrop   test-time view (auto: each model's own view, fer info's\n"
+    "                    \"view\"): none is the image as it is, center one pass over the centre crop of 90%\n"
+    "                    of the area (the mean zoom of training's random crops), flip averages the image and\n"
+    "                    its mirror image, tencrop 5 crops of 90% of the area and their mirrors\n"
     "  --occlude eye|mouth|eye_or_mouth   black out one facial region per image (FER-2013 framing),\n"
     "                    drawn per image from --occlude-seed N (1); for robustness figures\n"
     "  --confusion-png FILE   write the confusion matrix as an image\n"
@@ -86,7 +89,7 @@ const char* kTeacherTargetsUsage =
     "Give the data exactly as fer train reads it (same --data, --format, --split): the file records\n"
     "the dataset's fingerprint and training refuses targets of other images.\n"
     "  --format F  --split S  --image-root DIR  --resize   the data, as for fer eval\n"
-    "  --tta none|center|flip|tencrop (none)   views averaged per image, as fer eval --tta\n"
+    "  --tta auto|none|center|flip|tencrop (auto)   views averaged per image, as fer eval --tta\n"
     "  --precision fp32|bf16|int8 (fp32)  --threads N  --batch N (256)\n";
 
 const char* kQuantizeUsage =
@@ -99,6 +102,17 @@ const char* kQuantizeUsage =
     "  --images N (2000)   images drawn from the data (all when it has fewer)\n"
     "  --seed N (0)        which images are drawn\n"
     "  --threads N\n";
+
+const char* kChooseViewUsage =
+    "usage: fer choose-view --model IN --data PATH --out OUT [options]\n"
+    "\n"
+    "Sets a model's own test-time view (what --tta auto runs): evaluates it on the data in each\n"
+    "one-pass view, none (the whole face crop) and center (its centre crop of 90% of the area), and\n"
+    "writes OUT with the more accurate one (none unless center is strictly better), the accuracies in\n"
+    "its metrics (view_accuracy_*) and the data in its provenance (view_chosen_on). Choose on the\n"
+    "validation split the model was selected on; a test split is refused.\n"
+    "  --format F  --split S  --image-root DIR  --resize   the data, as for fer eval\n"
+    "  --precision fp32|bf16|int8 (fp32)  --threads N  --batch N (256)\n";
 
 using Args = std::map<std::string, std::vector<std::string>>;
 
@@ -219,7 +233,7 @@ fer::DatasetSpec data_spec(const Args& a) {
 // --tta, --precision, --threads, --batch of fer eval and fer teacher-targets.
 fer::EvalOptions eval_options(const Args& a) {
   fer::EvalOptions eo;
-  eo.tta = str(a, "tta", "none");
+  eo.tta = str(a, "tta", "auto");
   eo.precision = str(a, "precision", "fp32");
   eo.threads = threads(a);
   eo.batch_size = integer(a, "batch", 256, 1);
@@ -424,19 +438,65 @@ int run_quantize(int argc, char** argv) {
 }
 
 int run_convert(int argc, char** argv) {
-  if (argc < 4) throw UsageError("fer convert needs IN.fermodel OUT.fermodel [--storage float32|bfloat16]");
+  const char* kConvertUsage = "fer convert needs IN.fermodel OUT.fermodel [--storage float32|bfloat16] [--view none|center]";
+  if (argc < 4) throw UsageError(kConvertUsage);
   const std::string in = argv[2], out = argv[3];
-  std::string storage = "bfloat16";
+  std::string storage, view;
   for (int i = 4; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--storage")) storage = flag_value(argc, argv, i, "--storage");
+    else if (!std::strcmp(argv[i], "--view")) view = flag_value(argc, argv, i, "--view");
     else throw UsageError(std::string("fer convert: unknown argument '") + argv[i] + "'");
   }
+  if (storage.empty() && view.empty()) storage = "bfloat16";  // what fer convert always did without options
+  if (!view.empty() && view != "none" && view != "center")
+    throw UsageError("--view must be none or center (a model's own view is one pass), got '" + view + "'");
   auto model = fer::Model::load(in);
-  const std::string from = model->info().storage;
-  model->info().storage = storage;
-  model->info().provenance["converted_from"] = in + " (" + from + " weights)";
+  fer::ModelInfo& info = model->info();
+  const std::string from = info.storage, from_view = info.view;
+  if (!storage.empty()) {
+    info.storage = storage;
+    info.provenance["converted_from"] = in + " (" + from + " weights)";
+  }
+  if (!view.empty() && view != from_view) {
+    info.view = view;
+    info.provenance["view_chosen_on"] = "set by fer convert --view " + view + " (was " + from_view + ")";
+    for (const char* v : {"none", "center"}) info.metrics.erase(std::string("view_accuracy_") + v);
+  }
   model->save(out);  // validates the storage name; writes atomically
-  std::printf("%s (%s) -> %s (%s)\n", in.c_str(), from.c_str(), out.c_str(), storage.c_str());
+  std::printf("%s (%s, view %s) -> %s (%s, view %s)\n", in.c_str(), from.c_str(), from_view.c_str(), out.c_str(),
+              info.storage.c_str(), info.view.c_str());
+  return 0;
+}
+
+int run_choose_view(int argc, char** argv) {
+  if (wants_help(argc, argv)) {
+    std::fputs(kChooseViewUsage, stdout);
+    return 0;
+  }
+  Args a = parse(argc, argv, {"model", "data", "format", "split", "image-root", "resize", "precision", "threads", "batch",
+                              "out", "config"});
+  if (!flag(a, "model") || !flag(a, "data") || !flag(a, "out"))
+    throw UsageError("fer choose-view needs --model IN --data PATH --out OUT");
+  if (a.at("model").size() > 1) throw UsageError("fer choose-view takes one --model");
+  const fer::DatasetSpec spec = data_spec(a);
+  // The protocol: a test split is reported once, never tuned on.
+  std::string split = spec.split, leaf = std::filesystem::path(spec.path).lexically_normal().filename().string();
+  if (leaf.empty()) leaf = std::filesystem::path(spec.path).lexically_normal().parent_path().filename().string();
+  for (std::string* s : {&split, &leaf})
+    std::transform(s->begin(), s->end(), s->begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  for (const std::string& name : {split, leaf})
+    if (name == "test" || name == "privatetest" || name == "fer2013test")
+      throw UsageError("fer choose-view tunes on its data: give the validation split, not the test split ('" + name +
+                       "')");
+  fer::EvalOptions eo = eval_options(a);
+  const std::string in = str(a, "model", ""), out = str(a, "out", "");
+  fer::EvalSet set = fer::load_eval_set({in}, eo.precision, spec);
+  fer::Model& model = *set.models.front();
+  const std::string before = model.info().view;
+  const fer::ViewChoice c = fer::choose_view(model, set.data, eo, set.source);
+  model.save(out);
+  std::printf("%s on %s: none %.2f%%, center %.2f%% -> view %s (was %s) -> %s\n", in.c_str(), set.source.c_str(),
+              100 * c.accuracy.at("none"), 100 * c.accuracy.at("center"), c.view.c_str(), before.c_str(), out.c_str());
   return 0;
 }
 

@@ -57,6 +57,15 @@ struct ModelInfo {
   std::map<std::string, double> metrics;          ///< e.g. "val_accuracy"
   /// Int8 calibration (Model::calibrate); empty: the model cannot run in int8.
   ActivationRanges activation_ranges;
+  /// The model's own test-time view, one forward pass per face: "none" (the
+  /// whole face crop) or "center" (its centre crop of 90% of the area, the
+  /// mean zoom of random-resized-crop training). What a test-time view of
+  /// "auto" (the default of Model::predict, Pipeline, evaluate, the bindings
+  /// and the fer commands) runs. Chosen on a validation split by `fer
+  /// choose-view`, which records the accuracies it compared in `metrics`
+  /// ("view_accuracy_none", "view_accuracy_center") and the split in
+  /// `provenance` ("view_chosen_on"). Files without it: "none".
+  std::string view = "none";
 };
 
 /// The model-file format version this build writes (and the newest it reads).
@@ -120,26 +129,31 @@ class Model {
   /// Same for an image that already is the face (resized to the input size).
   cv::Mat prepare(const cv::Mat& face_image) const;
   /// Runs the recognizer on prepared inputs (from crop()/prepare()).
-  /// `tta`, test-time augmentation: "none", "flip" (each input and its mirror
-  /// image) or "tencrop" (the centre and four corner crops of 90% of the area,
-  /// resized back, and their mirror images), the same views as `fer eval
-  /// --tta`; probabilities are the mean over the views (2 or 10 forward
-  /// passes per input), features and attention maps those of the input itself.
-  /// More than kFaceChunk inputs run kFaceChunk a forward pass.
+  /// `tta`, the test-time view: "auto" (the model's own view, info().view),
+  /// "none" (the input as it is), "center" (its centre crop of 90% of the
+  /// area, resized back), "flip" (each input and its mirror image) or
+  /// "tencrop" (the centre and four corner crops of 90% of the area, resized
+  /// back, and their mirror images), the same views as `fer eval --tta`;
+  /// probabilities are the mean over the views (2 or 10 forward passes per
+  /// input for flip and tencrop), features and attention maps those of the
+  /// input itself. More than kFaceChunk inputs run kFaceChunk a forward pass.
   std::vector<Prediction> predict(const std::vector<cv::Mat>& inputs, bool with_features = false,
-                                  bool with_attention = false, const std::string& tta = "none") const;
+                                  bool with_attention = false, const std::string& tta = "auto") const;
   /// Recognizes images that already are faces (8-bit gray/BGR/BGRA of any
   /// size): prepare() then predict(), kFaceChunk faces a forward pass, so a
   /// whole dataset in one call needs no more memory than one chunk's inputs.
   /// A face that cannot be prepared throws with "faces[i]: " before its reason.
   std::vector<Prediction> predict_faces(const std::vector<cv::Mat>& face_images, bool with_features = false,
-                                        bool with_attention = false, const std::string& tta = "none") const;
+                                        bool with_attention = false, const std::string& tta = "auto") const;
   /// Same, with the faces fetched one at a time by index (0 .. count-1, in
   /// order, each once): faces decoded or converted on demand need not all be
   /// in memory at once. What `face_image` throws passes through unchanged.
   std::vector<Prediction> predict_faces(size_t count, const std::function<cv::Mat(size_t)>& face_image,
                                         bool with_features = false, bool with_attention = false,
-                                        const std::string& tta = "none") const;
+                                        const std::string& tta = "auto") const;
+  /// The view `tta` names for this model: info().view for "auto", else `tta`
+  /// itself. Throws InvalidArgument for an unknown name.
+  std::string resolve_view(const std::string& tta) const;
   /// Faces a forward pass in predict_faces().
   static constexpr size_t kFaceChunk = 256;
 

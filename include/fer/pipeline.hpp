@@ -33,13 +33,15 @@ struct PipelineOptions {
   std::string landmarks = "auto";
   bool return_features = false;    ///< fill FaceResult::features
   bool return_attention = false;   ///< fill FaceResult::attention where the model has attention
-  /// Test-time view of the recognizer (Model::predict): "none" (the whole
-  /// face crop), "center" (one pass over its centre crop of 90% of the area,
-  /// the mean zoom of training's random resized crops: more accurate on
-  /// FER-2013 at the same cost, see the README), "flip" (2 forward passes per
-  /// face) or "tencrop" (10); the last two are more accurate probabilities
-  /// for photos, at that multiple of the recognition time.
-  std::string tta = "none";
+  /// Test-time view of the recognizer (Model::predict): "auto" (the model's
+  /// own one-pass view, ModelInfo::view, chosen on its validation split:
+  /// "center" for the shipped FER-2013 models, "none" for the FERPlus ones),
+  /// "none" (the whole face crop), "center" (one pass over its centre crop of
+  /// 90% of the area, the mean zoom of training's random resized crops),
+  /// "flip" (2 forward passes per face) or "tencrop" (10); the last two are
+  /// more accurate probabilities for photos, at that multiple of the
+  /// recognition time.
+  std::string tta = "auto";
   int64_t max_image_pixels = kDefaultMaxImagePixels;  ///< larger images are rejected (InvalidArgument)
 };
 
@@ -73,6 +75,9 @@ class Pipeline {
 
   const Model& model() const;
   std::shared_ptr<const Model> shared_model() const;
+  /// The recognizer's test-time view in use: options.tta, "auto" resolved
+  /// for the model (Model::resolve_view).
+  std::string view() const;
   /// Name of the detector in use (for "auto", the detector it chose).
   std::string detector_name() const;
   /// How the detector in use frames faces; box crops map its boxes by this.

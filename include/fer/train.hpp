@@ -130,7 +130,8 @@ struct EvalReport {
   std::vector<double> per_class_recall;   ///< per dataset class
   std::vector<double> per_class_f1;
   std::vector<std::vector<int64_t>> confusion;  ///< [dataset class][model class]
-  std::string tta;                        ///< test-time view used ("none", "center", "flip", "tencrop")
+  std::string tta;                        ///< test-time view used ("none", "center", "flip", "tencrop"; "auto"
+                                          ///< resolved, per model of an ensemble when they differ: "center,none")
   std::string occlusion = "none";         ///< synthetic occlusion applied (see EvalOptions)
   uint64_t occlusion_seed = 0;
   /// Per image, in the dataset's order: the model's predicted class (index
@@ -153,11 +154,13 @@ struct EvalReport {
 };
 
 struct EvalOptions {
-  /// Test-time augmentation: "none", "flip" (the mean of the image's and its
-  /// mirror image's probabilities) or "tencrop" (the mean over the four corner
-  /// crops and the centre crop covering 90% of the area, resized back, and
-  /// their mirror images: 10 forward passes).
-  std::string tta = "none";
+  /// Test-time view: "auto" (each model's own view, ModelInfo::view), "none"
+  /// (the image as it is), "center" (its centre crop of 90% of the area,
+  /// resized back), "flip" (the mean of the image's and its mirror image's
+  /// probabilities) or "tencrop" (the mean over the four corner crops and the
+  /// centre crop covering 90% of the area, resized back, and their mirror
+  /// images: 10 forward passes).
+  std::string tta = "auto";
   /// Synthetic occlusion of the test images, for robustness figures: a black
   /// rectangle per image over "eye" (left or right), "mouth", or "eye_or_mouth"
   /// (one of the three) at FER-2013 framing, drawn per image from occlusion_seed
@@ -243,6 +246,21 @@ void calibrate(Model& model, const Dataset& data, const CalibrationOptions& opti
 /// Same on the dataset `spec` names, read at the model's input size and
 /// channels; the provenance names its path, format and split.
 void calibrate(Model& model, DatasetSpec spec, CalibrationOptions options = {});
+
+/// A model's own test-time view (ModelInfo::view) chosen on validation data.
+struct ViewChoice {
+  std::string view;                        ///< the chosen one-pass view
+  std::map<std::string, double> accuracy;  ///< per candidate view ("none", "center") on the data
+};
+
+/// Evaluates `model` on `data` in each one-pass view ("none", "center") with
+/// `options` (its tta is ignored) and makes the most accurate the model's own
+/// view (info().view; "none" unless "center" is strictly more accurate), with
+/// metrics "view_accuracy_none"/"view_accuracy_center" and provenance
+/// "view_chosen_on" (`source`, or the dataset's size). Use validation data,
+/// never the test split: the choice is then tuned on it.
+ViewChoice choose_view(Model& model, const Dataset& data, const EvalOptions& options = {},
+                       const std::string& source = "");
 
 struct EpochReport {
   int epoch = 0;                 ///< 1-based

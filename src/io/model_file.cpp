@@ -248,6 +248,7 @@ ModelInfo read_info(const Reader& r, const json& h) {
     if (!v.is_number()) r.fail(Status::CorruptData, "metric '" + k + "' must be a number");
     info.metrics[k] = v.get<double>();
   }
+  if (h.contains("view")) info.view = r.str(h, "view");  // absent: "none" (and in files from before views)
   if (h.contains("int8")) {  // absent in files without int8 calibration
     const json& ranges = r.object(r.object(h, "int8"), "activation_ranges");
     if (ranges.size() > 100000) r.fail(Status::CorruptData, "too many int8 activation ranges");
@@ -302,6 +303,8 @@ void validate_info(const ModelInfo& info, const std::string& origin, Status inva
         !(std::abs(range.second) <= kMaxActivationMagnitude) || range.first > range.second)
       fail(Status::InvalidArgument, "int8 activation range '" + point +
                                         "' must be named, finite, within +-1e30, with min <= max");
+  if (info.view != "none" && info.view != "center")
+    fail(Status::Unsupported, "unknown test-time view '" + info.view + "' (known: none, center)");
   storage_bytes(info.storage);
 }
 
@@ -337,6 +340,7 @@ std::vector<uint8_t> Model::to_bytes() const {
   h["storage"] = info_.storage;
   h["provenance"] = json(info_.provenance);
   h["metrics"] = json(info_.metrics);
+  if (info_.view != "none") h["view"] = info_.view;  // only when set: files without a view keep their bytes
   if (!info_.activation_ranges.empty()) {
     json ranges = json::object();
     for (const auto& [point, range] : info_.activation_ranges) ranges[point] = {range.first, range.second};

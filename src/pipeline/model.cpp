@@ -163,8 +163,8 @@ cv::Mat Model::crop(const cv::Mat& image, const cv::Rect2f& box) const {
 }
 
 std::vector<Prediction> Model::predict(const std::vector<cv::Mat>& inputs, bool with_features, bool with_attention,
-                                       const std::string& tta) const {
-  detail::check_tta(tta);
+                                       const std::string& tta_name) const {
+  const std::string tta = resolve_view(tta_name);
   if (inputs.size() > kFaceChunk) {  // bounded memory: kFaceChunk inputs (times the TTA views) a forward pass
     std::vector<Prediction> out;
     out.reserve(inputs.size());
@@ -196,6 +196,8 @@ std::vector<Prediction> Model::predict(const std::vector<cv::Mat>& inputs, bool 
   return out;
 }
 
+std::string Model::resolve_view(const std::string& tta) const { return detail::resolve_tta(info_, tta); }
+
 std::vector<Prediction> Model::predict_faces(const std::vector<cv::Mat>& face_images, bool with_features,
                                              bool with_attention, const std::string& tta) const {
   return predict_faces(face_images.size(), [&](size_t i) { return face_images[i]; }, with_features, with_attention,
@@ -203,8 +205,8 @@ std::vector<Prediction> Model::predict_faces(const std::vector<cv::Mat>& face_im
 }
 
 std::vector<Prediction> Model::predict_faces(size_t count, const std::function<cv::Mat(size_t)>& face_image,
-                                             bool with_features, bool with_attention, const std::string& tta) const {
-  detail::check_tta(tta);  // before any face is fetched
+                                             bool with_features, bool with_attention, const std::string& tta_name) const {
+  const std::string tta = resolve_view(tta_name);  // before any face is fetched
   std::vector<Prediction> out;
   out.reserve(count);
   for (size_t begin = 0; begin < count; begin += kFaceChunk) {
@@ -248,7 +250,7 @@ std::vector<Prediction> Model::predict_views(const std::vector<cv::Mat>& inputs,
       batch.push_back(cv::Mat(h, w, CV_32FC(c), hwc[i].data_ptr<float>()).clone());
   }
   if (own_pass) batch.insert(batch.end(), inputs.begin(), inputs.end());
-  std::vector<Prediction> all = predict(batch, with_features, with_attention);
+  std::vector<Prediction> all = predict(batch, with_features, with_attention, "none");
   std::vector<Prediction> out(all.begin() + int64_t(own_pass ? views.size() * n : 0),
                               all.begin() + int64_t(own_pass ? views.size() * n + n : n));
   for (size_t i = 0; i < n; ++i) {

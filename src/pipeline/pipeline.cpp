@@ -150,6 +150,7 @@ std::vector<FaceResult> Pipeline::recognize_crops(const std::vector<cv::Mat>& fa
 
 const Model& Pipeline::model() const { return *impl_->model; }
 std::shared_ptr<const Model> Pipeline::shared_model() const { return impl_->model; }
+std::string Pipeline::view() const { return impl_->model->resolve_view(impl_->options.tta); }
 std::string Pipeline::detector_name() const { return impl_->detector->name(); }
 BoxFraming Pipeline::detector_framing() const { return impl_->detector->framing(); }
 std::string Pipeline::landmarks_name() const { return impl_->landmarks ? impl_->landmarks->name() : std::string(); }

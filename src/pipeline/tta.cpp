@@ -9,11 +9,20 @@ namespace fer::detail {
 namespace F = torch::nn::functional;
 
 void check_tta(const std::string& tta) {
-  if (tta != "none" && tta != "flip" && tta != "tencrop" && tta != "center")
-    throw Error(Status::InvalidArgument, "tta must be none, center, flip or tencrop, got '" + tta + "'");
+  if (tta != "auto" && tta != "none" && tta != "flip" && tta != "tencrop" && tta != "center")
+    throw Error(Status::InvalidArgument, "tta must be auto, none, center, flip or tencrop, got '" + tta + "'");
+}
+
+std::string resolve_tta(const ModelInfo& info, const std::string& tta) {
+  check_tta(tta);
+  if (tta != "auto") return tta;
+  if (info.view != "none" && info.view != "center")
+    throw Error(Status::InvalidArgument, "the model's own view must be none or center, got '" + info.view + "'");
+  return info.view;
 }
 
 std::vector<torch::Tensor> test_time_views(const torch::Tensor& x, const std::string& tta) {
+  if (tta == "auto") throw Error(Status::Internal, "test_time_views: the view 'auto' was not resolved for a model");
   check_tta(tta);
   if (tta == "none") return {x};
   if (tta == "flip") return {x, x.flip({3})};

@@ -77,7 +77,7 @@ torch::Tensor model_probabilities(const Member& m, const Dataset& data, const st
     return detail::forward_model(*m.backbone, *m.head, in, options.precision).logits;
   };
   torch::Tensor probs;
-  const std::vector<torch::Tensor> views = detail::test_time_views(x, options.tta);
+  const std::vector<torch::Tensor> views = detail::test_time_views(x, m.model->resolve_view(options.tta));
   for (const torch::Tensor& view : views) {
     torch::Tensor p = torch::softmax(logits(view), 1);
     probs = probs.defined() ? probs + p : p;
@@ -151,7 +151,13 @@ EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data
   r.ensemble_size = int64_t(models.size());
   r.classes = data.classes;
   r.predicted = info.classes;
-  r.tta = options.tta;
+  // The views run: "auto" resolved per model; an ensemble whose members
+  // resolve differently lists them in model order ("center,none").
+  std::string all_views;
+  for (const Model* m : models) all_views += (all_views.empty() ? "" : ",") + m->resolve_view(options.tta);
+  r.tta = models.front()->resolve_view(options.tta);
+  for (const Model* m : models)
+    if (m->resolve_view(options.tta) != r.tta) r.tta = all_views;
   r.occlusion = options.occlusion;
   r.occlusion_seed = options.occlusion == "none" ? 0 : options.occlusion_seed;
   const size_t nd = data.classes.size(), nm = info.classes.size();

@@ -3,6 +3,7 @@ target_sources(fer PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/augment.cpp
   ${CMAKE_CURRENT_LIST_DIR}/batching.cpp
   ${CMAKE_CURRENT_LIST_DIR}/calibrate.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/choose_view.cpp
   ${CMAKE_CURRENT_LIST_DIR}/distributed.cpp
   ${CMAKE_CURRENT_LIST_DIR}/evaluate.cpp
   ${CMAKE_CURRENT_LIST_DIR}/losses.cpp

@@ -120,7 +120,7 @@ TeacherTargets compute_teacher_targets(const std::vector<const Model*>& models, 
     names.push_back(m->info().architecture + (cmd == p.end() ? std::string() : " (" + cmd->second + ")"));
   }
   prov["models"] = names;
-  prov["tta"] = options.tta;
+  prov["tta"] = r.tta;  // "auto" resolved: the views each model ran
   prov["precision"] = options.precision;
   prov["dataset"] = source;
   prov["images"] = data.size();

@@ -640,6 +640,7 @@ class Trainer {
     backbone_->eval();
     head_->eval();
     EvalOptions eo;
+    eo.tta = "none";  // the view models are selected in; fer choose-view picks a model's own view afterwards
     eo.precision = o_.precision;
     eo.threads = o_.threads;
     EvalReport e = evaluate(eval_model(), val_, eo);

@@ -23,7 +23,7 @@ import os as _os
 from ._fer import (Error, FaceResult, Model, Pipeline, Stream, TrackedFace, VideoFrame, VideoSource, draw, models,
                    quantize, set_num_threads, version, __version__)
 from ._fer import evaluate as _evaluate
-from ._fer import _teacher_targets, _train
+from ._fer import _choose_view, _teacher_targets, _train
 
 
 def load_model(path):
@@ -31,7 +31,7 @@ def load_model(path):
     return Model.load(path)
 
 
-def evaluate(model, data, format="folder", tta="none", per_image=False, split="", occlusion="none",
+def evaluate(model, data, format="folder", tta="auto", per_image=False, split="", occlusion="none",
              occlusion_seed=1, precision="fp32", resize=False, threads=0):
     """Evaluates a model file on a labelled dataset; returns the report as a dict.
 
@@ -39,7 +39,8 @@ def evaluate(model, data, format="folder", tta="none", per_image=False, split=""
     their class probabilities; report["ensemble_size"] says how many).
     format and split: the dataset's layout and subset (FERPlus: format="ferplus",
     split="train", "valid" or "test"; a folder dataset's split is a sub-folder).
-    tta: "none", "center", "flip" or "tencrop". occlusion: "none", "eye", "mouth" or
+    tta: "auto" (each model's own view, Model.info["view"]), "none", "center",
+    "flip" or "tencrop". occlusion: "none", "eye", "mouth" or
     "eye_or_mouth", a black rectangle drawn per image from occlusion_seed.
     precision: "fp32", "bf16" or "int8" (a calibrated model). resize: resize
     images of another size to the model's input instead of rejecting them.
@@ -58,6 +59,19 @@ def _model_paths(model):
     return [_os.fspath(m) for m in model]
 
 
+def choose_view(model, data, out, format="folder", split="", precision="fp32", resize=False, threads=0):
+    """Sets a model's own test-time view (what tta="auto" runs), as `fer choose-view`:
+    evaluates the model file on the labelled data `data` (its validation split,
+    never the test split) in each one-pass view, "none" (the whole face crop) and
+    "center" (its centre crop of 90% of the area), and writes the model to `out`
+    with the more accurate one ("none" unless "center" is strictly better), the
+    accuracies in its metrics and the data in its provenance.
+    Returns {"view": chosen, "accuracy": {"none": a, "center": b}}."""
+    view, accuracy = _choose_view(_os.fspath(model), _os.fspath(data), _os.fspath(out), format, split, precision,
+                                  resize, threads)
+    return {"view": view, "accuracy": dict(accuracy)}
+
+
 def annotate(image, faces, classes=None, probability_bars=True, font_scale=0.0):
     """Returns a copy of `image` with `faces` (from Pipeline.process or Stream.push) drawn on it."""
     out = image.copy()
@@ -65,12 +79,12 @@ def annotate(image, faces, classes=None, probability_bars=True, font_scale=0.0):
     return out
 
 
-def teacher_targets(model, data, out, format="folder", split="", tta="none", precision="fp32", resize=False,
+def teacher_targets(model, data, out, format="folder", split="", tta="auto", precision="fp32", resize=False,
                     threads=0):
     """Computes offline distillation targets for train(teacher_targets=out): the
     model file's (or a list of model files: their ensemble's) class probabilities
     for every image of the training data `data`, with the test-time views `tta`
-    ("none", "center", "flip" or "tencrop"), written to the file `out`. Give the data as
+    ("auto", "none", "center", "flip" or "tencrop"), written to the file `out`. Give the data as
     train() reads it (same data, format and split): the file records the
     dataset's fingerprint and training refuses targets of other images.
     Returns the file's provenance as a dict (models, views, images, and the
@@ -107,4 +121,4 @@ def train(data, on_epoch=None, **options):
 
 
 __all__ = ["Error", "FaceResult", "Model", "Pipeline", "Stream", "TrackedFace", "VideoFrame", "VideoSource",
-           "annotate", "draw", "evaluate", "load_model", "models", "quantize", "set_num_threads", "teacher_targets", "train", "version", "__version__"]
+           "annotate", "choose_view", "draw", "evaluate", "load_model", "models", "quantize", "set_num_threads", "teacher_targets", "train", "version", "__version__"]

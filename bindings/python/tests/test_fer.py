@@ -135,7 +135,7 @@ def test_test_time_augmentation(sample3):
         match = [m for m in mirrored if abs(m.box[0] - (width - x - w)) < 3 and abs(m.box[1] - y) < 3]
         if match:  # Haar is not exactly mirror-symmetric: faces it finds on both sides only
             assert np.abs(np.asarray(match[0].probabilities) - np.asarray(f.probabilities)).max() < 0.05
-    with pytest.raises(fer.Error, match="tta must be none, center, flip or tencrop"):
+    with pytest.raises(fer.Error, match="tta must be auto, none, center, flip or tencrop"):
         make_pipeline(tta="mirror")
 
 
@@ -305,7 +305,7 @@ def test_model_predict_rejects_bad_faces():
         model.predict(np.zeros((2, 48, 48, 2), dtype=np.uint8))
     with pytest.raises(ValueError):
         model.predict(np.zeros((0, 48), dtype=np.uint8))
-    with pytest.raises(fer.Error, match="tta must be none, center, flip or tencrop"):
+    with pytest.raises(fer.Error, match="tta must be auto, none, center, flip or tencrop"):
         model.predict(face, tta="mirror")
 
 

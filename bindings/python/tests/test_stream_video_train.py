@@ -258,6 +258,21 @@ def test_train_and_evaluate_a_tiny_model(tmp_path):
         fer.evaluate(r["best_path"], str(tmp_path / "data"), occlusion="nose")
     with pytest.raises(fer.Error):
         fer.evaluate(r["best_path"], str(tmp_path / "data"), precision="fp8")
+    # The model's own view: chosen on data (none unless center is more accurate), kept in the file, run by "auto".
+    assert model.info["view"] == "none" and report["tta"] == "none"
+    chosen = fer.choose_view(r["best_path"], tmp_path / "data", tmp_path / "viewed.fermodel", threads=1)
+    center = fer.evaluate(r["best_path"], str(tmp_path / "data"), tta="center")
+    assert chosen["accuracy"] == {"none": pytest.approx(report["accuracy"]), "center": pytest.approx(center["accuracy"])}
+    assert chosen["view"] == ("center" if center["accuracy"] > report["accuracy"] else "none")
+    viewed = fer.Model.load(tmp_path / "viewed.fermodel")
+    assert viewed.info["view"] == chosen["view"]
+    assert viewed.info["metrics"]["view_accuracy_center"] == pytest.approx(center["accuracy"])
+    assert "none " in viewed.info["provenance"]["view_chosen_on"]
+    again = fer.evaluate(str(tmp_path / "viewed.fermodel"), str(tmp_path / "data"))
+    assert again["tta"] == chosen["view"]
+    assert again["loss"] == pytest.approx((center if chosen["view"] == "center" else report)["loss"], rel=1e-6)
+    assert fer.Pipeline(model=viewed, detector="haar", threads=1).view == chosen["view"]
+    assert fer.Pipeline(model=viewed, detector="haar", threads=1, tta="flip").view == "flip"
     # Distillation from a list of teachers (their ensemble), named in the provenance.
     kd = fer.train(str(tmp_path / "data"), epochs=1, batch_size=8, max_steps_per_epoch=1, threads=1,
                    out_dir=str(tmp_path / "kd"), teacher_model=[r["best_path"], r["best_path"]], kd_weight=0.5,

@@ -111,7 +111,8 @@ typedef struct fer_pipeline_options {
                                attention (acnn, vit_asf): fer_results_attention */
   int32_t reserved;         /* 0 */
   /* Appended after reserved: */
-  const char* tta;          /* test-time view of the recognizer: "none" (NULL), "center" (the centre
+  const char* tta;          /* test-time view of the recognizer: "auto" (NULL: the model's own view,
+                               fer_model_info.view), "none" (the whole face crop), "center" (its centre
                                crop of 90% of the area, 1 pass), "flip" (each face and its mirror
                                image, 2 passes) or "tencrop" (10 passes); the probabilities are the
                                mean over the views, as fer eval --tta */
@@ -139,6 +140,9 @@ typedef struct fer_model_info {
   int32_t input_channels;
   int32_t num_classes;
   int32_t trained;           /* 0: random weights, output is not recognition */
+  /* Appended after trained (an older, shorter struct_size gets the fields up to it): */
+  const char* view;          /* the model's own test-time view, what tta "auto" (NULL) runs: "none"
+                                (the whole face crop) or "center" (its centre crop, 90% of the area) */
 } fer_model_info;
 
 /* How a stream tracks and smooths (see fer::StreamOptions). */
@@ -175,7 +179,8 @@ typedef struct fer_eval_options {
   size_t struct_size;  /* sizeof(fer_eval_options), set by fer_eval_options_init */
   const char* format;  /* dataset format: "folder", "fer2013csv", "ferplus", "rafdb", "affectnet"; NULL = "folder" */
   const char* split;   /* format-specific subset ("PrivateTest", "test", ...); NULL = none */
-  const char* tta;     /* test-time view: "none", "center", "flip" or "tencrop"; NULL = "none" */
+  const char* tta;     /* test-time view: "auto", "none", "center", "flip" or "tencrop"; NULL = "auto"
+                          (the model's own view) */
   int32_t resize;      /* non-zero: resize images of another size to the model input (else rejected) */
   int32_t threads;     /* compute and decoding threads; 0 = default */
   /* Appended after threads (a struct_size ending at threads is an older layout, still accepted): */
@@ -400,8 +405,8 @@ FER_C_API fer_status fer_model_precision(const fer_model* model, const char** na
 /* Recognizes `count` images that already are faces (FER-2013's 48x48 images,
    or crops the caller cut): each is converted to the model's channels and
    resized to its input, without detection or cropping, and the recognizer
-   runs in the model's precision with test-time augmentation `tta` (NULL or
-   "none", "center", "flip", "tencrop"). Writes count x num_classes probabilities, one
+   runs in the model's precision with the test-time view `tta` ("auto" or
+   NULL: the model's own view; "none", "center", "flip", "tencrop"). Writes count x num_classes probabilities, one
    row per face in the model's class order, to `probabilities`, which holds
    `capacity` floats (FER_INVALID_ARGUMENT when too few; nothing is written on
    failure). count 0 writes nothing. Thread-safe: calls may share a model. */
