@@ -4,8 +4,9 @@
 # once): `fer eval --tta none|center|flip|tencrop`, bf16. "center" is one pass
 # over the centre crop of 90% of the area, the mean zoom of the random resized
 # crops the models were trained on ("none" shows them the whole face, a zoom
-# training never had on average). Prints a Markdown table; the JSON reports go
-# to OUT_DIR.
+# training never had on average). Prints a Markdown table; the JSON reports
+# (with per-image results) go to OUT_DIR, for paired comparisons of two views:
+#   scripts/results_table.py --compare-reports OUT/M_test_center.json OUT/M_test_none.json
 #   scripts/eval_views.sh [--ferplus] MODEL.fermodel... [-- DATA_DIR (/tmp/ferdata) OUT_DIR (runs/views)]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -32,7 +33,7 @@ for model in "${models[@]}"; do
     else split_args=(--data "$data/fer2013/$split"); fi
     for view in "${views[@]}"; do
       "$fer" eval --model "$model" "${split_args[@]}" --tta "$view" --precision bf16 --threads "$threads" --json \
-        > "$out/${name}_${split}_${view}.json"
+        --per-image > "$out/${name}_${split}_${view}.json"
       row+=$(/usr/bin/python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(f\" {100*j['accuracy']:.2f}% |\", end='')" \
         "$out/${name}_${split}_${view}.json")
     done

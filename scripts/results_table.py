@@ -173,6 +173,31 @@ def mcnemar_p(a, b):
     return min(1.0, 2 * tail)
 
 
+def compare_reports(path_a, path_b, out=sys.stdout):
+    """Paired comparison of two `fer eval --json --per-image` reports over the same data:
+    each accuracy, the difference, the images only one of them gets right, McNemar's exact p."""
+    reps = []
+    for path in (path_a, path_b):
+        with open(path) as f:
+            rep = json.loads(f.read().strip().splitlines()[-1])
+        if not isinstance(rep.get("correct"), str):
+            raise ValueError("%s has no per-image results: run fer eval with --json --per-image" % path)
+        reps.append(rep)
+    a, b = reps
+    if a.get("data") != b.get("data") or len(a["correct"]) != len(b["correct"]):
+        raise ValueError("the reports are over different data: %s (%d images) and %s (%d images)" %
+                         (a.get("data"), len(a["correct"]), b.get("data"), len(b["correct"])))
+    only_a = sum(1 for x, y in zip(a["correct"], b["correct"]) if x == "1" and y == "0")
+    only_b = sum(1 for x, y in zip(a["correct"], b["correct"]) if x == "0" and y == "1")
+    acc = [r["correct"].count("1") / len(r["correct"]) for r in reps]
+    p = mcnemar_p(a["correct"], b["correct"])
+    label = lambda r: "%s (tta %s)" % (r.get("model"), r.get("tta"))
+    out.write("A: %s  %.2f%%\nB: %s  %.2f%%\n" % (label(a), 100 * acc[0], label(b), 100 * acc[1]))
+    out.write("on %s, %d images: A - B = %+.2f points; only A right %d, only B right %d; McNemar exact %s\n" %
+              (a.get("data"), len(a["correct"]), 100 * (acc[0] - acc[1]), only_a, only_b, p_text(p)))
+    return {"a": acc[0], "b": acc[1], "only_a": only_a, "only_b": only_b, "p": p}
+
+
 def p_text(p, mark=""):
     return "p%s<0.001" % mark if p < 0.001 else "p%s=%.3f" % (mark, p)
 
@@ -367,9 +392,18 @@ def main(argv=None):
     ap.add_argument("--compare", nargs=2, metavar=("A", "B"),
                     help="print the effects table's row for any two trained recipes: A's accuracy minus B's, "
                          "with McNemar's p where both have per-image results")
+    ap.add_argument("--compare-reports", nargs=2, metavar=("A.json", "B.json"),
+                    help="paired comparison of two `fer eval --json --per-image` reports over the same data "
+                         "(two models, or one model in two views): accuracies, difference, McNemar's exact p")
     ap.add_argument("--update-readme", metavar="FILE",
                     help="replace the three tables (main, --occlusion, --effects) in the Markdown FILE")
     args = ap.parse_args(argv)
+    if args.compare_reports:
+        try:
+            compare_reports(*args.compare_reports)
+        except (OSError, ValueError) as e:
+            ap.error(str(e))
+        return 0
     if args.compare:
         args.recipes = args.compare
     names = args.recipes or sorted(f[:-5] for f in os.listdir(os.path.join(ROOT, "recipes")) if f.endswith(".json"))

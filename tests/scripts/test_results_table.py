@@ -199,6 +199,32 @@ class ResultsTable(unittest.TestCase):
         out = run(["--runs", dest, "--recipes", "fer2013_resnet18_w05", "--json"])
         self.assertEqual(json.loads(out)[0]["test"]["bf16_none"]["correct_shipped"], "1" * 7 + "0" * 13)
 
+    def test_compare_reports(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            def report(name, correct, data="test"):
+                path = os.path.join(tmp, name)
+                with open(path, "w") as f:
+                    f.write(json.dumps({"model": "m.fermodel", "tta": name, "data": data, "correct": correct}) + "\n")
+                return path
+            # 12 images: A right on 9, B on 5; A alone on 5, B alone on 1.
+            a = report("a", "111111111000")
+            b = report("b", "111100000100")
+            out = io.StringIO()
+            r = results_table.compare_reports(a, b, out)
+            self.assertEqual((r["only_a"], r["only_b"]), (5, 1))
+            self.assertAlmostEqual(r["a"] - r["b"], 4 / 12)
+            self.assertAlmostEqual(r["p"], results_table.mcnemar_p("111111111000", "111100000100"))
+            self.assertIn("+33.33 points; only A right 5, only B right 1", out.getvalue())
+            with self.assertRaises(ValueError):
+                results_table.compare_reports(a, report("c", "1111"))
+            with self.assertRaises(ValueError):
+                results_table.compare_reports(a, report("d", "111100000100", data="val"))
+            no_per_image = os.path.join(tmp, "e")
+            with open(no_per_image, "w") as f:
+                f.write(json.dumps({"model": "m", "data": "test", "accuracy": 0.5}) + "\n")
+            with self.assertRaises(ValueError):
+                results_table.compare_reports(a, no_per_image)
+
     def test_mcnemar(self):
         p = results_table.mcnemar_p
         self.assertAlmostEqual(p("1" * 10, "0" * 10), 2 * 0.5 ** 10)
