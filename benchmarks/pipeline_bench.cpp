@@ -9,6 +9,7 @@
 //
 //   build/benchmarks/pipeline_bench [--detectors tiny_face,ssd_mobilenet,haar]
 //       [--precisions auto,int8,bf16,fp32] [--threads 1,2] [--repeats N (9)] [--model FILE] [--json FILE]
+//       [--tta auto|none|center|flip|tencrop (auto: the model's own view)]
 //
 // Precision applies as PipelineOptions::precision does: to recognition (int8
 // only for a model calibrated by fer quantize), and to the DNN detectors
@@ -31,7 +32,8 @@ namespace {
 
 const char* kUsage =
     "usage: pipeline_bench [--detectors tiny_face,ssd_mobilenet,haar] [--precisions auto,int8,bf16,fp32]\n"
-    "                      [--threads 1,2] [--repeats N] [--model FILE (default model)] [--json FILE]\n";
+    "                      [--threads 1,2] [--repeats N] [--model FILE (default model)] [--json FILE]\n"
+    "                      [--tta auto|none|center|flip|tencrop (auto: the model's own view)]\n";
 
 struct Result {
   int faces = 0;
@@ -58,7 +60,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> precisions = {"auto", "int8", "bf16", "fp32"};
   std::vector<std::string> threads = {"1", "2"};
   int repeats = 9;
-  std::string json_path, model_path;
+  std::string json_path, model_path, tta = "auto";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") {
@@ -75,6 +77,7 @@ int main(int argc, char** argv) {
     else if (a == "--repeats") repeats = std::max(1, std::atoi(argv[++i]));
     else if (a == "--json") json_path = argv[++i];
     else if (a == "--model") model_path = argv[++i];
+    else if (a == "--tta") tta = argv[++i];
     else {
       std::fprintf(stderr, "unknown option %s\n%s", a.c_str(), kUsage);
       return 2;
@@ -101,9 +104,9 @@ int main(int argc, char** argv) {
 
   std::string cpu = fer_bench::cpuinfo_field("model name");
   const std::string model_name = model_path.empty() ? "default model " + fer::default_model_path() : model_path;
-  std::printf("full pipeline (Pipeline::process, %s) on the %zu sample photos and on sample3 as a 640x480\n"
-              "frame; median of %d runs per photo; CPU %s\n",
-              model_name.c_str(), photos.size(), repeats, cpu.empty() ? "unknown" : cpu.c_str());
+  std::printf("full pipeline (Pipeline::process, %s, tta %s) on the %zu sample photos and on sample3 as a\n"
+              "640x480 frame; median of %d runs per photo; CPU %s\n",
+              model_name.c_str(), tta.c_str(), photos.size(), repeats, cpu.empty() ? "unknown" : cpu.c_str());
   std::printf("%-14s %-5s %-5s %3s %6s %10s %10s %12s %10s %10s\n", "detector", "prec", "recog", "thr", "faces",
               "ms/photo", "detect ms", "ms/face rest", "640x480 ms", "detect ms");
   nlohmann::json rows = nlohmann::json::array();
@@ -115,6 +118,7 @@ int main(int argc, char** argv) {
         o.model_path = model_path;
         o.precision = precision;
         o.threads = std::atoi(t.c_str());
+        o.tta = tta;
         std::unique_ptr<fer::Pipeline> pipeline;
         std::unique_ptr<fer::Detector> detector;
         try {
@@ -135,14 +139,14 @@ int main(int argc, char** argv) {
                     f.detect_ms);
         std::fflush(stdout);
         rows.push_back({{"detector", det}, {"precision", precision}, {"recognition_precision", recog},
-                        {"threads", o.threads}, {"photos", photos.size()}, {"faces", photo.faces},
+                        {"threads", o.threads}, {"view", pipeline->view()}, {"photos", photos.size()}, {"faces", photo.faces},
                         {"photo_ms", photo.photo_ms}, {"photo_detect_ms", photo.detect_ms},
                         {"ms_per_face_after_detection", rest}, {"frame_640x480_faces", f.faces},
                         {"frame_640x480_ms", f.photo_ms}, {"frame_640x480_detect_ms", f.detect_ms}});
       }
   std::printf("\nms/face rest = (ms/photo - detect ms) x photos / faces: framing, cropping and recognition per face\n");
   if (!json_path.empty()) {
-    nlohmann::json j = {{"tool", "benchmarks/pipeline_bench"}, {"cpu", cpu}, {"model", model_name},
+    nlohmann::json j = {{"tool", "benchmarks/pipeline_bench"}, {"cpu", cpu}, {"model", model_name}, {"tta", tta},
                         {"repeats", repeats}, {"rows", rows}};
     std::ofstream(json_path) << j.dump(1) << "\n";
     std::printf("wrote %s\n", json_path.c_str());

@@ -92,6 +92,8 @@ const char* kUsage =
     "  --warmup-time S          warm-up seconds, at least (default 0.3)\n"
     "  --no-peaks               skip the reference peaks (no efficiency column)\n"
     "  --json FILE              write every row, the peaks and the machine description\n"
+    "  --tta NAME               test-time view of Model::predict: none (default: the network alone), auto (each\n"
+    "                           model's own view), center, flip or tencrop\n"
     "  --quick                  smoke test: batch 1, 1 thread, min-time 0.05, archs small_cnn\n";
 
 constexpr int kCropSide = 96;       // the BGR face crop handed to Model::prepare
@@ -116,6 +118,7 @@ struct Args {
   std::optional<int> min_reps, warmup;
   bool peaks = true, quick = false;
   std::string json_path;
+  std::string tta = "none";
 };
 
 // The options with --quick's defaults applied under the explicit ones.
@@ -128,6 +131,7 @@ struct Settings {
   bool peaks = true, quick = false;
   int gemm_size = 2048;  // fp32 peak: n x n times n x n
   int conv_batch = 32;   // convolution peaks: batch x c x hw x hw, c -> c channels, 3x3
+  std::string tta = "none";  // Model::predict's view: "none" times the network alone
   std::string json_path;
 };
 
@@ -201,6 +205,11 @@ Args parse(int argc, char** argv) {
     } else if (arg == "--no-peaks") a.peaks = false;
     else if (arg == "--json") a.json_path = value();
     else if (arg == "--quick") a.quick = true;
+    else if (arg == "--tta") {
+      a.tta = value();
+      if (a.tta != "none" && a.tta != "auto" && a.tta != "center" && a.tta != "flip" && a.tta != "tencrop")
+        throw UsageError("--tta: none, auto, center, flip or tencrop, got '" + a.tta + "'");
+    }
     else throw UsageError("unknown option " + arg);
   }
   return a;
@@ -230,6 +239,7 @@ Settings settings(const Args& a) {
   if (a.warmup) s.timing.warmup = *a.warmup;
   s.peaks = a.peaks;
   s.json_path = a.json_path;
+  s.tta = a.tta;
   return s;
 }
 
@@ -468,6 +478,7 @@ std::vector<cv::Mat> random_crops(int n) {
 
 struct Row {
   std::string model, kind, architecture;
+  std::string tta = "none";  // the view run ("auto" resolved)
   bool trained = false;
   int64_t params = 0;
   double flops = 0;  // per face
@@ -647,7 +658,8 @@ int run(const Settings& s) {
   const std::vector<cv::Mat> crops = random_crops(std::max(max_batch, kPrepareFaces));
   std::vector<Row> rows;
   std::vector<PrepareRow> prepares;
-  std::printf("\nforward pass (Model::predict on prepared crops; preprocessing excluded)\n");
+  std::printf("\nforward pass (Model::predict on prepared crops, test-time view %s; preprocessing excluded)\n",
+              s.tta.c_str());
   print_header();
   json skipped = json::array();
   for (const Subject& sub : subs) {
@@ -712,14 +724,16 @@ int run(const Settings& s) {
             r.architecture = model->info().architecture;
             r.trained = model->info().trained;
             r.params = params;
-            r.flops = flops;
+            r.tta = model->resolve_view(s.tta);
+            r.flops = flops * (r.tta == "tencrop" ? 10 : r.tta == "flip" ? 2 : 1);  // network passes per face
             r.batch = batch;
             r.threads = threads;
             r.input_size = model->info().input.width;
             r.precision = precision;
+
             r.stats = time_runs(
                 [&] {
-                  std::vector<fer::Prediction> p = model->predict(inputs);
+                  std::vector<fer::Prediction> p = model->predict(inputs, false, false, s.tta);
                   g_sink = g_sink + double(p.front().probabilities.front());
                 },
                 s.timing);
@@ -778,6 +792,7 @@ int run(const Settings& s) {
               {"input_size", r.input_size},
               {"batch", r.batch},
               {"precision", fer::precision_name(r.precision)},
+              {"tta", r.tta},
               {"threads", r.threads}};
     j.update(stats_json(r.stats));
     j["ms_per_face"] = r.ms_per_face();

@@ -7,6 +7,7 @@
 //   build/benchmarks/stream_fps [--frames 300] [--warmup 30] [--threads 1,2] [--faces 1,4,8]
 //                               [--detector auto] [--model models/default.fermodel] [--every 5]
 //                               [--precision auto] [--json FILE] [--soak N] [--save-frames DIR] [--live]
+//                               [--tta auto] (the recognizer's view; auto: the model's own)
 //
 // Latency is the time of Stream::push only (frame synthesis is not counted).
 // --live also feeds each configuration as a 30 fps camera would (frames at
@@ -47,6 +48,7 @@ struct Args {
   std::string detector = "auto";
   std::string model = std::string(FER_SOURCE_DIR) + "/models/default.fermodel";
   std::string precision = "auto";
+  std::string tta = "auto";
   int every = fer::StreamOptions{}.detect_every;
   std::string json_path;
   std::string save_frames;  // directory: writes the first frame of each face count there
@@ -80,6 +82,7 @@ Args parse(int argc, char** argv) {
     else if (arg == "--soak") a.soak = std::stoll(value());
     else if (arg == "--save-frames") a.save_frames = value();
     else if (arg == "--live") a.live = true;
+    else if (arg == "--tta") a.tta = value();
     else throw std::runtime_error("unknown option " + arg + " (see the comment at the top of stream_fps.cpp)");
   }
   if (a.frames < 1 || a.warmup < 0 || a.every < 1) throw std::runtime_error("--frames, --every >= 1, --warmup >= 0");
@@ -243,6 +246,7 @@ fer::Stream make_stream(const Args& a, const std::shared_ptr<const fer::Model>& 
   fer::PipelineOptions po;
   po.detector = a.detector;
   po.threads = threads;
+  po.tta = a.tta;
   fer::StreamOptions so;
   so.detect_every = a.every;
   return fer::Stream(po, model, so);
@@ -401,6 +405,7 @@ int main(int argc, char** argv) {
   po.detector = a.detector;
   po.model_path = a.model;
   po.precision = a.precision;
+  po.tta = a.tta;
   po.threads = a.threads.empty() ? 1 : a.threads.front();
   if (!std::filesystem::exists(a.model))
     std::fprintf(stderr, "warning: %s not found; the untrained fallback model is used\n", a.model.c_str());
@@ -409,13 +414,15 @@ int main(int argc, char** argv) {
   const fer::ModelInfo& info = model->info();
   bool real = false;
   std::vector<Patch> patches = face_patches(a.detector, real);
-  std::printf("model %s (%s%s), detector %s (asked: %s), detect every %d frames, %dx%d, faces %s\n",
+  std::printf("model %s (%s%s, view %s), detector %s (asked: %s), detect every %d frames, %dx%d, faces %s\n",
               loader.model_path().empty() ? "untrained fallback" : loader.model_path().c_str(),
-              info.architecture.c_str(), info.trained ? "" : ", untrained", loader.detector_name().c_str(),
+              info.architecture.c_str(), info.trained ? "" : ", untrained", loader.view().c_str(),
+              loader.detector_name().c_str(),
               a.detector.c_str(), a.every, kWidth, kHeight,
               real ? "cut from the face-api sample photos" : "SYNTHETIC (sample photos missing)");
   std::printf("%zu distinct face patches (those the detector finds at the 8-face size)\n", patches.size());
-  report["model"] = {{"path", loader.model_path()}, {"architecture", info.architecture}, {"trained", info.trained}};
+  report["model"] = {{"path", loader.model_path()}, {"architecture", info.architecture}, {"trained", info.trained},
+                     {"view", loader.view()}};
   report["detector"] = loader.detector_name();
   report["detect_every"] = a.every;
   report["frame_size"] = {kWidth, kHeight};

@@ -14,7 +14,7 @@ name="$(basename "$model" .fermodel)"
 mkdir -p "$out"
 row="| \`$name\` |"
 for occ in none eye mouth eye_or_mouth; do
-  "$root/build/examples/fer" eval --model "$model" --data "$data/fer2013/test" --occlude "$occ" --occlude-seed "$seed" \
+  "$root/build/examples/fer" eval --model "$model" --data "$data/fer2013/test" --occlude "$occ" --occlude-seed "$seed" --tta none \
     --precision bf16 --json > "$out/${name}_$occ.json"
   row+=$(/usr/bin/python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print(f\" {100*j['accuracy']:.2f}% / {100*j['macro_f1']:.2f}% |\", end='')" "$out/${name}_$occ.json")
 done

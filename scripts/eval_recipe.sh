@@ -28,7 +28,7 @@ if [[ " $evals " == *" tta "* ]]; then
 fi
 if [[ " $evals " == *" occlusion "* ]]; then
   for occ in eye mouth eye_or_mouth; do
-    "$fer" eval --model "$out/best.fermodel" "${test_data[@]}" --occlude "$occ" --occlude-seed 1 --precision bf16 \
+    "$fer" eval --model "$out/best.fermodel" "${test_data[@]}" --occlude "$occ" --occlude-seed 1 --tta none --precision bf16 \
       --threads "$threads" --json --per-image > "$out/test_occlusion_$occ.json.tmp"
     mv "$out/test_occlusion_$occ.json.tmp" "$out/test_occlusion_$occ.json"
     summary "$out/test_occlusion_$occ.json" "occluded $occ"

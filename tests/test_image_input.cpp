@@ -143,6 +143,26 @@ TEST_CASE("thread count option") {
   CHECK_THROWS_AS(fer::Pipeline(o, fer_test::tiny_model()), fer::Error);
 }
 
+namespace {
+// A labelled dataset of `n` gray 48x48 smooth random images (uniform noise,
+// Gaussian-blurred), labels i % 7, with `classes`; deterministic for `seed`.
+fer::Dataset smooth_random_dataset(const std::vector<std::string>& classes, int n, uint64_t seed) {
+  fer::Dataset d;
+  d.width = d.height = 48;
+  d.classes = classes;
+  cv::RNG rng(seed);
+  for (int i = 0; i < n; ++i) {
+    cv::Mat img(48, 48, CV_8UC1);
+    rng.fill(img, cv::RNG::UNIFORM, 0, 256);
+    cv::GaussianBlur(img, img, cv::Size(5, 5), 0);
+    d.pixels.insert(d.pixels.end(), img.datastart, img.dataend);
+    d.labels.push_back(i % 7);
+    d.sources.push_back("synthetic " + std::to_string(i));
+  }
+  return d;
+}
+}  // namespace
+
 TEST_CASE("test-time augmentation: flip and ten-crop average the views of fer eval --tta") {
   auto m = fer_test::tiny_model();
   std::vector<cv::Mat> faces = fer_test::smooth_random_faces(*m, 3, 7);
@@ -175,9 +195,12 @@ TEST_CASE("test-time augmentation: flip and ten-crop average the views of fer ev
   CHECK(ten_moved > 1e-6);  // the crops are other inputs
   // center: one pass over the centre crop that ten-crop's first view is.
   const auto center = m->predict(faces, true, false, "center");
+  const auto center_alone = m->predict(faces, false, false, "center");
   double center_moved = 0;
   for (size_t i = 0; i < faces.size(); ++i) {
-    CHECK(center[i].features == none[i].features);
+    // One pass: the features are the centre crop's, the probabilities as without features.
+    CHECK(center[i].features != none[i].features);
+    CHECK(center[i].probabilities == center_alone[i].probabilities);
     double sum = 0;
     for (size_t k = 0; k < none[i].probabilities.size(); ++k) {
       sum += center[i].probabilities[k];
@@ -195,20 +218,10 @@ TEST_CASE("test-time augmentation: flip and ten-crop average the views of fer ev
   CHECK_FALSE(torch::equal(one[0], x));
   // The same views as fer::evaluate: its mean cross-entropy over a dataset of
   // these faces equals the one computed from predict()'s probabilities.
-  fer::Dataset d;
-  d.width = d.height = 48;
-  d.classes = m->info().classes;
-  cv::RNG rng(3);
+  const fer::Dataset d = smooth_random_dataset(m->info().classes, 4, 3);
   std::vector<cv::Mat> inputs;
-  for (int i = 0; i < 4; ++i) {
-    cv::Mat img(48, 48, CV_8UC1);
-    rng.fill(img, cv::RNG::UNIFORM, 0, 256);
-    cv::GaussianBlur(img, img, cv::Size(5, 5), 0);
-    d.pixels.insert(d.pixels.end(), img.datastart, img.dataend);
-    d.labels.push_back(i % 7);
-    d.sources.push_back("synthetic " + std::to_string(i));
-    inputs.push_back(m->prepare(img));
-  }
+  for (size_t i = 0; i < d.size(); ++i)
+    inputs.push_back(m->prepare(cv::Mat(d.height, d.width, CV_8UC1, const_cast<uint8_t*>(d.image(i)))));
   for (const char* tta : {"none", "center", "flip", "tencrop"}) {
     fer::EvalOptions e;
     e.tta = tta;
@@ -307,18 +320,7 @@ TEST_CASE("a model's own view: tta auto runs it everywhere, the file keeps it, c
   CHECK(fer::Pipeline(o, m).view() == "none");
 
   // evaluate: auto resolves per model and the report names the views run.
-  fer::Dataset d;
-  d.width = d.height = 48;
-  d.classes = m->info().classes;
-  cv::RNG rng(3);
-  for (int i = 0; i < 40; ++i) {
-    cv::Mat face_img(48, 48, CV_8UC1);
-    rng.fill(face_img, cv::RNG::UNIFORM, 0, 256);
-    cv::GaussianBlur(face_img, face_img, cv::Size(5, 5), 0);
-    d.pixels.insert(d.pixels.end(), face_img.datastart, face_img.dataend);
-    d.labels.push_back(i % 7);
-    d.sources.push_back("synthetic " + std::to_string(i));
-  }
+  const fer::Dataset d = smooth_random_dataset(m->info().classes, 40, 3);
   fer::EvalOptions e;
   const fer::EvalReport auto_report = fer::evaluate(*m, d, e);
   e.tta = "center";

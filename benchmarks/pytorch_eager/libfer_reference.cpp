@@ -75,7 +75,8 @@ int main(int argc, char** argv) {
       crops.push_back(img);
     }
 
-    auto preds = model->predict(crops, /*with_features=*/true);
+    // The network itself, in the plain view (the PyTorch model sees the same inputs as they are).
+    auto preds = model->predict(crops, /*with_features=*/true, /*with_attention=*/false, "none");
     uint32_t classes = uint32_t(preds.front().probabilities.size());
     uint32_t dim = uint32_t(preds.front().features.size());
     std::ofstream out(argv[3], std::ios::binary);

@@ -705,6 +705,8 @@ PYBIND11_MODULE(_fer, m) {
       .def_property_readonly("frame_count", [](PyStream& s) { return exclusive(s, [&] { return s.frame_count(); }); })
       .def_property_readonly("classes", [](const PyStream& s) { return s.pipeline().model().info().classes; })
       .def_property_readonly("detector", [](const PyStream& s) { return s.pipeline().detector_name(); })
+      .def_property_readonly("view", [](const PyStream& s) { return s.pipeline().view(); },
+                             "The recognizer's test-time view in use (tta, 'auto' resolved)")
       .def_property_readonly("model", [](const PyStream& s) {
         return std::const_pointer_cast<fer::Model>(s.pipeline().shared_model());
       })

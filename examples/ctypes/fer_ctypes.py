@@ -53,7 +53,8 @@ class Face(ctypes.Structure):
 class ModelInfo(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("architecture", ctypes.c_char_p), ("head", ctypes.c_char_p),
                 ("input_width", ctypes.c_int32), ("input_height", ctypes.c_int32), ("input_channels", ctypes.c_int32),
-                ("num_classes", ctypes.c_int32), ("trained", ctypes.c_int32)]
+                ("num_classes", ctypes.c_int32), ("trained", ctypes.c_int32),
+                ("view", ctypes.c_char_p)]  # the model's own test-time view: what tta None ("auto") runs
 
 
 class TrackInfo(ctypes.Structure):

@@ -110,7 +110,8 @@ const char* kChooseViewUsage =
     "one-pass view, none (the whole face crop) and center (its centre crop of 90% of the area), and\n"
     "writes OUT with the more accurate one (none unless center is strictly better), the accuracies in\n"
     "its metrics (view_accuracy_*) and the data in its provenance (view_chosen_on). Choose on the\n"
-    "validation split the model was selected on; a test split is refused.\n"
+    "validation split the model was selected on; a test split is refused, and so is a file\n"
+    "format's data without --split (it holds every split).\n"
     "  --format F  --split S  --image-root DIR  --resize   the data, as for fer eval\n"
     "  --precision fp32|bf16|int8 (fp32)  --threads N  --batch N (256)\n";
 
@@ -406,8 +407,9 @@ int run_teacher_targets(int argc, char** argv) {
   fer::TeacherTargets t = fer::compute_teacher_targets(in.members(), in.data, eo, in.source);
   const std::string out = str(a, "out", "");
   fer::save_teacher_targets(t, out);
+  const std::string views = nlohmann::json::parse(t.provenance).value("tta", eo.tta);  // "auto" resolved
   std::printf("%zu x %zu teacher probabilities (%s views, %zu model(s)) -> %s\n", t.size(), t.classes.size(),
-              eo.tta.c_str(), in.models.size(), out.c_str());
+              views.c_str(), in.models.size(), out.c_str());
   return 0;
 }
 
@@ -479,7 +481,10 @@ int run_choose_view(int argc, char** argv) {
     throw UsageError("fer choose-view needs --model IN --data PATH --out OUT");
   if (a.at("model").size() > 1) throw UsageError("fer choose-view takes one --model");
   const fer::DatasetSpec spec = data_spec(a);
-  // The protocol: a test split is reported once, never tuned on.
+  // The protocol: a test split is reported once, never tuned on. A file
+  // format's data without --split holds all of its splits, test included.
+  if (spec.format != "folder" && spec.split.empty())
+    throw UsageError("fer choose-view on --format " + spec.format + " needs --split (the validation subset)");
   std::string split = spec.split, leaf = std::filesystem::path(spec.path).lexically_normal().filename().string();
   if (leaf.empty()) leaf = std::filesystem::path(spec.path).lexically_normal().parent_path().filename().string();
   for (std::string* s : {&split, &leaf})

@@ -136,7 +136,9 @@ class Model {
   /// back, and their mirror images), the same views as `fer eval --tta`;
   /// probabilities are the mean over the views (2 or 10 forward passes per
   /// input for flip and tencrop), features and attention maps those of the
-  /// input itself. More than kFaceChunk inputs run kFaceChunk a forward pass.
+  /// input itself, except for center: those of its one pass over the centre
+  /// crop (the attention map then covers that crop, 95% of the side). More
+  /// than kFaceChunk inputs run kFaceChunk a forward pass.
   std::vector<Prediction> predict(const std::vector<cv::Mat>& inputs, bool with_features = false,
                                   bool with_attention = false, const std::string& tta = "auto") const;
   /// Recognizes images that already are faces (8-bit gray/BGR/BGRA of any

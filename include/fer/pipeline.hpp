@@ -35,7 +35,7 @@ struct PipelineOptions {
   bool return_attention = false;   ///< fill FaceResult::attention where the model has attention
   /// Test-time view of the recognizer (Model::predict): "auto" (the model's
   /// own one-pass view, ModelInfo::view, chosen on its validation split:
-  /// "center" for the shipped FER-2013 models, "none" for the FERPlus ones),
+  /// "center" for most shipped models, see `fer info`),
   /// "none" (the whole face crop), "center" (one pass over its centre crop of
   /// 90% of the area, the mean zoom of training's random resized crops),
   /// "flip" (2 forward passes per face) or "tencrop" (10); the last two are

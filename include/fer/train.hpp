@@ -257,8 +257,11 @@ struct ViewChoice {
 /// `options` (its tta is ignored) and makes the most accurate the model's own
 /// view (info().view; "none" unless "center" is strictly more accurate), with
 /// metrics "view_accuracy_none"/"view_accuracy_center" and provenance
-/// "view_chosen_on" (`source`, or the dataset's size). Use validation data,
-/// never the test split: the choice is then tuned on it.
+/// "view_chosen_on" (`source`, the image count, the precision and both
+/// accuracies). Use validation data, never the test split: the choice is
+/// tuned on it (`fer choose-view` refuses test splits; this function cannot
+/// tell). Occlusion must be "none". Changes `model`: not while another
+/// thread uses it (a Pipeline sharing it).
 ViewChoice choose_view(Model& model, const Dataset& data, const EvalOptions& options = {},
                        const std::string& source = "");
 

@@ -238,9 +238,10 @@ std::vector<Prediction> Model::predict_views(const std::vector<cv::Mat>& inputs,
     c10::InferenceMode guard;
     views = detail::test_time_views(detail::images_to_tensor(inputs), tta);
   }
-  // Flip's first view is the input itself; ten-crop's are all crops, so the
-  // features and attention maps come from one more pass over the inputs.
-  const bool own_pass = tta != "flip" && (with_features || with_attention);
+  // Flip's first view is the input itself and center's one pass is the
+  // model's view of it (one pass in all); ten-crop's are all crops, so there
+  // the features and attention maps come from one more pass over the inputs.
+  const bool own_pass = tta == "tencrop" && (with_features || with_attention);
   std::vector<cv::Mat> batch;
   batch.reserve(views.size() * n + (own_pass ? n : 0));
   for (const torch::Tensor& v : views) {

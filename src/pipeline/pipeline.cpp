@@ -70,6 +70,7 @@ Pipeline::Pipeline(const PipelineOptions& options, std::shared_ptr<const Model> 
     own->set_precision(own->resolve_precision(options.precision));
     impl_->model = std::move(own);
   }
+  impl_->model->resolve_view(options.tta);  // a model whose own view is unknown fails here, not at the first face
   std::string lm = options.landmarks;
   if (lm.empty() || lm == "auto") lm = impl_->model->needs_landmarks() ? "68" : "none";
   if (lm == "none" && impl_->model->needs_landmarks())

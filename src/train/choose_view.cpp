@@ -1,5 +1,6 @@
 // A model's own test-time view (ModelInfo::view), chosen on validation data:
 // the one-pass view ("none" or "center") under which it is more accurate.
+#include <fer/error.hpp>
 #include <fer/train.hpp>
 
 #include <cstdio>
@@ -7,6 +8,8 @@
 namespace fer {
 
 ViewChoice choose_view(Model& model, const Dataset& data, const EvalOptions& options, const std::string& source) {
+  if (options.occlusion != "none")
+    throw Error(Status::InvalidArgument, "a model's view is chosen on the images as they are: occlusion must be none");
   ViewChoice choice;
   choice.view = "none";
   std::string summary;
@@ -23,9 +26,8 @@ ViewChoice choose_view(Model& model, const Dataset& data, const EvalOptions& opt
   ModelInfo& info = model.info();
   info.view = choice.view;
   for (const auto& [view, accuracy] : choice.accuracy) info.metrics["view_accuracy_" + view] = accuracy;
-  info.provenance["view_chosen_on"] =
-      (source.empty() ? "a dataset of " + std::to_string(data.size()) + " images" : source) + " (" +
-      std::to_string(data.size()) + " images, " + options.precision + "): " + summary;
+  info.provenance["view_chosen_on"] = (source.empty() ? std::string("a dataset") : source) + " (" +
+                                      std::to_string(data.size()) + " images, " + options.precision + "): " + summary;
   return choice;
 }
 

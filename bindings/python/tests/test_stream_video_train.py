@@ -273,6 +273,7 @@ def test_train_and_evaluate_a_tiny_model(tmp_path):
     assert again["loss"] == pytest.approx((center if chosen["view"] == "center" else report)["loss"], rel=1e-6)
     assert fer.Pipeline(model=viewed, detector="haar", threads=1).view == chosen["view"]
     assert fer.Pipeline(model=viewed, detector="haar", threads=1, tta="flip").view == "flip"
+    assert fer.Stream(model=viewed, detector="haar", threads=1).view == chosen["view"]
     # Distillation from a list of teachers (their ensemble), named in the provenance.
     kd = fer.train(str(tmp_path / "data"), epochs=1, batch_size=8, max_steps_per_epoch=1, threads=1,
                    out_dir=str(tmp_path / "kd"), teacher_model=[r["best_path"], r["best_path"]], kd_weight=0.5,

@@ -140,7 +140,8 @@ typedef struct fer_model_info {
   int32_t input_channels;
   int32_t num_classes;
   int32_t trained;           /* 0: random weights, output is not recognition */
-  /* Appended after trained (an older, shorter struct_size gets the fields up to it): */
+  /* Appended after trained: a library older than this field leaves it as it was and returns a
+     smaller struct_size (set view = NULL first, or check struct_size, before reading it). */
   const char* view;          /* the model's own test-time view, what tta "auto" (NULL) runs: "none"
                                 (the whole face crop) or "center" (its centre crop, 90% of the area) */
 } fer_model_info;
