@@ -329,6 +329,9 @@ TEST_CASE("a model's own view: tta auto runs it everywhere, the file keeps it, c
   CHECK(auto_report.loss == center_report.loss);
   e.tta = "auto";
   CHECK(fer::evaluate(std::vector<const fer::Model*>{m.get(), plain.get()}, d, e).tta == "center,none");
+  m->info().view = "zoom";  // refused before any work
+  CHECK_THROWS_WITH_AS(fer::evaluate(*m, d, e), doctest::Contains("own view must be none or center"), fer::Error);
+  m->info().view = "center";
 
   // choose_view: the more accurate one-pass view, with its evidence.
   e.tta = "tencrop";  // ignored

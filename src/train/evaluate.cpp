@@ -130,6 +130,7 @@ EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data
   std::vector<Member> members;
   for (const Model* m : models) {
     check_model_precision(*m, options);
+    m->resolve_view(options.tta);  // a model whose own view is unknown fails before any work
     if (m->info().classes != info.classes) {
       auto names = [](const std::vector<std::string>& classes) {
         std::string s;
