@@ -61,6 +61,7 @@ struct Member {
   const Model* model;
   std::shared_ptr<detail::BackboneImpl> backbone;
   std::shared_ptr<detail::HeadImpl> head;
+  std::string view;  // the test-time view it runs ("auto" resolved for it)
 };
 
 // One model's class probabilities for the dataset images `idx` (the mean over
@@ -77,7 +78,7 @@ torch::Tensor model_probabilities(const Member& m, const Dataset& data, const st
     return detail::forward_model(*m.backbone, *m.head, in, options.precision).logits;
   };
   torch::Tensor probs;
-  const std::vector<torch::Tensor> views = detail::test_time_views(x, m.model->resolve_view(options.tta));
+  const std::vector<torch::Tensor> views = detail::test_time_views(x, m.view);
   for (const torch::Tensor& view : views) {
     torch::Tensor p = torch::softmax(logits(view), 1);
     probs = probs.defined() ? probs + p : p;
@@ -130,7 +131,8 @@ EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data
   std::vector<Member> members;
   for (const Model* m : models) {
     check_model_precision(*m, options);
-    m->resolve_view(options.tta);  // a model whose own view is unknown fails before any work
+    // A model whose own view is unknown fails here, before any work.
+    const std::string view = m->resolve_view(options.tta);
     if (m->info().classes != info.classes) {
       auto names = [](const std::vector<std::string>& classes) {
         std::string s;
@@ -143,7 +145,7 @@ EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data
     }
     // Unsupported without LibTorch, before any work; read-only: the model may be in use elsewhere.
     auto [backbone, head] = detail::torch_modules(*m, /*for_training=*/false);
-    members.push_back({m, backbone, head});
+    members.push_back({m, backbone, head, view});
   }
   set_num_threads(options.threads);
   std::vector<int64_t> map = match_classes(data.classes, info.classes);
@@ -155,10 +157,10 @@ EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data
   // The views run: "auto" resolved per model; an ensemble whose members
   // resolve differently lists them in model order ("center,none").
   std::string all_views;
-  for (const Model* m : models) all_views += (all_views.empty() ? "" : ",") + m->resolve_view(options.tta);
-  r.tta = models.front()->resolve_view(options.tta);
-  for (const Model* m : models)
-    if (m->resolve_view(options.tta) != r.tta) r.tta = all_views;
+  for (const Member& m : members) all_views += (all_views.empty() ? "" : ",") + m.view;
+  r.tta = members.front().view;
+  for (const Member& m : members)
+    if (m.view != r.tta) r.tta = all_views;
   r.occlusion = options.occlusion;
   r.occlusion_seed = options.occlusion == "none" ? 0 : options.occlusion_seed;
   const size_t nd = data.classes.size(), nm = info.classes.size();
