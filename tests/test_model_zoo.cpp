@@ -305,6 +305,33 @@ TEST_CASE("model zoo: acnn's attention option drops each attention module") {
   CHECK_THROWS_AS(make("spatiall"), fer::Error);
 }
 
+TEST_CASE("model zoo: zero_init_residual starts every ResNet block as its shortcut") {
+  // The residual branch's last batch norm: bn2 in basic blocks and IR units, bn3 in bottlenecks.
+  for (const char* name : {"resnet18", "resnet50", "ir50"}) {
+    CAPTURE(name);
+    const std::string last = std::string(name) == "resnet50" ? ".bn3.weight" : ".bn2.weight";
+    auto scales = [&](const char* zero_init) {
+      fer::Config c{{"width", "0.25"}};
+      if (zero_init) c.set("zero_init_residual", zero_init);
+      auto e = fer::FeatureExtractor::create(name, c);
+      std::vector<torch::Tensor> found;
+      for (const auto& p : fer::detail::torch_backbone(*e)->named_parameters())
+        if (p.key().rfind("body.", 0) == 0 && p.key().size() > last.size() &&
+            p.key().compare(p.key().size() - last.size(), last.size(), last) == 0)
+          found.push_back(p.value().detach().clone());
+      return found;
+    };
+    auto zeroed = scales("1"), plain = scales(nullptr), off = scales("0");
+    REQUIRE(!zeroed.empty());
+    CHECK(zeroed.size() == plain.size());
+    for (const auto& t : zeroed) CHECK(t.abs().max().item<float>() == 0.f);
+    for (const auto& t : plain) CHECK(t.abs().min().item<float>() > 0.f);  // batch-norm scales start at 1
+    for (const auto& t : off) CHECK(t.abs().min().item<float>() > 0.f);
+  }
+  CHECK_THROWS_WITH_AS(fer::FeatureExtractor::create("resnet18", fer::Config{{"zero_init_residual", "2"}}),
+                       doctest::Contains("zero_init_residual"), fer::Error);
+}
+
 TEST_CASE("model zoo: count_flops counts convolutions and matrix products") {
   fer::set_num_threads(2);
   // small_cnn at 48 px, width 1: six 3x3 convs at 48, 48, 24, 24, 12, 12 px.

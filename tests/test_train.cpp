@@ -5,6 +5,7 @@
 #include "pipeline/tta.hpp"
 #include "train/augment.hpp"
 #include "train/losses.hpp"
+#include "train/optimizer.hpp"
 #include "io/crc32.hpp"
 
 #include <fer/train.hpp>
@@ -132,6 +133,44 @@ TEST_CASE("train losses: KD is zero when student and teacher logits match, posit
   auto ce = fer::detail::cross_entropy_loss(logits, labels, 0.0, {});
   auto soft = fer::detail::soft_cross_entropy_loss(logits, torch::one_hot(labels, 7).to(torch::kFloat32));
   CHECK(ce.item<double>() == doctest::Approx(soft.item<double>()).epsilon(1e-5));
+}
+
+TEST_CASE("train optimizer: norm_bias_decay=false exempts 1-D parameters from weight decay") {
+  torch::manual_seed(3);
+  torch::nn::Sequential net(torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 4, 3)), torch::nn::BatchNorm2d(4),
+                            torch::nn::Flatten(), torch::nn::Linear(4 * 4 * 4, 3));
+  std::vector<torch::Tensor> params = net->parameters();
+  for (const char* name : {"sgd", "adamw"}) {
+    CAPTURE(name);
+    for (bool decay_all : {true, false}) {
+      CAPTURE(decay_all);
+      std::vector<torch::Tensor> copies;
+      for (const auto& p : params) copies.push_back(p.detach().clone().requires_grad_());
+      fer::detail::OptimizerSpec spec;
+      spec.name = name;
+      spec.lr = 0.1;
+      spec.weight_decay = 0.5;
+      spec.norm_bias_decay = decay_all;
+      auto opt = fer::detail::make_optimizer(spec, copies);
+      CHECK(opt->param_groups().size() == (decay_all ? 1u : 2u));
+      size_t grouped = 0;
+      for (const auto& g : opt->param_groups()) grouped += g.params().size();
+      CHECK(grouped == copies.size());
+      // A step on zero gradients moves a parameter only through weight decay.
+      for (auto& p : copies) p.mutable_grad() = torch::zeros_like(p);
+      opt->step();
+      for (size_t i = 0; i < copies.size(); ++i) {
+        CAPTURE(i);
+        bool moved = !torch::equal(copies[i].detach(), params[i].detach());
+        bool nonzero = params[i].detach().abs().max().item<float>() > 0;
+        bool decayed = decay_all || !fer::detail::is_norm_or_bias(params[i]);
+        CHECK(moved == (decayed && nonzero));  // batch-norm shifts start at zero: nothing to decay
+      }
+    }
+  }
+  fer::detail::OptimizerSpec bad;
+  bad.name = "adam";
+  CHECK_THROWS_AS(fer::detail::make_optimizer(bad, params), fer::Error);
 }
 
 TEST_CASE("train augmentation is deterministic under a seed and keeps shapes and range") {
@@ -353,30 +392,40 @@ TEST_CASE("train: a checkpoint of a run with other data or network options is no
   other = o;
   other.ema_decay = 0.9;  // an EMA copy the checkpoint does not have
   CHECK_THROWS_WITH_AS(fer::train(other), doctest::Contains("--ema"), fer::Error);
+  other = o;
+  other.norm_bias_decay = false;  // other optimiser parameter groups
+  CHECK_THROWS_WITH_AS(fer::train(other), doctest::Contains("--no-norm-bias-decay"), fer::Error);
   // The same options resume.
   CHECK(fer::train(o).history.size() == 2);
 }
 
 TEST_CASE("train: resume after an interrupt equals uninterrupted training") {
   std::string data = make_pattern_dataset("train_patterns", 40, 1);
-  fer::TrainOptions full = tiny_options(data, "train_full");
-  full.augment.mixup_alpha = 0.2f;  // exercise every random stream
-  fer::train(full);
+  // Also with two optimiser parameter groups (no decay on norms and biases), whose momenta must resume too.
+  for (bool norm_bias_decay : {true, false}) {
+    CAPTURE(norm_bias_decay);
+    const std::string suffix = norm_bias_decay ? "" : "_groups";
+    fer::TrainOptions full = tiny_options(data, "train_full" + suffix);
+    full.augment.mixup_alpha = 0.2f;  // exercise every random stream
+    full.norm_bias_decay = norm_bias_decay;
+    fer::train(full);
 
-  fer::TrainOptions part = tiny_options(data, "train_interrupted");
-  part.augment.mixup_alpha = 0.2f;
-  CHECK_THROWS_AS(fer::train(part, [](const fer::EpochReport& e) {
-    if (e.epoch == 1) throw Interrupt{};
-  }),
-                  Interrupt);
-  part.calibration_images = 0;  // no int8 calibration of best.fermodel
-  fer::train(part);  // resumes from the epoch-1 checkpoint
-  CHECK(fer::Model::load((fs::path(part.out_dir) / "best.fermodel").string())->info().activation_ranges.empty());
-  CHECK(!fer::Model::load((fs::path(full.out_dir) / "best.fermodel").string())->info().activation_ranges.empty());
-  auto a = file_bytes((fs::path(full.out_dir) / "checkpoint/model.fermodel").string());
-  auto b = file_bytes((fs::path(part.out_dir) / "checkpoint/model.fermodel").string());
-  REQUIRE(a.size() > 1000);
-  CHECK(a == b);
+    fer::TrainOptions part = tiny_options(data, "train_interrupted" + suffix);
+    part.augment.mixup_alpha = 0.2f;
+    part.norm_bias_decay = norm_bias_decay;
+    CHECK_THROWS_AS(fer::train(part, [](const fer::EpochReport& e) {
+      if (e.epoch == 1) throw Interrupt{};
+    }),
+                    Interrupt);
+    part.calibration_images = 0;  // no int8 calibration of best.fermodel
+    fer::train(part);  // resumes from the epoch-1 checkpoint
+    CHECK(fer::Model::load((fs::path(part.out_dir) / "best.fermodel").string())->info().activation_ranges.empty());
+    CHECK(!fer::Model::load((fs::path(full.out_dir) / "best.fermodel").string())->info().activation_ranges.empty());
+    auto a = file_bytes((fs::path(full.out_dir) / "checkpoint/model.fermodel").string());
+    auto b = file_bytes((fs::path(part.out_dir) / "checkpoint/model.fermodel").string());
+    REQUIRE(a.size() > 1000);
+    CHECK(a == b);
+  }
 }
 
 TEST_CASE("train: a stop request keeps the last complete checkpoint, and so does a kill between its renames") {

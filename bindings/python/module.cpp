@@ -161,6 +161,7 @@ fer::TrainOptions train_options_from(const py::dict& kw) {
       else if (k == "optimizer") o.optimizer = str();
       else if (k == "lr") o.lr = num();
       else if (k == "weight_decay") o.weight_decay = num();
+      else if (k == "norm_bias_decay") o.norm_bias_decay = py::cast<bool>(v);
       else if (k == "label_smoothing") o.label_smoothing = num();
       else if (k == "augment") o.augment.enabled = py::cast<bool>(v);
       else if (k == "teacher_model") o.teacher_models = model_paths(v);  // one path or an ensemble's list

@@ -43,7 +43,8 @@ const char* kTrainUsage =
     "  --input-size N         (48)   --channels 1|3 (1)   --crop-margin F (0.1)   --init FILE  start weights\n"
     "optimisation:\n"
     "  --epochs N (30)  --batch N (64)  --optimizer sgd|adamw (sgd)  --lr F (0.01)  --momentum F (0.9)\n"
-    "  --weight-decay F (5e-4)  --warmup EPOCHS (1)  --min-lr-ratio F (0)  --grad-clip NORM (off)\n"
+    "  --weight-decay F (5e-4)  --no-norm-bias-decay (no decay on batch-norm parameters and biases)\n"
+    "  --warmup EPOCHS (1)  --min-lr-ratio F (0)  --grad-clip NORM (off)\n"
     "  --ema DECAY (off)  --label-smoothing F (0)  --class-weights\n"
     "augmentation:\n"
     "  --no-augment  --crop-scale F (0.8)  --rotate DEG (10)  --erase P (0.25)  --mixup ALPHA (0)  --cutmix P (0)\n"
@@ -275,7 +276,7 @@ int run_train(int argc, char** argv) {
   Args a = parse(argc, argv,
                  {"data", "format", "split", "val", "val-format", "val-split", "image-root", "cache", "soft-targets",
                   "arch", "arch-opt", "head", "head-opt", "input-size", "channels", "crop-margin", "init", "epochs",
-                  "batch", "optimizer", "lr", "momentum", "weight-decay", "warmup", "min-lr-ratio", "grad-clip", "ema",
+                  "batch", "optimizer", "lr", "momentum", "weight-decay", "no-norm-bias-decay", "warmup", "min-lr-ratio", "grad-clip", "ema",
                   "label-smoothing", "class-weights", "no-augment", "crop-scale", "rotate", "erase", "mixup", "cutmix",
                   "dlp", "dlp-k", "teacher", "teacher-precision", "teacher-targets", "kd", "kd-t", "kd-feature",
                   "kd-attention", "out",
@@ -307,6 +308,7 @@ int run_train(int argc, char** argv) {
   o.lr = num(a, "lr", o.lr);
   o.momentum = num(a, "momentum", o.momentum);
   o.weight_decay = num(a, "weight-decay", o.weight_decay);
+  o.norm_bias_decay = !flag(a, "no-norm-bias-decay");
   o.warmup_epochs = num(a, "warmup", o.warmup_epochs);
   o.min_lr_ratio = num(a, "min-lr-ratio", o.min_lr_ratio);
   o.grad_clip = num(a, "grad-clip", o.grad_clip);

@@ -55,6 +55,9 @@ struct TrainOptions {
   double lr = 0.01;
   double momentum = 0.9;
   double weight_decay = 5e-4;
+  /// false: no weight decay on parameters with at most one dimension (batch-norm
+  /// scales and shifts, biases, PReLU slopes), only on convolution and linear weights.
+  bool norm_bias_decay = true;
   int epochs = 30;
   int batch_size = 64;
   double warmup_epochs = 1.0;     ///< linear warm-up, then cosine decay to lr * min_lr_ratio

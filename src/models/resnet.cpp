@@ -143,6 +143,19 @@ class ResNetImpl : public BackboneImpl {
     if (spec.unit == Unit::Ir) out_bn_ = register_module("out_bn", torch::nn::BatchNorm2d(in));
     dim_ = in;
     init_zoo_weights(*this);
+    // zero_init_residual=1: the last batch norm of every residual branch starts
+    // with a zero scale, so that each block starts as its shortcut (Goyal et
+    // al., 2017, "Accurate, large minibatch SGD"); a training-time choice that
+    // loaded weights overwrite.
+    const int64_t zero_init = config.get_int("zero_init_residual", 0);
+    if (zero_init != 0 && zero_init != 1)
+      throw Error(Status::InvalidArgument, name_ + " zero_init_residual must be 0 or 1, got " +
+                                               config.get_string("zero_init_residual", ""));
+    if (zero_init) {
+      const std::string last = spec.unit == Unit::Bottleneck ? "bn3.weight" : "bn2.weight";
+      torch::NoGradGuard no_grad;
+      for (const auto& block : body_->children()) block->named_parameters()[last].zero_();
+    }
   }
 
   BackboneOutput forward_features(const torch::Tensor& input) override {
@@ -200,7 +213,7 @@ void register_resnet(const ResNetSpec& spec, const std::string& description) {
 }  // namespace
 
 void register_resnets() {
-  const char* options = " (options: channels, input_size, width)";
+  const char* options = " (options: channels, input_size, width, zero_init_residual)";
   register_resnet({"resnet18", Unit::Basic, {2, 2, 2, 2}},
                   std::string("ResNet-18, 3x3 stem without max-pool for small faces") + options);
   register_resnet({"resnet34", Unit::Basic, {3, 4, 6, 3}},

@@ -7,6 +7,7 @@ target_sources(fer PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/distributed.cpp
   ${CMAKE_CURRENT_LIST_DIR}/evaluate.cpp
   ${CMAKE_CURRENT_LIST_DIR}/losses.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/optimizer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/progress.cpp
   ${CMAKE_CURRENT_LIST_DIR}/teacher_targets.cpp
   ${CMAKE_CURRENT_LIST_DIR}/trainer.cpp

@@ -5,6 +5,7 @@
 #include "train/batching.hpp"
 #include "train/distributed.hpp"
 #include "train/losses.hpp"
+#include "train/optimizer.hpp"
 #include "train/progress.hpp"
 
 #include <fer/error.hpp>
@@ -446,11 +447,13 @@ class Trainer {
   void setup_optimizer() {
     std::vector<torch::Tensor> params = all_parameters(*backbone_, *head_);
     if (adapter_) for (auto& p : adapter_->parameters()) params.push_back(p);
-    if (o_.optimizer == "sgd")
-      optimizer_ = std::make_unique<torch::optim::SGD>(
-          params, torch::optim::SGDOptions(o_.lr).momentum(o_.momentum).nesterov(o_.momentum > 0).weight_decay(o_.weight_decay));
-    else
-      optimizer_ = std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(o_.lr).weight_decay(o_.weight_decay));
+    detail::OptimizerSpec spec;
+    spec.name = o_.optimizer;
+    spec.lr = o_.lr;
+    spec.momentum = o_.momentum;
+    spec.weight_decay = o_.weight_decay;
+    spec.norm_bias_decay = o_.norm_bias_decay;
+    optimizer_ = detail::make_optimizer(spec, params);
   }
 
   double lr_at(int64_t step) const {
@@ -729,7 +732,10 @@ class Trainer {
     return hex(fnv1a(o_.train_data.format + "|" + o_.train_data.split + "|" + o_.train_data.image_root + "|" +
                      config(o_.architecture_config) + "|" + config(o_.head_config) + "|" +
                      std::to_string(o_.crop_margin) + "|" + (o_.soft_targets ? "soft" : "hard") + "|" +
-                     (ema_ ? "ema" : "") + "|" + (adapter_ ? "adapter" : "")));
+                     (ema_ ? "ema" : "") + "|" + (adapter_ ? "adapter" : "") +
+                     // the optimiser's parameter groups (appended only when not the default, so
+                     // that checkpoints written before the option existed still resume)
+                     (o_.norm_bias_decay ? "" : "|no-norm-bias-decay")));
   }
 
   // A checkpoint is a folder written complete under checkpoint.tmp/ and then
@@ -793,7 +799,8 @@ class Trainer {
                                                        "or seed)" + remedy);
     if (s.contains("data_and_state_fingerprint") && s.value("data_and_state_fingerprint", "") != data_and_state_fingerprint())
       throw Error(Status::InvalidArgument, other_run + "options (data format, split or image root, network or head "
-                                                       "options, crop margin, soft targets, --ema or --kd-feature)" +
+                                                       "options, crop margin, soft targets, --ema, --kd-feature or "
+                                                       "--no-norm-bias-decay)" +
                                                        remedy);
     auto saved = Model::load((dir / "model.fermodel").string());
     if (saved->info().classes != model_->info().classes)

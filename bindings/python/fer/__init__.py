@@ -100,7 +100,8 @@ def train(data, on_epoch=None, **options):
     Options (all keyword, as in `fer train --help`): format, split, val, val_split,
     image_root, cache_dir, soft_targets, architecture, architecture_options (dict),
     head, head_options (dict), input_size, channels, init_model, epochs, batch_size,
-    optimizer, lr, weight_decay, label_smoothing, augment, teacher_model (a model file, or a
+    optimizer, lr, weight_decay, norm_bias_decay (False: no weight decay on batch-norm parameters
+    and biases), label_smoothing, augment, teacher_model (a model file, or a
     list of them: distil their ensemble), kd_weight, kd_temperature, teacher_precision
     ("fp32", "bf16" or "int8"; default: precision), teacher_targets (a file from `fer teacher-targets`:
     offline distillation, no teacher runs while training; with kd_weight), precision, threads, out_dir,

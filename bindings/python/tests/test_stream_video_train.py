@@ -308,6 +308,20 @@ def test_train_and_evaluate_a_tiny_model(tmp_path):
                   teacher_targets=str(tmp_path / "missing.fertargets"), teacher_model=r["best_path"], kd_weight=0.5)
 
 
+def test_train_without_weight_decay_on_norms_and_biases(tmp_path):
+    write_tiny_dataset(tmp_path / "data")
+    data = str(tmp_path / "data")
+    common = dict(epochs=1, batch_size=8, max_steps_per_epoch=2, threads=1, seed=3, lr=0.05, weight_decay=0.5,
+                  progress=False)
+    decay_all = fer.train(data, out_dir=str(tmp_path / "all"), **common)
+    weights_only = fer.train(data, out_dir=str(tmp_path / "weights"), norm_bias_decay=False, **common)
+    again = fer.train(data, out_dir=str(tmp_path / "weights2"), norm_bias_decay=False, **common)
+    loss = lambda r: fer.evaluate(r["best_path"], data)["loss"]
+    # Same seed and data: only the decay of batch-norm parameters and biases differs.
+    assert loss(weights_only) != pytest.approx(loss(decay_all), rel=1e-6)
+    assert loss(weights_only) == pytest.approx(loss(again), rel=1e-6)
+
+
 def test_train_rejections(tmp_path):
     with pytest.raises(TypeError, match="no_such_option"):
         fer.train(str(tmp_path), no_such_option=1)
