@@ -367,6 +367,13 @@ TEST_CASE("train: options out of range are refused before any data is read") {
       {[](fer::TrainOptions& o) { o.momentum = 1; }, "momentum"},
       {[](fer::TrainOptions& o) { o.input_size = 2000; }, "input size"},
       {[](fer::TrainOptions& o) { o.channels = 2; }, "channels"},
+      {[](fer::TrainOptions& o) { o.architecture_config.set("widht", 0.5); }, "small_cnn has no option 'widht'"},
+      {[](fer::TrainOptions& o) {
+         o.architecture = "resnet18";
+         o.architecture_config.set("pool", "grid");  // small_cnn's option, not the ResNet's
+       },
+       "resnet18 has no option 'pool' (its options: channels, input_size, width, zero_init_residual)"},
+      {[](fer::TrainOptions& o) { o.head_config.set("scale", 8.0); }, "head linear has no option 'scale'"},
   };
   for (auto& c : cases) {  // not a structured binding: clang 14 cannot capture one (CAPTURE is a lambda)
     const char* message = c.second;

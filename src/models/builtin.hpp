@@ -16,6 +16,14 @@ void register_heads();
 /// `config` (0 for other names), so that loaders can refuse before allocating.
 int64_t minimum_parameter_count(const std::string& architecture, const Config& config);
 
+/// Refuses (InvalidArgument) an option that built-in extractor `architecture`
+/// (or built-in head `head`) does not read, naming the ones it does: a typo such
+/// as "widht=0.5" would otherwise build the default network without a word.
+/// Other names (user-registered components) are not checked. Used by training;
+/// loading a model file does not check, so files written with such a key still load.
+void check_extractor_options(const std::string& architecture, const Config& config);
+void check_classifier_options(const std::string& head, const Config& config);
+
 // The registries without the built-in registration step (for use by that step).
 ExtractorRegistry& raw_extractor_registry();
 ClassifierRegistry& raw_classifier_registry();

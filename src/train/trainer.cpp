@@ -1,6 +1,7 @@
 // fer::train: the training loop (data -> augment -> model -> losses -> optimizer),
 // checkpoints with exact resume, validation and export of the best model.
 #include "io/atomic_file.hpp"
+#include "models/builtin.hpp"
 #include "train/augment.hpp"
 #include "train/batching.hpp"
 #include "train/distributed.hpp"
@@ -98,6 +99,9 @@ void validate_options(const TrainOptions& o) {
   // Checked before any data is read (a wrong size would only fail after decoding it all).
   if (o.input_size < 8 || o.input_size > 1024) bad("input size must be 8 to 1024 pixels");
   if (o.channels != 1 && o.channels != 3) bad("channels must be 1 (gray) or 3 (BGR)");
+  // A misspelt --arch-opt or --head-opt would otherwise train the default network for hours.
+  detail::check_extractor_options(o.architecture, o.architecture_config);
+  detail::check_classifier_options(o.head, o.head_config);
   // Schedule and optimiser: finite and in range (NaN passes every ordered comparison's negation).
   auto in = [](double v, double lo, double hi) { return v >= lo && v <= hi; };
   if (!(o.lr > 0 && std::isfinite(o.lr))) bad("learning rate must be positive and finite");
