@@ -297,6 +297,56 @@ static void test_init_size(void) {
   fer_train_options_init_size(NULL, sizeof(fer_train_options));
 }
 
+/* A struct_size that ends inside a pointer field would copy half of the
+   caller's pointer (the rest from the default NULL): refused, not followed.
+   The string lives in a large heap block (mmap'ed, above 4 GiB on LP64), so a
+   torn copy of its address would not point at it. An older stream-options size
+   (ending at min_visible_fraction) is accepted, as its init_size writes it. A
+   count of faces no memory can hold is refused as an argument. */
+static void test_torn_struct_sizes(const fer_model* pm) {
+  char* s = (char*)malloc((size_t)64 << 20);
+  fer_eval_options eo;
+  fer_eval_report rep;
+  fer_train_options to;
+  fer_model* m = (fer_model*)(void*)0x9;
+  if (!s) return;
+  strcpy(s, "eye");
+  fer_eval_options_init(&eo);
+  eo.occlusion = s;
+  eo.struct_size = offsetof(fer_eval_options, occlusion) + 4;
+  memset(&rep, 0, sizeof rep);
+  rep.struct_size = sizeof rep;
+  CHECK(fer_evaluate(pm, "/nonexistent", &eo, &rep) == FER_INVALID_ARGUMENT);
+  CHECK(strstr(fer_last_error(), "struct_size") != NULL);
+  fer_train_options_init(&to);
+  to.data_path = "/nonexistent";
+  to.split = s;
+  to.struct_size = offsetof(fer_train_options, split) + 4;
+  CHECK(fer_train(&to, &m) == FER_INVALID_ARGUMENT && m == (fer_model*)(void*)0x9);
+  CHECK(strstr(fer_last_error(), "struct_size") != NULL);
+  free(s);
+  {
+    fer_pipeline_options po;
+    fer_stream_options so;
+    fer_stream* st = NULL;
+    fer_pipeline_options_init(&po);
+    po.threads = 1;
+    fer_stream_options_init_size(&so, offsetof(fer_stream_options, min_visible_fraction) + sizeof(float));
+    CHECK(fer_stream_create_with_model(&po, pm, &so, &st) == FER_OK && st != NULL);
+    fer_stream_destroy(st);
+    so.struct_size = offsetof(fer_stream_options, min_visible_fraction); /* too short */
+    st = NULL;
+    CHECK(fer_stream_create_with_model(&po, pm, &so, &st) == FER_INVALID_ARGUMENT && st == NULL);
+  }
+  {
+    uint8_t pixels[48 * 48];
+    fer_image_view v = {pixels, 48, 48, 48, FER_PIXEL_GRAY8};
+    float probs[16];
+    memset(pixels, 128, sizeof pixels);
+    CHECK(fer_model_predict(pm, &v, SIZE_MAX / 7, NULL, probs, SIZE_MAX) == FER_INVALID_ARGUMENT);
+  }
+}
+
 /* fer_pipeline_recognize: the faces fer_pipeline_process found, given back as
    boxes, get the same probabilities; bad boxes are refused. */
 static void test_recognize_boxes(const char* ppm_path) {
@@ -1534,6 +1584,7 @@ int main(int argc, char** argv) {
   test_tta(ppm);
   test_recognize_boxes(ppm);
   test_init_size();
+  test_torn_struct_sizes(pm);
   test_model_predict(pm);
   test_attention(ppm, argc > 5 ? argv[5] : NULL);
   test_video(tmp);

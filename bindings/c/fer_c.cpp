@@ -109,8 +109,11 @@ fer_status guarded(const char* where, Body&& body) noexcept {
     return fail_noexcept(static_cast<fer_status>(static_cast<int>(e.status())), nullptr, e.what());
   } catch (const std::bad_alloc&) {
     return fail_noexcept(FER_OUT_OF_MEMORY, where, "out of memory");
+  } catch (const std::length_error& e) {  // a container asked for more than it can ever hold
+    return fail_noexcept(FER_OUT_OF_MEMORY, where, e.what());
   } catch (const cv::Exception& e) {
-    return fail_noexcept(FER_INTERNAL, where, e.what());  // "OpenCV(4.x) ...: error: ..."
+    // "OpenCV(4.x) ...: error: ..."; its failed allocations are StsNoMem
+    return fail_noexcept(e.code == cv::Error::StsNoMem ? FER_OUT_OF_MEMORY : FER_INTERNAL, where, e.what());
   } catch (const std::exception& e) {
     // LibTorch's CPU allocator reports a failed allocation as a c10::Error
     // ("DefaultCPUAllocator: can't allocate memory: ..."), not std::bad_alloc.
@@ -240,10 +243,17 @@ fer::PipelineOptions pipeline_options_of(const fer_pipeline_options* options, co
 fer::StreamOptions stream_options_of(const fer_stream_options* options, const char* where) {
   fer::StreamOptions o;
   if (!options) return o;
-  if (options->struct_size < sizeof(fer_stream_options) || options->struct_size >= (1u << 16))
+  // The first layout ends at min_visible_fraction (redetect_every went into its
+  // tail padding); a struct_size ending there, as fer_stream_options_init_size
+  // writes for such a struct, is valid and keeps redetect_every's default.
+  constexpr size_t kFirstLayout = offsetof(fer_stream_options, min_visible_fraction) + sizeof(float);
+  auto has = [&](size_t offset, size_t size) { return options->struct_size >= offset + size; };
+  if (options->struct_size < kFirstLayout || options->struct_size >= (1u << 16))
     throw fer::Error(fer::Status::InvalidArgument, std::string(where) +
-                                                       ": stream options->struct_size is not set; call "
-                                                       "fer_stream_options_init first");
+                                                       ": stream options->struct_size is " +
+                                                       std::to_string(options->struct_size) +
+                                                       " (not set, or too small); call fer_stream_options_init "
+                                                       "first");
   o.detect_every = options->detect_every;
   o.min_track_confidence = options->min_track_confidence;
   o.smoothing_seconds = options->smoothing_seconds;
@@ -251,7 +261,8 @@ fer::StreamOptions stream_options_of(const fer_stream_options* options, const ch
   o.max_missed_seconds = options->max_missed_seconds;
   o.iou_threshold = options->iou_threshold;
   o.min_visible_fraction = options->min_visible_fraction;
-  if (options->redetect_every != 0) o.redetect_every = options->redetect_every;  // 0: zeroed older structs
+  if (has(offsetof(fer_stream_options, redetect_every), sizeof(int32_t)) && options->redetect_every != 0)
+    o.redetect_every = options->redetect_every;  // 0: zeroed older structs
   return o;
 }
 
@@ -833,6 +844,8 @@ fer_status fer_model_predict(const fer_model* model, const fer_image_view* faces
     FER_REQUIRE(model, "fer_model_predict: model is NULL");
     if (count == 0) return FER_OK;
     FER_REQUIRE(faces && probabilities, "fer_model_predict: faces and probabilities must be non-NULL");
+    FER_REQUIRE(count <= size_t(PTRDIFF_MAX) / sizeof(fer_image_view),
+                "fer_model_predict: count " + std::to_string(count) + " is more faces than memory can hold");
     const size_t classes = model->info.classes.size();
     FER_REQUIRE(classes > 0 && count <= capacity / classes,
                 "fer_model_predict: capacity " + std::to_string(capacity) + " cannot hold " + std::to_string(count) +
@@ -922,6 +935,14 @@ fer_status fer_train(const fer_train_options* options, fer_model** model) {
     constexpr size_t kFirstLayout = offsetof(fer_train_options, user_data) + sizeof(void*);
     FER_REQUIRE(options->struct_size >= kFirstLayout && options->struct_size < (1u << 16),
                 "fer_train: options->struct_size is not set; call fer_train_options_init first");
+    // Every layout ends on a field boundary that is a multiple of size_t's
+    // alignment; another size would copy part of a pointer below.
+    static_assert(kFirstLayout % alignof(size_t) == 0 && sizeof(fer_train_options) % alignof(size_t) == 0 &&
+                      offsetof(fer_train_options, teacher_precision) % alignof(size_t) == 0,
+                  "fer_train_options layouts end on size_t boundaries");
+    FER_REQUIRE(options->struct_size % alignof(size_t) == 0,
+                "fer_train: options->struct_size " + std::to_string(options->struct_size) +
+                    " ends inside a field; call fer_train_options_init_size with the struct's size");
     FER_REQUIRE(options->data_path, "fer_train: options->data_path is NULL");
     // The appended fields, or their defaults for an older, shorter struct.
     fer_train_options ext;
@@ -1014,6 +1035,15 @@ fer_eval_options eval_options_of(const fer_eval_options* options, const std::str
   if (options->struct_size < kFirstLayout || options->struct_size >= (1u << 16))
     throw fer::Error(fer::Status::InvalidArgument,
                      where + ": options->struct_size is not set; call fer_eval_options_init first");
+  // Every layout ends on a multiple of size_t's alignment; another size would
+  // copy part of a pointer below.
+  static_assert(kFirstLayout % alignof(size_t) == 0 && sizeof(fer_eval_options) % alignof(size_t) == 0,
+                "fer_eval_options layouts end on size_t boundaries");
+  if (options->struct_size % alignof(size_t) != 0)
+    throw fer::Error(fer::Status::InvalidArgument, where + ": options->struct_size " +
+                                                       std::to_string(options->struct_size) +
+                                                       " ends inside a field; call fer_eval_options_init_size "
+                                                       "with the struct's size");
   std::memcpy(&o, options, std::min<size_t>(options->struct_size, sizeof o));
   return o;
 }

@@ -21,8 +21,10 @@
  * Thread safety: a fer_pipeline, fer_stream or fer_video is used by one
  * thread at a time: a call made while another thread is in a call on the same
  * handle fails with FER_INVALID_ARGUMENT ("another thread is in a call on
- * this handle") and changes nothing. fer_model and fer_results are read-only
- * after creation and may be read from any thread.
+ * this handle") and changes nothing. The *_destroy functions are the
+ * exception: destroying a handle must not overlap any other call on it (the
+ * caller's threads must be done with it). fer_model and fer_results are
+ * read-only after creation and may be read from any thread.
  */
 #ifndef FER_FER_H
 #define FER_FER_H
