@@ -121,7 +121,8 @@ using Args = std::map<std::string, std::vector<std::string>>;
 // Flags that take no value.
 bool is_switch(const std::string& f) {
   static const char* kSwitches[] = {"soft-targets", "class-weights", "no-augment", "no-resume",
-                                    "no-progress",  "json",          "resize",        "per-image"};
+                                    "no-progress",  "json",          "resize",     "per-image",
+                                    "no-norm-bias-decay"};
   for (const char* s : kSwitches)
     if (f == s) return true;
   return false;

@@ -801,6 +801,9 @@ class Trainer {
     if (s.value("fingerprint", "") != fingerprint())
       throw Error(Status::InvalidArgument, other_run + "options (architecture, head, input, optimizer, data, batch "
                                                        "or seed)" + remedy);
+    // A checkpoint older than the second fingerprint has one optimiser parameter group.
+    if (!s.contains("data_and_state_fingerprint") && !o_.norm_bias_decay)
+      throw Error(Status::InvalidArgument, other_run + "options (--no-norm-bias-decay)" + remedy);
     if (s.contains("data_and_state_fingerprint") && s.value("data_and_state_fingerprint", "") != data_and_state_fingerprint())
       throw Error(Status::InvalidArgument, other_run + "options (data format, split or image root, network or head "
                                                        "options, crop margin, soft targets, --ema, --kd-feature or "
