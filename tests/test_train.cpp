@@ -374,6 +374,10 @@ TEST_CASE("train: options out of range are refused before any data is read") {
        },
        "resnet18 has no option 'pool' (its options: channels, input_size, width, zero_init_residual)"},
       {[](fer::TrainOptions& o) { o.head_config.set("scale", 8.0); }, "head linear has no option 'scale'"},
+      {[](fer::TrainOptions& o) { o.architecture_config.set("channels", int64_t(3)); },
+       "architecture option channels=3 disagrees with --channels 1"},
+      {[](fer::TrainOptions& o) { o.architecture_config.set("input_size", int64_t(48)); },
+       "architecture option input_size=48 disagrees with --input-size 24"},
   };
   for (auto& c : cases) {  // not a structured binding: clang 14 cannot capture one (CAPTURE is a lambda)
     const char* message = c.second;
