@@ -263,6 +263,18 @@ TEST_CASE("train: a tiny model's loss falls and accuracy rises above chance") {
   CHECK(std::abs(fer::evaluate(*q, d, eo).accuracy - e.accuracy) <= 0.1);
 }
 
+TEST_CASE("train: the EMA of weights warms up, so a short run's EMA model is trained, not its initialisation") {
+  std::string data = make_pattern_dataset("train_patterns", 40, 1);
+  fer::TrainOptions o = tiny_options(data, "train_ema_warmup");
+  o.epochs = 4;
+  o.ema_decay = 0.9999;  // without a warm-up: 28 steps keep 99.7% of the random initial weights
+  o.calibration_images = 0;
+  fer::TrainResult r = fer::train(o);
+  REQUIRE(r.history.size() == 4);
+  // Validation and the exported model are the EMA's.
+  CHECK(r.history[size_t(r.best_epoch - 1)].val_accuracy > 0.6);  // chance is 1/3
+}
+
 TEST_CASE("train: the packed dataset cache follows changes to the dataset's files") {
   fs::remove_all(fs::path(FER_TEST_TMP_DIR) / "cache_follow_patterns");
   fer::DatasetSpec spec;

@@ -541,7 +541,7 @@ class Trainer {
       dp_.average_gradients(params);
       if (o_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(params, o_.grad_clip);
       optimizer_->step();
-      update_ema();
+      update_ema(global_step + step);
 
       double n = double(b.labels.size(0));
       loss_sum += loss_value * n;
@@ -637,12 +637,18 @@ class Trainer {
     return loss;
   }
 
-  void update_ema() {
+  // After optimiser step `k` (0-based over the run). The decay warms up as
+  // min(decay, (1 + k) / (10 + k)), so that the average forgets the random
+  // initial weights within the first steps instead of keeping 0.999^k of them
+  // (with --ema 0.999 a short run's EMA model was mostly its initialisation).
+  // It depends on k alone, so a resumed run averages as an uninterrupted one.
+  void update_ema(int64_t k) {
     if (!ema_) return;
     auto [eb, eh] = detail::torch_modules(*ema_);
     torch::NoGradGuard no_grad;
+    const double decay = std::min(o_.ema_decay, double(1 + k) / double(10 + k));
     auto src = all_parameters(*backbone_, *head_), dst = all_parameters(*eb, *eh);
-    for (size_t i = 0; i < src.size(); ++i) dst[i].mul_(o_.ema_decay).add_(src[i].detach(), 1 - o_.ema_decay);
+    for (size_t i = 0; i < src.size(); ++i) dst[i].mul_(decay).add_(src[i].detach(), 1 - decay);
     auto sb = backbone_->buffers(), db = eb->buffers();
     for (size_t i = 0; i < sb.size(); ++i) db[i].copy_(sb[i]);
   }
