@@ -387,9 +387,9 @@ TEST_CASE("train: options out of range are refused before any data is read") {
        "resnet18 has no option 'pool' (its options: channels, input_size, width, zero_init_residual)"},
       {[](fer::TrainOptions& o) { o.head_config.set("scale", 8.0); }, "head linear has no option 'scale'"},
       {[](fer::TrainOptions& o) { o.architecture_config.set("channels", int64_t(3)); },
-       "architecture option channels=3 disagrees with --channels 1"},
+       "option channels=3 disagrees with --channels 1"},
       {[](fer::TrainOptions& o) { o.architecture_config.set("input_size", int64_t(48)); },
-       "architecture option input_size=48 disagrees with --input-size 24"},
+       "option input_size=48 disagrees with --input-size 24"},
   };
   for (auto& c : cases) {  // not a structured binding: clang 14 cannot capture one (CAPTURE is a lambda)
     const char* message = c.second;
@@ -398,6 +398,35 @@ TEST_CASE("train: options out of range are refused before any data is read") {
     CAPTURE(message);
     CHECK_THROWS_WITH_AS(fer::train(o), doctest::Contains(message), fer::Error);
   }
+}
+
+TEST_CASE("train: a user-registered extractor's declared options are listed and checked") {
+  // Wraps the built-in small_cnn under new names: one declaring its options, one not.
+  auto wrap = [](const fer::Config& c) { return fer::FeatureExtractor::create("small_cnn", c); };
+  auto& registry = fer::extractor_registry();
+  if (!registry.contains("user_declared"))
+    registry.add("user_declared", wrap, "small_cnn under another name", {"channels", "input_size", "width=0.25..4"});
+  if (!registry.contains("user_undeclared")) registry.add("user_undeclared", wrap, "small_cnn again");
+  CHECK(registry.description("user_declared") ==
+        "small_cnn under another name (options: channels, input_size, width=0.25..4)");
+  CHECK(registry.options("user_declared") == std::vector<std::string>{"channels", "input_size", "width"});
+  CHECK(registry.description("user_undeclared") == "small_cnn again");
+  CHECK(registry.options("user_undeclared").empty());
+  CHECK(registry.options("no_such_net").empty());
+  CHECK_THROWS_WITH_AS(registry.add("user_bad", wrap, "", {"width", "=0.5"}), doctest::Contains("needs a key"),
+                       fer::Error);
+  CHECK_FALSE(registry.contains("user_bad"));
+
+  fer::TrainOptions o = tiny_options("/nonexistent/data", "train_user_options");
+  o.architecture = "user_declared";
+  o.architecture_config.set("width", 0.5);  // declared: passes the check, then the data is missing
+  CHECK_THROWS_WITH_AS(fer::train(o), doctest::Contains("/nonexistent/data"), fer::Error);
+  o.architecture_config.set("norm", "none");  // small_cnn reads it, but this registration did not declare it
+  CHECK_THROWS_WITH_AS(fer::train(o),
+                       doctest::Contains("user_declared has no option 'norm' (its options: channels, input_size, width)"),
+                       fer::Error);
+  o.architecture = "user_undeclared";  // nothing declared: nothing refused
+  CHECK_THROWS_WITH_AS(fer::train(o), doctest::Contains("/nonexistent/data"), fer::Error);
 }
 
 TEST_CASE("train: a checkpoint of a run with other data or network options is not resumed silently") {

@@ -118,8 +118,8 @@ class AcnnImpl : public BackboneImpl {
 void register_acnn() {
   register_backbone_type<AcnnImpl>(
       "acnn",
-      "VGG-like CNN with channel and spatial attention pooling; attention map (options: channels, input_size, width, "
-      "attention=both|channel|spatial|none)");
+      "VGG-like CNN with channel and spatial attention pooling; attention map",
+      {"channels", "input_size", "width", "attention=both|channel|spatial|none"});
 }
 
 }  // namespace fer::detail

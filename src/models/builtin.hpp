@@ -16,13 +16,20 @@ void register_heads();
 /// `config` (0 for other names), so that loaders can refuse before allocating.
 int64_t minimum_parameter_count(const std::string& architecture, const Config& config);
 
-/// Refuses (InvalidArgument) an option that built-in extractor `architecture`
-/// (or built-in head `head`) does not read, naming the ones it does: a typo such
-/// as "widht=0.5" would otherwise build the default network without a word.
-/// Other names (user-registered components) are not checked. Used by training;
-/// loading a model file does not check, so files written with such a key still load.
+/// Refuses (InvalidArgument) an option that extractor `architecture` (or head
+/// `head`) does not read, naming the ones it does, as declared when it was
+/// registered (Registry::add): a typo such as "widht=0.5" would otherwise build
+/// the default network without a word. Components that declared no options are
+/// not checked. Used by training; loading a model file does not check, so files
+/// written with such a key still load.
 void check_extractor_options(const std::string& architecture, const Config& config);
 void check_classifier_options(const std::string& head, const Config& config);
+
+/// Throws `status` when `config` holds `key` with a value other than `want`, the
+/// value `source` gives it ("option channels=3 disagrees with the input spec 1"):
+/// options such as channels and input_size are also set from elsewhere.
+void check_option_agrees(const Config& config, const std::string& key, int64_t want, const std::string& source,
+                         Status status);
 
 // The registries without the built-in registration step (for use by that step).
 ExtractorRegistry& raw_extractor_registry();

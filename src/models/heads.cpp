@@ -72,10 +72,10 @@ class CosineHeadImpl : public HeadImpl {
 void register_heads() {
   register_head(
       "linear", [](const Config& c) { return std::make_shared<LinearHeadImpl>(c); },
-      "dropout + fully connected layer (options: in_features, num_classes, dropout)");
+      "dropout + fully connected layer", {"in_features", "num_classes", "dropout"});
   register_head(
       "cosine", [](const Config& c) { return std::make_shared<CosineHeadImpl>(c); },
-      "normalized softmax: scale * cos(feature, class weight) (options: in_features, num_classes, dropout, scale)");
+      "normalized softmax: scale * cos(feature, class weight)", {"in_features", "num_classes", "dropout", "scale"});
 }
 
 }  // namespace fer::detail

@@ -84,7 +84,7 @@ class MiniXceptionImpl : public BackboneImpl {
 void register_mini_xception() {
   register_backbone_type<MiniXceptionImpl>(
       "mini_xception",
-      "mini-Xception (Arriaga et al. 2017), ~49 k parameters (options: channels, input_size, width)");
+      "mini-Xception (Arriaga et al. 2017), ~49 k parameters", {"channels", "input_size", "width"});
 }
 
 }  // namespace fer::detail

@@ -195,8 +195,8 @@ class MobileFerImpl : public BackboneImpl {
 void register_mobile_fer() {
   register_backbone_type<MobileFerImpl>(
       "mobile_fer",
-      "lightweight student: inverted residuals with squeeze-excitation and coordinate attention "
-      "(options: channels, input_size, width)");
+      "lightweight student: inverted residuals with squeeze-excitation and coordinate attention",
+      {"channels", "input_size", "width"});
 }
 
 }  // namespace fer::detail

@@ -39,40 +39,14 @@ int64_t minimum_parameter_count(const std::string& architecture, const Config& c
 }
 
 namespace {
-// The options each built-in component reads (besides what build_model sets:
-// channels and input_size of an extractor, in_features and num_classes of a head).
-const std::map<std::string, std::vector<std::string>>& extractor_options() {
-  static const std::map<std::string, std::vector<std::string>> options = [] {
-    const std::vector<std::string> resnet = {"channels", "input_size", "width", "zero_init_residual"};
-    return std::map<std::string, std::vector<std::string>>{
-        {"small_cnn", {"channels", "input_size", "width", "norm", "pool"}},
-        {"resnet18", resnet},
-        {"resnet34", resnet},
-        {"resnet50", resnet},
-        {"ir50", resnet},
-        {"vit_asf", {"channels", "input_size", "width", "depth", "heads", "dropout"}},
-        {"acnn", {"channels", "input_size", "width", "attention"}},
-        {"mobile_fer", {"channels", "input_size", "width"}},
-        {"mini_xception", {"channels", "input_size", "width"}}};
-  }();
-  return options;
-}
-
-const std::map<std::string, std::vector<std::string>>& classifier_options() {
-  static const std::map<std::string, std::vector<std::string>> options = {
-      {"linear", {"in_features", "num_classes", "dropout"}},
-      {"cosine", {"in_features", "num_classes", "dropout", "scale"}}};
-  return options;
-}
-
-void check_options(const std::map<std::string, std::vector<std::string>>& known, const std::string& kind,
-                   const std::string& name, const Config& config) {
-  auto it = known.find(name);
-  if (it == known.end()) return;
+template <class R>
+void check_options(const R& registry, const std::string& kind, const std::string& name, const Config& config) {
+  const std::vector<std::string> known = registry.options(name);
+  if (known.empty()) return;  // nothing declared (e.g. a user-registered component): nothing to check
   for (const auto& kv : config.values()) {
-    if (std::find(it->second.begin(), it->second.end(), kv.first) != it->second.end()) continue;
+    if (std::find(known.begin(), known.end(), kv.first) != known.end()) continue;
     std::string list;
-    for (const auto& k : it->second) list += (list.empty() ? "" : ", ") + k;
+    for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
     throw Error(Status::InvalidArgument,
                 kind + " " + name + " has no option '" + kv.first + "' (its options: " + list + ")");
   }
@@ -80,11 +54,18 @@ void check_options(const std::map<std::string, std::vector<std::string>>& known,
 }  // namespace
 
 void check_extractor_options(const std::string& architecture, const Config& config) {
-  check_options(extractor_options(), "architecture", architecture, config);
+  check_options(extractor_registry(), "architecture", architecture, config);
 }
 
 void check_classifier_options(const std::string& head, const Config& config) {
-  check_options(classifier_options(), "head", head, config);
+  check_options(classifier_registry(), "head", head, config);
+}
+
+void check_option_agrees(const Config& config, const std::string& key, int64_t want, const std::string& source,
+                         Status status) {
+  if (config.has(key) && config.get_int(key, want) != want)
+    throw Error(status, "option " + key + "=" + config.get_string(key, "") + " disagrees with " + source + " " +
+                            std::to_string(want));
 }
 }  // namespace detail
 

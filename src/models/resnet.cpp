@@ -207,21 +207,17 @@ class ResNetImpl : public BackboneImpl {
 
 void register_resnet(const ResNetSpec& spec, const std::string& description) {
   register_backbone(
-      spec.name, [spec](const Config& c) { return std::make_shared<ResNetImpl>(spec, c); }, description);
+      spec.name, [spec](const Config& c) { return std::make_shared<ResNetImpl>(spec, c); }, description,
+      {"channels", "input_size", "width", "zero_init_residual=0|1"});
 }
 
 }  // namespace
 
 void register_resnets() {
-  const char* options = " (options: channels, input_size, width, zero_init_residual)";
-  register_resnet({"resnet18", Unit::Basic, {2, 2, 2, 2}},
-                  std::string("ResNet-18, 3x3 stem without max-pool for small faces") + options);
-  register_resnet({"resnet34", Unit::Basic, {3, 4, 6, 3}},
-                  std::string("ResNet-34, 3x3 stem without max-pool for small faces") + options);
-  register_resnet({"resnet50", Unit::Bottleneck, {3, 4, 6, 3}},
-                  std::string("ResNet-50 (bottleneck), 3x3 stem without max-pool") + options);
-  register_resnet({"ir50", Unit::Ir, {3, 4, 14, 3}},
-                  std::string("IR-50 improved residual units (face recognition)") + options);
+  register_resnet({"resnet18", Unit::Basic, {2, 2, 2, 2}}, "ResNet-18, 3x3 stem without max-pool for small faces");
+  register_resnet({"resnet34", Unit::Basic, {3, 4, 6, 3}}, "ResNet-34, 3x3 stem without max-pool for small faces");
+  register_resnet({"resnet50", Unit::Bottleneck, {3, 4, 6, 3}}, "ResNet-50 (bottleneck), 3x3 stem without max-pool");
+  register_resnet({"ir50", Unit::Ir, {3, 4, 14, 3}}, "IR-50 improved residual units (face recognition)");
 }
 
 }  // namespace fer::detail

@@ -113,7 +113,7 @@ class SmallCnnImpl : public BackboneImpl {
 void register_small_cnn() {
   register_backbone_type<SmallCnnImpl>(
       "small_cnn",
-      "VGG-style 6-conv CNN, 48x48 gray (options: channels, input_size, width, norm=batch|none, pool=avg|grid)");
+      "VGG-style 6-conv CNN, 48x48 gray", {"channels", "input_size", "width", "norm=batch|none", "pool=avg|grid"});
 }
 
 }  // namespace fer::detail

@@ -247,22 +247,24 @@ class TorchClassifier final : public Classifier {
 
 }  // namespace
 
-void register_backbone(const std::string& name, BackboneFactory factory, const std::string& description) {
+void register_backbone(const std::string& name, BackboneFactory factory, const std::string& description,
+                       std::vector<std::string> options) {
   raw_extractor_registry().add(
       name,
       [name, factory](const Config& config) -> std::unique_ptr<FeatureExtractor> {
         return std::make_unique<TorchExtractor>(name, config, factory(config));
       },
-      description);
+      description, std::move(options));
 }
 
-void register_head(const std::string& name, HeadFactory factory, const std::string& description) {
+void register_head(const std::string& name, HeadFactory factory, const std::string& description,
+                   std::vector<std::string> options) {
   raw_classifier_registry().add(
       name,
       [name, factory](const Config& config) -> std::unique_ptr<Classifier> {
         return std::make_unique<TorchClassifier>(name, config, factory(config));
       },
-      description);
+      description, std::move(options));
 }
 
 std::shared_ptr<BackboneImpl> torch_backbone(const FeatureExtractor& extractor, bool for_training) {

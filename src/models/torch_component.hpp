@@ -72,16 +72,21 @@ class HeadImpl : public torch::nn::Module {
 using BackboneFactory = std::function<std::shared_ptr<BackboneImpl>(const Config&)>;
 using HeadFactory = std::function<std::shared_ptr<HeadImpl>(const Config&)>;
 
-/// Registers a torch backbone as a FeatureExtractor under `name`.
-void register_backbone(const std::string& name, BackboneFactory factory, const std::string& description);
+/// Registers a torch backbone as a FeatureExtractor under `name`, with the
+/// options it reads (Registry::add: listed by its description, checked by training).
+void register_backbone(const std::string& name, BackboneFactory factory, const std::string& description,
+                       std::vector<std::string> options);
 /// Registers backbone class `Impl` (constructible from a Config) under `name`.
 template <class Impl>
-void register_backbone_type(const std::string& name, const std::string& description) {
-  register_backbone(name, [](const Config& c) { return std::make_shared<Impl>(c); }, description);
+void register_backbone_type(const std::string& name, const std::string& description,
+                            std::vector<std::string> options) {
+  register_backbone(
+      name, [](const Config& c) { return std::make_shared<Impl>(c); }, description, std::move(options));
 }
 
-/// Registers a torch head as a Classifier under `name`.
-void register_head(const std::string& name, HeadFactory factory, const std::string& description);
+/// Registers a torch head as a Classifier under `name`, with the options it reads.
+void register_head(const std::string& name, HeadFactory factory, const std::string& description,
+                   std::vector<std::string> options);
 
 /// The torch module behind an extractor/classifier, or nullptr if it is not torch-based.
 /// Handing out the backbone for training (its weights may change from then on)

@@ -255,8 +255,8 @@ class VitAsfImpl : public BackboneImpl {
 void register_vit_asf() {
   register_backbone_type<VitAsfImpl>(
       "vit_asf",
-      "visual transformer with attentional selective fusion of image and LBP streams (VTFF); attention map "
-      "(options: channels, input_size, width, depth, heads, dropout)");
+      "visual transformer with attentional selective fusion of image and LBP streams (VTFF); attention map",
+      {"channels", "input_size", "width", "depth", "heads", "dropout"});
 }
 
 }  // namespace fer::detail

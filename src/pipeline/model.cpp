@@ -1,4 +1,5 @@
 #include "core/image.hpp"
+#include "models/builtin.hpp"
 #include "models/torch_component.hpp"
 #include "pipeline/tta.hpp"
 
@@ -29,13 +30,11 @@ void validate_info(const ModelInfo& info, const std::string& origin, Status inva
 std::shared_ptr<Model> build_model(const ModelInfo& info) {
   validate_info(info, "model", Status::InvalidArgument);
   // Options the model file repeats must agree with what the rest of it says.
-  auto agree = [](const Config& c, const char* key, int64_t want, const std::string& other) {
-    if (c.has(key) && c.get_int(key, want) != want)
-      throw Error(Status::ShapeMismatch, std::string("option ") + key + " = " + c.get_string(key, "") +
-                                             " disagrees with " + other + " (" + std::to_string(want) + ")");
+  auto agree = [](const Config& c, const char* key, int64_t want, const std::string& source) {
+    check_option_agrees(c, key, want, source, Status::ShapeMismatch);
   };
-  agree(info.architecture_config, "channels", info.input.channels, "the input spec");
-  agree(info.architecture_config, "input_size", info.input.width, "the input spec");
+  agree(info.architecture_config, "channels", info.input.channels, "the input spec's channels");
+  agree(info.architecture_config, "input_size", info.input.width, "the input spec's width");
   Config arch = info.architecture_config;
   arch.set("channels", int64_t(info.input.channels));
   arch.set("input_size", int64_t(info.input.width));

@@ -104,11 +104,9 @@ void validate_options(const TrainOptions& o) {
   detail::check_classifier_options(o.head, o.head_config);
   // channels and input_size are the run's own options; a copy among the
   // architecture's options must agree (the model would refuse it after the data is read).
-  for (const auto& [key, want] : {std::pair<const char*, int64_t>{"channels", o.channels}, {"input_size", o.input_size}})
-    if (o.architecture_config.has(key) && o.architecture_config.get_int(key, want) != want)
-      bad(std::string("architecture option ") + key + "=" + o.architecture_config.get_string(key, "") +
-          " disagrees with --" + (std::string(key) == "channels" ? "channels" : "input-size") + " " +
-          std::to_string(want));
+  detail::check_option_agrees(o.architecture_config, "channels", o.channels, "--channels", Status::InvalidArgument);
+  detail::check_option_agrees(o.architecture_config, "input_size", o.input_size, "--input-size",
+                              Status::InvalidArgument);
   // Schedule and optimiser: finite and in range (NaN passes every ordered comparison's negation).
   auto in = [](double v, double lo, double hi) { return v >= lo && v <= hi; };
   if (!(o.lr > 0 && std::isfinite(o.lr))) bad("learning rate must be positive and finite");
