@@ -162,6 +162,11 @@ expect_run(0 ${FER_CLI} quantize --help)
 expect_run(2 ${FER_CLI} quantize --model ${MODELS}/default.fermodel)
 expect_run(2 ${FER_CLI} quantize --model ${MODELS}/default.fermodel --data ${WORK} --out ${WORK}/q.fermodel --images 0)
 expect_run(1 ${FER_CLI} quantize --model ${MODELS}/default.fermodel --data ${WORK}/no_such_dir --out ${WORK}/q.fermodel)
+# Calibration tunes on its data: a test split is a usage error, before the model or data is read.
+expect_run(2 ${FER_CLI} quantize --model ${WORK}/no_such.fermodel --data ${WORK}/fer2013/PrivateTest --out ${WORK}/q.fermodel)
+if(NOT ERR MATCHES "fer quantize tunes on its data: give the training or validation split, not the test split")
+  message(FATAL_ERROR "quantize on a test folder: no clear message: ${ERR}")
+endif()
 if(EXISTS ${WORK}/q.fermodel)
   message(FATAL_ERROR "a failed fer quantize wrote its output")
 endif()
@@ -230,6 +235,11 @@ if(NOT OUT MATCHES "^${n7} x 7 teacher probabilities \\(flip views, 1 model\\(s\
   message(FATAL_ERROR "fer teacher-targets: want ${n7} x 7 probabilities written: ${OUT}")
 endif()
 expect_run(2 ${FER_CLI} teacher-targets --model ${MODELS}/default.fermodel --data ${all7})
+expect_run(2 ${FER_CLI} teacher-targets --model ${MODELS}/default.fermodel --data x.csv --format fer2013csv
+           --split privatetest --out ${WORK}/t2.fertargets)
+if(NOT ERR MATCHES "fer teacher-targets tunes on its data" OR EXISTS ${WORK}/t2.fertargets)
+  message(FATAL_ERROR "teacher-targets on a test split: no clear refusal: ${ERR}")
+endif()
 # choose-view on a labelled folder: the two one-pass views' accuracies and the choice, written
 # into the copy; fer eval's default (auto) then runs that view and says so.
 expect_run(0 ${FER_CLI} choose-view --model ${MODELS}/fer2013_small_cnn_kd.fermodel --data ${all7} --resize

@@ -6,6 +6,7 @@
 #include "io/dataset_internal.hpp"
 
 #include <doctest/doctest.h>
+#include <fer/train.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <sys/stat.h>
 
@@ -205,6 +206,46 @@ TEST_CASE("dataset decoding reports the first bad image whatever the thread coun
 }
 
 // --- fer2013csv -------------------------------------------------------------------
+
+TEST_CASE("a spec that reads a test split is recognised, and tuning on one is refused before any reading") {
+  auto spec = [](const char* format, const char* path, const char* split) {
+    fer::DatasetSpec s;
+    s.format = format;
+    s.path = path;
+    s.split = split;
+    return s;
+  };
+  // Test splits: by name (any case), by folder name (trailing slash or not), or a whole file holding every split.
+  for (const fer::DatasetSpec& s :
+       {spec("folder", "/data/fer2013/test", ""), spec("folder", "/data/fer2013/test/", ""),
+        spec("folder", "/data/fer2013", "test"), spec("fer2013csv", "/data/fer2013.csv", "PrivateTest"),
+        spec("fer2013csv", "/data/fer2013.csv", ""), spec("ferplus", "/data/ferplus", "TEST"),
+        spec("ferplus", "/data/ferplus/FER2013Test", ""), spec("rafdb", "/data/raf", "")}) {
+    CAPTURE(s.path);
+    CAPTURE(s.split);
+    CHECK(fer::reads_test_split(s));
+  }
+  for (const fer::DatasetSpec& s :
+       {spec("folder", "/data/fer2013/val", ""), spec("folder", "/data/tests", ""), spec("folder", "/data/test", "train"),
+        spec("fer2013csv", "/data/fer2013.csv", "PublicTest"), spec("ferplus", "/data/ferplus", "valid"),
+        spec("rafdb", "/data/raf", "train"), spec("affectnet", "/data/test.csv", "")}) {
+    CAPTURE(s.path);
+    CAPTURE(s.split);
+    CHECK_FALSE(fer::reads_test_split(s));
+  }
+  CHECK_NOTHROW(fer::refuse_test_split(spec("folder", "/data/fer2013/val", ""), "tuning"));
+  CHECK_THROWS_WITH_AS(fer::refuse_test_split(spec("folder", "/data/fer2013/test/", ""), "tuning"),
+                       doctest::Contains("tuning tunes on its data: give the training or validation split, not the "
+                                         "test split (folder /data/fer2013/test/)"),
+                       fer::Error);
+  CHECK_THROWS_WITH_AS(fer::refuse_test_split(spec("fer2013csv", "/data/fer2013.csv", ""), "tuning"),
+                       doctest::Contains("needs --split"), fer::Error);
+  // int8 calibration on a spec: refused before the (here missing) data is looked for.
+  auto model = fer_test::tiny_model();
+  CHECK_THROWS_WITH_AS(fer::calibrate(*model, spec("folder", "/nonexistent/test", ""), {}),
+                       doctest::Contains("int8 calibration tunes on its data"), fer::Error);
+  CHECK_THROWS_AS(fer::calibrate(*model, spec("folder", "/nonexistent/val", ""), {}), fer::Error);  // not found
+}
 
 TEST_CASE("dataset fer2013csv: labels, Usage splits and exact pixels") {
   fs::path dir = fresh_dir("fer2013csv");

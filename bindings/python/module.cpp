@@ -578,11 +578,13 @@ PYBIND11_MODULE(_fer, m) {
                                const std::string& precision, bool resize, int threads) {
         std::vector<std::string> paths = model_paths(model);
         py::gil_scoped_release release;
+        const fer::DatasetSpec spec = dataset_spec(data, format, split, resize, threads);
+        fer::refuse_test_split(spec, "teacher_targets");
         fer::EvalOptions eo;
         eo.tta = tta;
         eo.precision = precision;
         eo.threads = threads;
-        const fer::EvalSet e = fer::load_eval_set(paths, precision, dataset_spec(data, format, split, resize, threads));
+        const fer::EvalSet e = fer::load_eval_set(paths, precision, spec);
         fer::TeacherTargets t = fer::compute_teacher_targets(e.members(), e.data, eo, e.source);
         fer::save_teacher_targets(t, out);
         return t.provenance;
@@ -594,10 +596,12 @@ PYBIND11_MODULE(_fer, m) {
                            bool resize, int threads) {
         const std::string model_path = path_string(model), data_path = path_string(data), out_path = path_string(out);
         py::gil_scoped_release release;
+        const fer::DatasetSpec spec = dataset_spec(data_path, format, split, resize, threads);
+        fer::refuse_test_split(spec, "choose_view");
         fer::EvalOptions eo;
         eo.precision = precision;
         eo.threads = threads;
-        fer::EvalSet e = fer::load_eval_set({model_path}, precision, dataset_spec(data_path, format, split, resize, threads));
+        fer::EvalSet e = fer::load_eval_set({model_path}, precision, spec);
         const fer::ViewChoice c = fer::choose_view(*e.models.front(), e.data, eo, e.source);
         e.models.front()->save(out_path);
         return std::make_pair(c.view, c.accuracy);
@@ -620,7 +624,7 @@ PYBIND11_MODULE(_fer, m) {
       }, py::arg("model"), py::arg("data"), py::arg("out"), py::arg("format") = "folder", py::arg("split") = "",
       py::arg("images") = 2000, py::arg("seed") = 0, py::arg("resize") = false, py::arg("threads") = 0,
       "Calibrates a model file for int8 inference on `images` images drawn from a labelled dataset (training "
-      "images, never test ones) and writes the calibrated copy to `out` (as `fer quantize`)");
+      "images; a test split raises fer.Error, status invalid_argument) and writes the calibrated copy to `out` (as `fer quantize`)");
 
   py::class_<PyTrackedFace>(m, "TrackedFace", "One face on one frame of a Stream")
       .def_property_readonly("track_id", [](const PyTrackedFace& t) { return t.face.track_id; },

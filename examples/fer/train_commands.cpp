@@ -88,7 +88,7 @@ const char* kTeacherTargetsUsage =
     "Computes offline distillation targets for fer train --teacher-targets: the model's (with several\n"
     "--model, their ensemble's) class probabilities for every image of the training data, in its order.\n"
     "Give the data exactly as fer train reads it (same --data, --format, --split): the file records\n"
-    "the dataset's fingerprint and training refuses targets of other images.\n"
+    "the dataset's fingerprint and training refuses targets of other images. A test split is refused.\n"
     "  --format F  --split S  --image-root DIR  --resize   the data, as for fer eval\n"
     "  --tta auto|none|center|flip|tencrop (auto)   views averaged per image, as fer eval --tta\n"
     "  --precision fp32|bf16|int8 (fp32)  --threads N  --batch N (256)\n";
@@ -98,7 +98,7 @@ const char* kQuantizeUsage =
     "\n"
     "Calibrates a model for int8 inference: runs it on real faces, records the range of each\n"
     "quantized activation, and writes OUT (the same weights plus the ranges). Calibrate on\n"
-    "training images, never on the test split. Check the result with fer eval --precision int8.\n"
+    "training images: a test split is refused. Check the result with fer eval --precision int8.\n"
     "  --format F --split S --image-root DIR --resize   the data, as for fer eval\n"
     "  --images N (2000)   images drawn from the data (all when it has fewer)\n"
     "  --seed N (0)        which images are drawn\n"
@@ -111,8 +111,8 @@ const char* kChooseViewUsage =
     "one-pass view, none (the whole face crop) and center (its centre crop of 90% of the area), and\n"
     "writes OUT with the more accurate one (none unless center is strictly better), the accuracies in\n"
     "its metrics (view_accuracy_*) and the data in its provenance (view_chosen_on). Choose on the\n"
-    "validation split the model was selected on; a test split is refused, and so is a file\n"
-    "format's data without --split (it holds every split).\n"
+    "validation split the model was selected on; a test split is refused, and so is a fer2013csv or\n"
+    "rafdb file without --split (it holds every split).\n"
     "  --format F  --split S  --image-root DIR  --resize   the data, as for fer eval\n"
     "  --precision fp32|bf16|int8 (fp32)  --threads N  --batch N (256)\n";
 
@@ -231,6 +231,16 @@ fer::DatasetSpec data_spec(const Args& a) {
   spec.image_root = str(a, "image-root", "");
   spec.resize = flag(a, "resize");
   return spec;
+}
+
+// The protocol: a test split is reported once, never tuned on. fer choose-view,
+// fer teacher-targets and fer quantize refuse one as a usage error (exit 2).
+void refuse_test_split_usage(const fer::DatasetSpec& spec, const std::string& command) {
+  try {
+    fer::refuse_test_split(spec, command);
+  } catch (const fer::Error& e) {
+    throw UsageError(e.what());
+  }
 }
 
 // --tta, --precision, --threads, --batch of fer eval and fer teacher-targets.
@@ -405,8 +415,10 @@ int run_teacher_targets(int argc, char** argv) {
                               "batch", "out", "config"});
   if (!flag(a, "model") || !flag(a, "data") || !flag(a, "out"))
     throw UsageError("fer teacher-targets needs --model FILE --data PATH --out FILE");
+  const fer::DatasetSpec spec = data_spec(a);
+  refuse_test_split_usage(spec, "fer teacher-targets");
   fer::EvalOptions eo = eval_options(a);
-  const fer::EvalSet in = fer::load_eval_set(a.at("model"), eo.precision, data_spec(a));
+  const fer::EvalSet in = fer::load_eval_set(a.at("model"), eo.precision, spec);
   fer::TeacherTargets t = fer::compute_teacher_targets(in.members(), in.data, eo, in.source);
   const std::string out = str(a, "out", "");
   fer::save_teacher_targets(t, out);
@@ -429,8 +441,9 @@ int run_quantize(int argc, char** argv) {
   const int images = integer(a, "images", 2000);
   if (images < 1) throw UsageError("--images must be positive");
   const uint64_t calibration_seed = seed(a, "seed", 0);
-  auto model = fer::Model::load(in);
   fer::DatasetSpec spec = data_spec(a);
+  refuse_test_split_usage(spec, "fer quantize");
+  auto model = fer::Model::load(in);
   fer::CalibrationOptions co;
   co.images = images;
   co.seed = calibration_seed;
@@ -484,18 +497,7 @@ int run_choose_view(int argc, char** argv) {
     throw UsageError("fer choose-view needs --model IN --data PATH --out OUT");
   if (a.at("model").size() > 1) throw UsageError("fer choose-view takes one --model");
   const fer::DatasetSpec spec = data_spec(a);
-  // The protocol: a test split is reported once, never tuned on. A file
-  // format's data without --split holds all of its splits, test included.
-  if (spec.format != "folder" && spec.split.empty())
-    throw UsageError("fer choose-view on --format " + spec.format + " needs --split (the validation subset)");
-  std::string split = spec.split, leaf = std::filesystem::path(spec.path).lexically_normal().filename().string();
-  if (leaf.empty()) leaf = std::filesystem::path(spec.path).lexically_normal().parent_path().filename().string();
-  for (std::string* s : {&split, &leaf})
-    std::transform(s->begin(), s->end(), s->begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  for (const std::string& name : {split, leaf})
-    if (name == "test" || name == "privatetest" || name == "fer2013test")
-      throw UsageError("fer choose-view tunes on its data: give the validation split, not the test split ('" + name +
-                       "')");
+  refuse_test_split_usage(spec, "fer choose-view");
   fer::EvalOptions eo = eval_options(a);
   const std::string in = str(a, "model", ""), out = str(a, "out", "");
   fer::EvalSet set = fer::load_eval_set({in}, eo.precision, spec);

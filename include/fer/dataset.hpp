@@ -67,6 +67,17 @@ struct DatasetSpec {
   int threads = 0;          ///< decoding threads; 0 = all cores
 };
 
+/// Whether `spec` reads test images: `split` names a test split ("test",
+/// "PrivateTest", "FER2013Test", any case), or, without `split`, the folder
+/// `path` is so named, or a fer2013csv / rafdb file is read whole (every split,
+/// the test split included). Steps that tune on their data refuse such a spec
+/// (refuse_test_split): a test split is reported once, never tuned on.
+bool reads_test_split(const DatasetSpec& spec);
+/// Throws InvalidArgument, naming `purpose` and the split, when
+/// reads_test_split(spec). Used by int8 calibration (fer::calibrate on a spec),
+/// fer choose-view and fer teacher-targets (and their Python forms).
+void refuse_test_split(const DatasetSpec& spec, const std::string& purpose);
+
 /// Reads a dataset, decoding images in parallel. Throws Error naming the file
 /// and line: NotFound (missing file or image), CorruptData (malformed row,
 /// undecodable image), ShapeMismatch (image of another size without `resize`),

@@ -247,7 +247,8 @@ struct CalibrationOptions {
 /// Throws Unsupported for an architecture without an int8 path.
 void calibrate(Model& model, const Dataset& data, const CalibrationOptions& options = {});
 /// Same on the dataset `spec` names, read at the model's input size and
-/// channels; the provenance names its path, format and split.
+/// channels; the provenance names its path, format and split. A spec that
+/// reads the test split is refused (refuse_test_split).
 void calibrate(Model& model, DatasetSpec spec, CalibrationOptions options = {});
 
 /// A model's own test-time view (ModelInfo::view) chosen on validation data.

@@ -71,6 +71,30 @@ void Dataset::validate() const {
   if (dropped < 0) fail("negative dropped count");
 }
 
+bool reads_test_split(const DatasetSpec& spec) {
+  auto is_test = [](const std::string& name) {
+    const std::string s = detail::to_lower(name);
+    return s == "test" || s == "privatetest" || s == "fer2013test";
+  };
+  if (!spec.split.empty()) return is_test(spec.split);
+  if (spec.format == "fer2013csv" || spec.format == "rafdb") return true;  // the whole file: every split
+  fs::path p = fs::path(spec.path).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();  // "data/test/" -> "data/test"
+  return is_test(p.filename().string());
+}
+
+void refuse_test_split(const DatasetSpec& spec, const std::string& purpose) {
+  if (!reads_test_split(spec)) return;
+  const std::string tail = " (a test split is reported once, never tuned on)";
+  if (spec.split.empty() && (spec.format == "fer2013csv" || spec.format == "rafdb"))
+    throw Error(Status::InvalidArgument, purpose + " on a whole " + spec.format +
+                                             " file (every split, the test split included) needs --split: the "
+                                             "training or validation split" + tail);
+  throw Error(Status::InvalidArgument,
+              purpose + " tunes on its data: give the training or validation split, not the test split (" +
+                  (spec.split.empty() ? "folder " + spec.path : "split '" + spec.split + "'") + ")" + tail);
+}
+
 Dataset read_dataset(const DatasetSpec& spec) {
   const std::string known = "folder, fer2013csv, ferplus, rafdb, affectnet";
   if (spec.path.empty()) throw Error(Status::InvalidArgument, "dataset spec: path is empty");

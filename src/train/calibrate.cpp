@@ -35,6 +35,7 @@ void calibrate(Model& model, const Dataset& data, const CalibrationOptions& opti
 }
 
 void calibrate(Model& model, DatasetSpec spec, CalibrationOptions options) {
+  refuse_test_split(spec, "int8 calibration");
   spec.width = model.info().input.width;
   spec.height = model.info().input.height;
   spec.channels = model.info().input.channels;

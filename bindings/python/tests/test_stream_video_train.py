@@ -273,6 +273,14 @@ def test_train_and_evaluate_a_tiny_model(tmp_path):
     assert again["loss"] == pytest.approx((center if chosen["view"] == "center" else report)["loss"], rel=1e-6)
     assert fer.Pipeline(model=viewed, detector="haar", threads=1).view == chosen["view"]
     assert fer.Pipeline(model=viewed, detector="haar", threads=1, tta="flip").view == "flip"
+    # Both tune on their data: a test split is refused (here the same images under the name "test").
+    os.rename(tmp_path / "data", tmp_path / "test")
+    with pytest.raises(fer.Error, match="choose_view tunes on its data"):
+        fer.choose_view(r["best_path"], tmp_path / "test", tmp_path / "refused.fermodel", threads=1)
+    with pytest.raises(fer.Error, match="teacher_targets tunes on its data"):
+        fer.teacher_targets(r["best_path"], tmp_path / "test", tmp_path / "refused.fertargets", threads=1)
+    assert not (tmp_path / "refused.fermodel").exists() and not (tmp_path / "refused.fertargets").exists()
+    os.rename(tmp_path / "test", tmp_path / "data")
     assert fer.Stream(model=viewed, detector="haar", threads=1).view == chosen["view"]
     # Distillation from a list of teachers (their ensemble), named in the provenance.
     kd = fer.train(str(tmp_path / "data"), epochs=1, batch_size=8, max_steps_per_epoch=1, threads=1,

@@ -457,7 +457,9 @@ FER_C_API fer_status fer_train(const fer_train_options* options, fer_model** mod
    (`data_options`, may be NULL: format, split, resize and threads as for
    fer_evaluate; tta is ignored) and writes the calibrated copy, same weights
    plus activation ranges, to `out_path` (atomically). Calibrate on training
-   images, never on test images. A pipeline then runs it in int8 with
+   images: data that reads a test split (a split or folder named test,
+   PrivateTest or FER2013Test, or a whole fer2013csv/rafdb file) is refused
+   with FER_INVALID_ARGUMENT. A pipeline then runs it in int8 with
    precision "int8", or "auto" on CPUs with VNNI. FER_UNSUPPORTED for an
    architecture without an int8 path. */
 FER_C_API fer_status fer_quantize(const char* model_path, const char* data_path, const fer_eval_options* data_options,
