@@ -516,6 +516,21 @@ TEST_CASE("train: a stop request keeps the last complete checkpoint, and so does
   CHECK(a == b);
   CHECK_FALSE(fs::exists(out / "checkpoint.old"));
   CHECK_FALSE(fs::exists(out / "checkpoint.tmp"));
+
+  // A stop requested after the last step (here in the last epoch's callback) is not
+  // ignored: the run stops before the int8 calibration, which a rerun then does.
+  fer::TrainOptions last = tiny_options(data, "train_stop_last");
+  stop = false;
+  last.stop = &stop;
+  CHECK_THROWS_WITH_AS(fer::train(last, [&](const fer::EpochReport& e) { stop = e.epoch == last.epochs; }),
+                       doctest::Contains("before the int8 calibration"), fer::Error);
+  CHECK(fer::Model::load((fs::path(last.out_dir) / "best.fermodel").string())->info().activation_ranges.empty());
+  // A stop already requested when the run starts ends it before its first step.
+  CHECK_THROWS_WITH_AS(fer::train(last), doctest::Contains("while reading the data, before any step"), fer::Error);
+  stop = false;
+  const fer::TrainResult done = fer::train(last);
+  CHECK(done.history.size() == size_t(last.epochs));
+  CHECK_FALSE(done.best->info().activation_ranges.empty());
 }
 
 TEST_CASE("train: bf16 path matches fp32 within tolerance") {

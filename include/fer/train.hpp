@@ -110,8 +110,10 @@ struct TrainOptions {
   /// an int8 path; 0 = not calibrated.
   int calibration_images = 2000;
   /// When set and it becomes true (e.g. from a SIGINT handler), training stops
-  /// after the current step and train() throws Error(Cancelled). The last
-  /// complete checkpoint is left as it was, so rerunning resumes from it.
+  /// after the current step (or, outside the epochs, after reading the data,
+  /// after loading the teachers, or before the final int8 calibration) and
+  /// train() throws Error(Cancelled). The last complete checkpoint is left as
+  /// it was, so rerunning resumes from it (or only calibrates).
   const std::atomic<bool>* stop = nullptr;
 
   // data-parallel training (c10d Gloo over a TCP store)

@@ -306,8 +306,12 @@ class Trainer {
     if (dp_.rank() != 0) dp_.barrier();
     setup_data();
     if (dp_.rank() == 0) dp_.barrier();
+    // Reading (and caching) the data and loading the teachers can take minutes:
+    // a stop requested meanwhile ends the run before its first step.
+    stop_before_training("reading the data");
     setup_model();
     setup_teacher();
+    stop_before_training("loading the model and teachers");
     setup_optimizer();
   }
 
@@ -342,6 +346,12 @@ class Trainer {
       }
       if (on_epoch) on_epoch(r);
     }
+    // A stop requested during the last epoch's validation or checkpoint would
+    // otherwise go unheeded: the run would calibrate and return as finished.
+    if (o_.stop && o_.stop->load() && o_.calibration_images > 0)
+      throw Error(Status::Cancelled, "training stopped on request after the last epoch, before the int8 calibration "
+                                     "of " + (out_ / "best.fermodel").string() +
+                                     "; the checkpoint is complete: rerun to calibrate");
     dp_.barrier();
     TrainResult result;
     result.history = history_;
@@ -355,6 +365,11 @@ class Trainer {
 
  private:
   bool has_val() const { return val_.size() > 0; }
+  void stop_before_training(const std::string& phase) const {
+    if (o_.stop && o_.stop->load())
+      throw Error(Status::Cancelled, "training stopped on request while " + phase +
+                                         ", before any step of this run (a checkpoint, if any, is as it was)");
+  }
   std::string cache_dir() const { return o_.cache_dir.empty() ? (out_ / "cache").string() : o_.cache_dir; }
 
   void setup_data() {
