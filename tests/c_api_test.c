@@ -1213,8 +1213,8 @@ static void test_quantize(const char* tmp) {
   CHECK(fer_quantize(model, data, &eo, 0, 0, NULL) == FER_INVALID_ARGUMENT);
   CHECK(fer_quantize(model, data, &eo, -1, 0, out) == FER_INVALID_ARGUMENT);
   CHECK(fer_quantize(model, missing, &eo, 0, 0, out) == FER_NOT_FOUND);
-  eo.split = "PrivateTest"; /* calibration tunes on its data: a test split is refused */
-  CHECK(fer_quantize(model, data, &eo, 0, 0, out) == FER_INVALID_ARGUMENT);
+  eo.split = "PrivateTest"; /* calibration tunes on its data: a test split is refused, before the model is read */
+  CHECK(fer_quantize(missing, data, &eo, 0, 0, out) == FER_INVALID_ARGUMENT);
   CHECK(strstr(fer_last_error(), "not the test split") != NULL);
   eo.split = NULL;
   CHECK(fer_quantize(model, data, &eo, 0, 0, out) == FER_SHAPE_MISMATCH); /* 64x64 images, 48x48 model */

@@ -220,7 +220,9 @@ TEST_CASE("a spec that reads a test split is recognised, and tuning on one is re
        {spec("folder", "/data/fer2013/test", ""), spec("folder", "/data/fer2013/test/", ""),
         spec("folder", "/data/fer2013", "test"), spec("fer2013csv", "/data/fer2013.csv", "PrivateTest"),
         spec("fer2013csv", "/data/fer2013.csv", ""), spec("ferplus", "/data/ferplus", "TEST"),
-        spec("ferplus", "/data/ferplus/FER2013Test", ""), spec("rafdb", "/data/raf", "")}) {
+        spec("ferplus", "/data/ferplus/FER2013Test", ""), spec("ferplus", "/data/ferplus", "FER2013Test/"),
+        spec("folder", "/data", "fer2013/test/"), spec("folder", "/data/fer2013/test/.", ""),
+        spec("rafdb", "/data/raf", "")}) {
     CAPTURE(s.path);
     CAPTURE(s.split);
     CHECK(fer::reads_test_split(s));
@@ -228,7 +230,8 @@ TEST_CASE("a spec that reads a test split is recognised, and tuning on one is re
   for (const fer::DatasetSpec& s :
        {spec("folder", "/data/fer2013/val", ""), spec("folder", "/data/tests", ""), spec("folder", "/data/test", "train"),
         spec("fer2013csv", "/data/fer2013.csv", "PublicTest"), spec("ferplus", "/data/ferplus", "valid"),
-        spec("rafdb", "/data/raf", "train"), spec("affectnet", "/data/test.csv", "")}) {
+        spec("rafdb", "/data/raf", "train"), spec("folder", "/data/fer2013/test/..", ""),
+        spec("affectnet", "/data/test.csv", "")}) {  // affectnet: nothing to tell a test csv by
     CAPTURE(s.path);
     CAPTURE(s.split);
     CHECK_FALSE(fer::reads_test_split(s));
@@ -239,7 +242,7 @@ TEST_CASE("a spec that reads a test split is recognised, and tuning on one is re
                                          "test split (folder /data/fer2013/test/)"),
                        fer::Error);
   CHECK_THROWS_WITH_AS(fer::refuse_test_split(spec("fer2013csv", "/data/fer2013.csv", ""), "tuning"),
-                       doctest::Contains("needs --split"), fer::Error);
+                       doctest::Contains("needs a split (--split, split=)"), fer::Error);
   // int8 calibration on a spec: refused before the (here missing) data is looked for.
   auto model = fer_test::tiny_model();
   CHECK_THROWS_WITH_AS(fer::calibrate(*model, spec("folder", "/nonexistent/test", ""), {}),

@@ -390,6 +390,9 @@ TEST_CASE("train: options out of range are refused before any data is read") {
        "option channels=3 disagrees with --channels 1"},
       {[](fer::TrainOptions& o) { o.architecture_config.set("input_size", int64_t(48)); },
        "option input_size=48 disagrees with --input-size 24"},
+      {[](fer::TrainOptions& o) { o.val_data.path = "/nonexistent/fer2013/test/"; },
+       "epoch selection (the validation data) tunes on its data"},
+      {[](fer::TrainOptions& o) { o.train_data.split = "PrivateTest"; }, "training tunes on its data"},
   };
   for (auto& c : cases) {  // not a structured binding: clang 14 cannot capture one (CAPTURE is a lambda)
     const char* message = c.second;
@@ -421,6 +424,7 @@ TEST_CASE("train: a user-registered extractor's declared options are listed and 
   o.architecture = "user_declared";
   o.architecture_config.set("width", 0.5);  // declared: passes the check, then the data is missing
   CHECK_THROWS_WITH_AS(fer::train(o), doctest::Contains("/nonexistent/data"), fer::Error);
+  o.architecture_config.set("channels", int64_t(1));  // set on every extractor: accepted undeclared
   o.architecture_config.set("norm", "none");  // small_cnn reads it, but this registration did not declare it
   CHECK_THROWS_WITH_AS(fer::train(o),
                        doctest::Contains("user_declared has no option 'norm' (its options: channels, input_size, width)"),

@@ -1136,15 +1136,16 @@ fer_status fer_quantize(const char* model_path, const char* data_path, const fer
     FER_REQUIRE(model_path && data_path && out_path, "fer_quantize: model_path, data_path and out_path must be non-NULL");
     FER_REQUIRE(images >= 0, "fer_quantize: images must be >= 0 (0 = 2000)");
     const fer_eval_options data = eval_options_of(data_options, "fer_quantize");
-    auto model = fer::Model::load(model_path);
     fer::DatasetSpec spec;
     spec.path = data_path;
-    fer::CalibrationOptions co;
-    if (images > 0) co.images = images;
-    co.seed = seed;
     if (data.format) spec.format = data.format;
     if (data.split) spec.split = data.split;
     spec.resize = data.resize != 0;
+    fer::refuse_test_split(spec, "fer_quantize");  // before the model is read, as fer quantize
+    auto model = fer::Model::load(model_path);
+    fer::CalibrationOptions co;
+    if (images > 0) co.images = images;
+    co.seed = seed;
     co.threads = data.threads;
     fer::calibrate(*model, spec, co);
     model->save(out_path);

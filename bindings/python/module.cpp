@@ -613,8 +613,9 @@ PYBIND11_MODULE(_fer, m) {
                        int threads) {
         const std::string model_path = path_string(model_arg), data = path_string(data_arg), out = path_string(out_arg);
         py::gil_scoped_release release;
-        auto model = fer::Model::load(model_path);
         const fer::DatasetSpec spec = dataset_spec(data, format, split, resize, threads);
+        fer::refuse_test_split(spec, "quantize");  // before the model is read, as fer quantize
+        auto model = fer::Model::load(model_path);
         fer::CalibrationOptions co;
         co.images = images;
         co.seed = seed;

@@ -33,7 +33,7 @@ const char* kTrainUsage =
     "data:\n"
     "  --data PATH            training data                --format F   folder|fer2013csv|ferplus|rafdb|affectnet (folder)\n"
     "  --split S              subset of the data (format-specific, e.g. Training)\n"
-    "  --val PATH             validation data (selects the best epoch)\n"
+    "  --val PATH             validation data (selects the best epoch; a test split is refused)\n"
     "  --val-format F         (default: --format)          --val-split S\n"
     "  --image-root DIR       images of csv formats        --cache DIR  packed dataset caches (OUT/cache)\n"
     "  --soft-targets         train on soft labels (FERPlus vote distribution)\n"

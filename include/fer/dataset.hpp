@@ -67,15 +67,20 @@ struct DatasetSpec {
   int threads = 0;          ///< decoding threads; 0 = all cores
 };
 
-/// Whether `spec` reads test images: `split` names a test split ("test",
-/// "PrivateTest", "FER2013Test", any case), or, without `split`, the folder
-/// `path` is so named, or a fer2013csv / rafdb file is read whole (every split,
-/// the test split included). Steps that tune on their data refuse such a spec
-/// (refuse_test_split): a test split is reported once, never tuned on.
+/// Whether `spec` reads test images: for "folder" and "ferplus", the folder
+/// read (`path`/`split`) is named "test", "PrivateTest" or "FER2013Test" (any
+/// case; ferplus's split alias "test" too); for "fer2013csv" and "rafdb",
+/// `split` names the test split or is empty (the whole file: every split, the
+/// test split included). An "affectnet" csv cannot be told by its name: false.
+/// Steps that tune on their data refuse such a spec (refuse_test_split): a
+/// test split is reported once, never tuned on.
 bool reads_test_split(const DatasetSpec& spec);
 /// Throws InvalidArgument, naming `purpose` and the split, when
-/// reads_test_split(spec). Used by int8 calibration (fer::calibrate on a spec),
-/// fer choose-view and fer teacher-targets (and their Python forms).
+/// reads_test_split(spec). Used by training (its training and validation data),
+/// int8 calibration (fer::calibrate on a spec: fer quantize, C fer_quantize,
+/// Python quantize), fer choose-view and fer teacher-targets (and their Python
+/// forms). fer::choose_view and fer::compute_teacher_targets take a Dataset
+/// and cannot tell; call this on the spec you read it from.
 void refuse_test_split(const DatasetSpec& spec, const std::string& purpose);
 
 /// Reads a dataset, decoding images in parallel. Throws Error naming the file

@@ -27,7 +27,9 @@ class Registry {
   /// `options` declares the configuration keys the component reads, each as
   /// "key" or "key=hint" (e.g. "pool=avg|grid"): description() lists them and
   /// training refuses any other key for this component (a misspelt option would
-  /// otherwise be ignored). Without a declaration no key is refused.
+  /// otherwise be ignored), except those every extractor (channels, input_size)
+  /// or head (in_features, num_classes) is given. Without a declaration no key
+  /// is refused.
   void add(const std::string& name, Factory factory, const std::string& description = {},
            std::vector<std::string> options = {}) {
     if (name.empty() || !factory)

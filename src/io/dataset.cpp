@@ -76,10 +76,17 @@ bool reads_test_split(const DatasetSpec& spec) {
     const std::string s = detail::to_lower(name);
     return s == "test" || s == "privatetest" || s == "fer2013test";
   };
-  if (!spec.split.empty()) return is_test(spec.split);
-  if (spec.format == "fer2013csv" || spec.format == "rafdb") return true;  // the whole file: every split
-  fs::path p = fs::path(spec.path).lexically_normal();
-  if (!p.has_filename()) p = p.parent_path();  // "data/test/" -> "data/test"
+  if (spec.format == "fer2013csv" || spec.format == "rafdb")  // a split selects rows; none: the whole file
+    return spec.split.empty() || is_test(spec.split);
+  if (spec.format != "folder" && spec.format != "ferplus") return false;  // affectnet: no split to tell by
+  if (is_test(spec.split)) return true;  // also ferplus's alias "test" for FER2013Test
+  // The folder that is read (path/split): its own name, whatever way it is written
+  // ("data/test/", "data" + "fer2013/test", "." inside it).
+  fs::path p = fs::path(spec.path) / spec.split;
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(p, ec);
+  p = (ec ? p : absolute).lexically_normal();
+  while (!p.empty() && !p.has_filename() && p.has_relative_path()) p = p.parent_path();  // "data/test/" -> "data/test"
   return is_test(p.filename().string());
 }
 
@@ -88,8 +95,8 @@ void refuse_test_split(const DatasetSpec& spec, const std::string& purpose) {
   const std::string tail = " (a test split is reported once, never tuned on)";
   if (spec.split.empty() && (spec.format == "fer2013csv" || spec.format == "rafdb"))
     throw Error(Status::InvalidArgument, purpose + " on a whole " + spec.format +
-                                             " file (every split, the test split included) needs --split: the "
-                                             "training or validation split" + tail);
+                                             " file (every split, the test split included) needs a split (--split, "
+                                             "split=): the training or validation split" + tail);
   throw Error(Status::InvalidArgument,
               purpose + " tunes on its data: give the training or validation split, not the test split (" +
                   (spec.split.empty() ? "folder " + spec.path : "split '" + spec.split + "'") + ")" + tail);

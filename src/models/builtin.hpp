@@ -18,15 +18,16 @@ int64_t minimum_parameter_count(const std::string& architecture, const Config& c
 
 /// Refuses (InvalidArgument) an option that extractor `architecture` (or head
 /// `head`) does not read, naming the ones it does, as declared when it was
-/// registered (Registry::add): a typo such as "widht=0.5" would otherwise build
-/// the default network without a word. Components that declared no options are
-/// not checked. Used by training; loading a model file does not check, so files
+/// registered (Registry::add), besides the keys build_model sets (channels and
+/// input_size of an extractor, in_features and num_classes of a head): a typo
+/// such as "widht=0.5" would otherwise build the default network without a
+/// word. Components that declared no options are not checked. Used by training; loading a model file does not check, so files
 /// written with such a key still load.
 void check_extractor_options(const std::string& architecture, const Config& config);
 void check_classifier_options(const std::string& head, const Config& config);
 
 /// Throws `status` when `config` holds `key` with a value other than `want`, the
-/// value `source` gives it ("option channels=3 disagrees with the input spec 1"):
+/// value `source` gives it ("option channels=3 disagrees with --channels 1"):
 /// options such as channels and input_size are also set from elsewhere.
 void check_option_agrees(const Config& config, const std::string& key, int64_t want, const std::string& source,
                          Status status);

@@ -39,10 +39,16 @@ int64_t minimum_parameter_count(const std::string& architecture, const Config& c
 }
 
 namespace {
+// `implied`: the keys build_model sets on every component of the kind, accepted
+// whether declared or not (a user's declaration may leave them out).
 template <class R>
-void check_options(const R& registry, const std::string& kind, const std::string& name, const Config& config) {
-  const std::vector<std::string> known = registry.options(name);
-  if (known.empty()) return;  // nothing declared (e.g. a user-registered component): nothing to check
+void check_options(const R& registry, const std::string& kind, const std::string& name, const Config& config,
+                   std::vector<std::string> implied) {
+  const std::vector<std::string> declared = registry.options(name);
+  if (declared.empty()) return;  // nothing declared (e.g. a user-registered component): nothing to check
+  std::vector<std::string> known = std::move(implied);
+  for (const auto& k : declared)
+    if (std::find(known.begin(), known.end(), k) == known.end()) known.push_back(k);
   for (const auto& kv : config.values()) {
     if (std::find(known.begin(), known.end(), kv.first) != known.end()) continue;
     std::string list;
@@ -54,11 +60,11 @@ void check_options(const R& registry, const std::string& kind, const std::string
 }  // namespace
 
 void check_extractor_options(const std::string& architecture, const Config& config) {
-  check_options(extractor_registry(), "architecture", architecture, config);
+  check_options(extractor_registry(), "architecture", architecture, config, {"channels", "input_size"});
 }
 
 void check_classifier_options(const std::string& head, const Config& config) {
-  check_options(classifier_registry(), "head", head, config);
+  check_options(classifier_registry(), "head", head, config, {"in_features", "num_classes"});
 }
 
 void check_option_agrees(const Config& config, const std::string& key, int64_t want, const std::string& source,

@@ -99,6 +99,9 @@ void validate_options(const TrainOptions& o) {
   // Checked before any data is read (a wrong size would only fail after decoding it all).
   if (o.input_size < 8 || o.input_size > 1024) bad("input size must be 8 to 1024 pixels");
   if (o.channels != 1 && o.channels != 3) bad("channels must be 1 (gray) or 3 (BGR)");
+  // Selecting epochs on test data, or training on it, is tuning on it.
+  refuse_test_split(o.train_data, "training");
+  if (!o.val_data.path.empty()) refuse_test_split(o.val_data, "epoch selection (the validation data)");
   // A misspelt --arch-opt or --head-opt would otherwise train the default network for hours.
   detail::check_extractor_options(o.architecture, o.architecture_config);
   detail::check_classifier_options(o.head, o.head_config);

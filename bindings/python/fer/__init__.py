@@ -62,7 +62,8 @@ def _model_paths(model):
 def choose_view(model, data, out, format="folder", split="", precision="fp32", resize=False, threads=0):
     """Sets a model's own test-time view (what tta="auto" runs), as `fer choose-view`:
     evaluates the model file on the labelled data `data` (its validation split;
-    a test split raises fer.Error, status "invalid_argument") in each one-pass
+    a test split, or a whole fer2013csv file, raises fer.Error, status
+    "invalid_argument") in each one-pass
     view, "none" (the whole face crop) and "center" (its centre crop of 90% of
     the area), and writes the model to `out`
     with the more accurate one ("none" unless "center" is strictly better), the
@@ -88,7 +89,7 @@ def teacher_targets(model, data, out, format="folder", split="", tta="auto", pre
     ("auto", "none", "center", "flip" or "tencrop"), written to the file `out`. Give the data as
     train() reads it (same data, format and split): the file records the
     dataset's fingerprint and training refuses targets of other images. A test
-    split raises fer.Error (status "invalid_argument").
+    split, or a whole fer2013csv file, raises fer.Error (status "invalid_argument").
     Returns the file's provenance as a dict (models, views, images, and the
     targets' accuracy on the data's own labels)."""
     model = _model_paths(model)

@@ -172,7 +172,7 @@ def test_quantize_writes_a_calibrated_copy(tmp_path, sample3):
     assert e.value.status == "not_found" and not (tmp_path / "x.fermodel").exists()
     (tmp_path / "test").mkdir()          # calibration tunes on its data: a test split is refused, whatever it holds
     with pytest.raises(fer.Error, match="not the test split") as e:
-        fer.quantize(src, str(tmp_path / "test"), str(tmp_path / "x.fermodel"))
+        fer.quantize(str(tmp_path / "no_such.fermodel"), str(tmp_path / "test"), str(tmp_path / "x.fermodel"))
     assert e.value.status == "invalid_argument" and not (tmp_path / "x.fermodel").exists()
 
 

@@ -448,7 +448,9 @@ FER_C_API void fer_train_options_init(fer_train_options* options);
 FER_C_API void fer_train_options_init_size(fer_train_options* options, size_t size);
 /* Trains a model and writes out_dir/best.fermodel; *model (optional, may be
    NULL) receives the best model, to destroy with fer_model_destroy. Runs for
-   as long as training takes, on the calling thread. */
+   as long as training takes, on the calling thread. Training or validation
+   data that reads a test split (as for fer_quantize) is refused with
+   FER_INVALID_ARGUMENT: selecting epochs on it is tuning on it. */
 FER_C_API fer_status fer_train(const fer_train_options* options, fer_model** model);
 
 /* --- int8 calibration --------------------------------------------------- */
@@ -459,7 +461,7 @@ FER_C_API fer_status fer_train(const fer_train_options* options, fer_model** mod
    plus activation ranges, to `out_path` (atomically). Calibrate on training
    images: data that reads a test split (a split or folder named test,
    PrivateTest or FER2013Test, or a whole fer2013csv/rafdb file) is refused
-   with FER_INVALID_ARGUMENT. A pipeline then runs it in int8 with
+   with FER_INVALID_ARGUMENT, before the model is read. A pipeline then runs it in int8 with
    precision "int8", or "auto" on CPUs with VNNI. FER_UNSUPPORTED for an
    architecture without an int8 path. */
 FER_C_API fer_status fer_quantize(const char* model_path, const char* data_path, const fer_eval_options* data_options,
