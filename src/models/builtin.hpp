@@ -21,8 +21,9 @@ int64_t minimum_parameter_count(const std::string& architecture, const Config& c
 /// registered (Registry::add), besides the keys build_model sets (channels and
 /// input_size of an extractor, in_features and num_classes of a head): a typo
 /// such as "widht=0.5" would otherwise build the default network without a
-/// word. Components that declared no options are not checked. Used by training; loading a model file does not check, so files
-/// written with such a key still load.
+/// word. Components that declared no options are not checked. Used by
+/// training; loading a model file does not check, so files written with such
+/// a key still load.
 void check_extractor_options(const std::string& architecture, const Config& config);
 void check_classifier_options(const std::string& head, const Config& config);
 
