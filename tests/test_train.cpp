@@ -1067,7 +1067,7 @@ TEST_CASE("teacher-targets files: damaged, truncated and hostile files are refus
   }
 }
 
-TEST_CASE("eval: load_eval_set loads model files and reads the data at the first model's input size") {
+TEST_CASE("eval: load_eval_set loads model files and reads the data at the first model's input size; load_tuning_set and quantize_file refuse a test split first") {
   std::string data = make_pattern_dataset("train_patterns", 40, 1);
   fer::TrainOptions t = tiny_options(data, "eval_set_model");
   t.epochs = 1;
@@ -1103,4 +1103,37 @@ TEST_CASE("eval: load_eval_set loads model files and reads the data at the first
   fer::Model::create(uncalibrated, 1)->save(raw);
   CHECK_NOTHROW(fer::load_eval_set({raw}, "fp32", spec));
   CHECK_THROWS_AS(fer::load_eval_set({file, raw}, "int8", spec), fer::Error);
+
+  // load_tuning_set: load_eval_set for a step that tunes on the data; a test
+  // split is refused first, before the (here missing) model file is looked for.
+  const fer::EvalSet tuning = fer::load_tuning_set({file}, "fp32", spec, "tuning");
+  CHECK(tuning.data.size() == 120);
+  CHECK(tuning.source == set.source);
+  fer::DatasetSpec test_split = spec;
+  test_split.path = (fs::path(FER_TEST_TMP_DIR) / "no_such_data" / "PrivateTest").string();
+  CHECK_THROWS_WITH_AS(fer::load_tuning_set({file + ".missing"}, "fp32", test_split, "tuning"),
+                       doctest::Contains("tuning tunes on its data"), fer::Error);
+
+  // quantize_file: load, calibrate on the spec, write; the copy runs in int8 from its own calibration.
+  const std::string calibrated = (fs::path(FER_TEST_TMP_DIR) / "eval_set_calibrated.fermodel").string();
+  fs::remove(calibrated);
+  fer::CalibrationOptions co;
+  co.images = 7;
+  co.seed = 3;
+  co.threads = 1;
+  const fer::ModelInfo written = fer::quantize_file(raw, spec, calibrated, co);
+  CHECK_FALSE(written.activation_ranges.empty());
+  CHECK(written.provenance.at("int8_calibration").find("7 images drawn with seed 3 from " + spec.path) == 0);
+  auto reread = fer::Model::load(calibrated);
+  CHECK(reread->info().activation_ranges.size() == written.activation_ranges.size());
+  CHECK(fer::load_eval_set({calibrated}, "int8", spec).models.front()->precision() == fer::Precision::Int8);
+  // Refused before the (missing) model is read, under the caller's name; a
+  // failure (here the data is missing) leaves the output as it was.
+  fs::remove(calibrated);
+  CHECK_THROWS_WITH_AS(fer::quantize_file(file + ".missing", test_split, calibrated, co, "fer quantize"),
+                       doctest::Contains("fer quantize tunes on its data"), fer::Error);
+  fer::DatasetSpec missing = spec;
+  missing.path = (fs::path(FER_TEST_TMP_DIR) / "no_such_data" / "train").string();
+  CHECK_THROWS_AS(fer::quantize_file(raw, missing, calibrated, co), fer::Error);
+  CHECK_FALSE(fs::exists(calibrated));
 }

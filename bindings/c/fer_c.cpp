@@ -1141,14 +1141,11 @@ fer_status fer_quantize(const char* model_path, const char* data_path, const fer
     if (data.format) spec.format = data.format;
     if (data.split) spec.split = data.split;
     spec.resize = data.resize != 0;
-    fer::refuse_test_split(spec, "fer_quantize");  // before the model is read, as fer quantize
-    auto model = fer::Model::load(model_path);
     fer::CalibrationOptions co;
     if (images > 0) co.images = images;
     co.seed = seed;
     co.threads = data.threads;
-    fer::calibrate(*model, spec, co);
-    model->save(out_path);
+    fer::quantize_file(model_path, spec, out_path, co, "fer_quantize");
     return FER_OK;
   });
 }

@@ -579,12 +579,11 @@ PYBIND11_MODULE(_fer, m) {
         std::vector<std::string> paths = model_paths(model);
         py::gil_scoped_release release;
         const fer::DatasetSpec spec = dataset_spec(data, format, split, resize, threads);
-        fer::refuse_test_split(spec, "teacher_targets");
         fer::EvalOptions eo;
         eo.tta = tta;
         eo.precision = precision;
         eo.threads = threads;
-        const fer::EvalSet e = fer::load_eval_set(paths, precision, spec);
+        const fer::EvalSet e = fer::load_tuning_set(paths, precision, spec, "teacher_targets");
         fer::TeacherTargets t = fer::compute_teacher_targets(e.members(), e.data, eo, e.source);
         fer::save_teacher_targets(t, out);
         return t.provenance;
@@ -597,11 +596,10 @@ PYBIND11_MODULE(_fer, m) {
         const std::string model_path = path_string(model), data_path = path_string(data), out_path = path_string(out);
         py::gil_scoped_release release;
         const fer::DatasetSpec spec = dataset_spec(data_path, format, split, resize, threads);
-        fer::refuse_test_split(spec, "choose_view");
         fer::EvalOptions eo;
         eo.precision = precision;
         eo.threads = threads;
-        fer::EvalSet e = fer::load_eval_set({model_path}, precision, spec);
+        fer::EvalSet e = fer::load_tuning_set({model_path}, precision, spec, "choose_view");
         const fer::ViewChoice c = fer::choose_view(*e.models.front(), e.data, eo, e.source);
         e.models.front()->save(out_path);
         return std::make_pair(c.view, c.accuracy);
@@ -614,14 +612,11 @@ PYBIND11_MODULE(_fer, m) {
         const std::string model_path = path_string(model_arg), data = path_string(data_arg), out = path_string(out_arg);
         py::gil_scoped_release release;
         const fer::DatasetSpec spec = dataset_spec(data, format, split, resize, threads);
-        fer::refuse_test_split(spec, "quantize");  // before the model is read, as fer quantize
-        auto model = fer::Model::load(model_path);
         fer::CalibrationOptions co;
         co.images = images;
         co.seed = seed;
         co.threads = threads;
-        fer::calibrate(*model, spec, co);
-        model->save(out);
+        fer::quantize_file(model_path, spec, out, co, "quantize");
       }, py::arg("model"), py::arg("data"), py::arg("out"), py::arg("format") = "folder", py::arg("split") = "",
       py::arg("images") = 2000, py::arg("seed") = 0, py::arg("resize") = false, py::arg("threads") = 0,
       "Calibrates a model file for int8 inference on `images` images drawn from a labelled dataset (training "

@@ -234,7 +234,9 @@ fer::DatasetSpec data_spec(const Args& a) {
 }
 
 // The protocol: a test split is reported once, never tuned on. fer choose-view,
-// fer teacher-targets and fer quantize refuse one as a usage error (exit 2).
+// fer teacher-targets and fer quantize refuse one as a usage error (exit 2),
+// before the library's own refusal (fer::load_tuning_set, fer::quantize_file)
+// would report it as a failed run (exit 1).
 void refuse_test_split_usage(const fer::DatasetSpec& spec, const std::string& command) {
   try {
     fer::refuse_test_split(spec, command);
@@ -418,7 +420,7 @@ int run_teacher_targets(int argc, char** argv) {
   const fer::DatasetSpec spec = data_spec(a);
   refuse_test_split_usage(spec, "fer teacher-targets");
   fer::EvalOptions eo = eval_options(a);
-  const fer::EvalSet in = fer::load_eval_set(a.at("model"), eo.precision, spec);
+  const fer::EvalSet in = fer::load_tuning_set(a.at("model"), eo.precision, spec, "fer teacher-targets");
   fer::TeacherTargets t = fer::compute_teacher_targets(in.members(), in.data, eo, in.source);
   const std::string out = str(a, "out", "");
   fer::save_teacher_targets(t, out);
@@ -441,17 +443,15 @@ int run_quantize(int argc, char** argv) {
   const int images = integer(a, "images", 2000);
   if (images < 1) throw UsageError("--images must be positive");
   const uint64_t calibration_seed = seed(a, "seed", 0);
-  fer::DatasetSpec spec = data_spec(a);
+  const fer::DatasetSpec spec = data_spec(a);
   refuse_test_split_usage(spec, "fer quantize");
-  auto model = fer::Model::load(in);
   fer::CalibrationOptions co;
   co.images = images;
   co.seed = calibration_seed;
   co.threads = threads(a);
-  fer::calibrate(*model, spec, co);
-  model->save(out);
-  std::printf("%s: %zu activation ranges (%s) -> %s\n", in.c_str(), model->info().activation_ranges.size(),
-              model->info().provenance["int8_calibration"].c_str(), out.c_str());
+  const fer::ModelInfo info = fer::quantize_file(in, spec, out, co, "fer quantize");
+  std::printf("%s: %zu activation ranges (%s) -> %s\n", in.c_str(), info.activation_ranges.size(),
+              info.provenance.at("int8_calibration").c_str(), out.c_str());
   return 0;
 }
 
@@ -500,7 +500,7 @@ int run_choose_view(int argc, char** argv) {
   refuse_test_split_usage(spec, "fer choose-view");
   fer::EvalOptions eo = eval_options(a);
   const std::string in = str(a, "model", ""), out = str(a, "out", "");
-  fer::EvalSet set = fer::load_eval_set({in}, eo.precision, spec);
+  fer::EvalSet set = fer::load_tuning_set({in}, eo.precision, spec, "fer choose-view");
   fer::Model& model = *set.models.front();
   const std::string before = model.info().view;
   const fer::ViewChoice c = fer::choose_view(model, set.data, eo, set.source);

@@ -77,10 +77,11 @@ struct DatasetSpec {
 bool reads_test_split(const DatasetSpec& spec);
 /// Throws InvalidArgument, naming `purpose` and the split, when
 /// reads_test_split(spec). Used by training (its training and validation data),
-/// int8 calibration (fer::calibrate on a spec: fer quantize, C fer_quantize,
-/// Python quantize), fer choose-view and fer teacher-targets (and their Python
-/// forms). fer::choose_view and fer::compute_teacher_targets take a Dataset
-/// and cannot tell; call this on the spec you read it from.
+/// int8 calibration (fer::calibrate on a spec, fer::quantize_file: fer quantize,
+/// C fer_quantize, Python quantize) and fer::load_tuning_set (fer choose-view
+/// and fer teacher-targets, and their Python forms). fer::choose_view and
+/// fer::compute_teacher_targets take a Dataset and cannot tell; read it with
+/// load_tuning_set, or call this on the spec you read it from.
 void refuse_test_split(const DatasetSpec& spec, const std::string& purpose);
 
 /// Reads a dataset, decoding images in parallel. Throws Error naming the file

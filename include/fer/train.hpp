@@ -204,6 +204,13 @@ struct EvalSet {
 EvalSet load_eval_set(const std::vector<std::string>& paths, const std::string& precision, DatasetSpec spec);
 /// Reads `spec` at `model`'s input width, height and channels.
 Dataset read_dataset_for(const Model& model, DatasetSpec spec);
+/// load_eval_set for a step that tunes on the data (teacher targets, choosing
+/// a model's view): a spec that reads a test split is refused first
+/// (refuse_test_split(spec, purpose): InvalidArgument), before any model file
+/// is read. What `fer teacher-targets` and `fer choose-view` (and their Python
+/// counterparts) load.
+EvalSet load_tuning_set(const std::vector<std::string>& paths, const std::string& precision, DatasetSpec spec,
+                        const std::string& purpose);
 
 /// A dataset's identity for files computed from it: a 64-bit hash (FNV-1a) of
 /// its class names and, per image in order, its label and source (its path in
@@ -252,6 +259,13 @@ void calibrate(Model& model, const Dataset& data, const CalibrationOptions& opti
 /// channels; the provenance names its path, format and split. A spec that
 /// reads the test split is refused (refuse_test_split).
 void calibrate(Model& model, DatasetSpec spec, CalibrationOptions options = {});
+/// `fer quantize` (C fer_quantize, Python fer.quantize) as one call: refuses
+/// a spec that reads a test split (refuse_test_split(spec, purpose)) before
+/// the model file is read, loads it, calibrates it on `spec` as above and
+/// writes the calibrated copy to `out_path` (atomically: a failure leaves
+/// `out_path` as it was). Returns the written model's info.
+ModelInfo quantize_file(const std::string& model_path, const DatasetSpec& spec, const std::string& out_path,
+                        const CalibrationOptions& options = {}, const std::string& purpose = "int8 calibration");
 
 /// A model's own test-time view (ModelInfo::view) chosen on validation data.
 struct ViewChoice {

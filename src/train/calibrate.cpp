@@ -34,15 +34,30 @@ void calibrate(Model& model, const Dataset& data, const CalibrationOptions& opti
       (options.source.empty() ? "a dataset of " + std::to_string(data.size()) + " images" : options.source);
 }
 
-void calibrate(Model& model, DatasetSpec spec, CalibrationOptions options) {
-  refuse_test_split(spec, "int8 calibration");
-  spec.width = model.info().input.width;
-  spec.height = model.info().input.height;
-  spec.channels = model.info().input.channels;
+namespace {
+
+// calibrate() on a spec whose split has been checked.
+void calibrate_checked(Model& model, DatasetSpec spec, CalibrationOptions options) {
   if (spec.threads == 0) spec.threads = options.threads;
   if (options.source.empty())
     options.source = spec.path + " (" + spec.format + (spec.split.empty() ? "" : ", split " + spec.split) + ")";
-  calibrate(model, read_dataset(spec), options);
+  calibrate(model, read_dataset_for(model, std::move(spec)), options);
+}
+
+}  // namespace
+
+void calibrate(Model& model, DatasetSpec spec, CalibrationOptions options) {
+  refuse_test_split(spec, "int8 calibration");
+  calibrate_checked(model, std::move(spec), std::move(options));
+}
+
+ModelInfo quantize_file(const std::string& model_path, const DatasetSpec& spec, const std::string& out_path,
+                        const CalibrationOptions& options, const std::string& purpose) {
+  refuse_test_split(spec, purpose);  // before the model is read
+  auto model = Model::load(model_path);
+  calibrate_checked(*model, spec, options);
+  model->save(out_path);
+  return model->info();
 }
 
 }  // namespace fer

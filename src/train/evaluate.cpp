@@ -117,6 +117,12 @@ EvalSet load_eval_set(const std::vector<std::string>& paths, const std::string& 
   return set;
 }
 
+EvalSet load_tuning_set(const std::vector<std::string>& paths, const std::string& precision, DatasetSpec spec,
+                        const std::string& purpose) {
+  refuse_test_split(spec, purpose);  // before any model file is read
+  return load_eval_set(paths, precision, std::move(spec));
+}
+
 EvalReport evaluate(const std::vector<const Model*>& models, const Dataset& data, const EvalOptions& options) {
   if (models.empty()) throw Error(Status::InvalidArgument, "evaluate needs at least one model");
   for (const Model* m : models)
