@@ -10,6 +10,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -203,6 +204,28 @@ TEST_CASE("dataset decoding reports the first bad image whatever the thread coun
     }
   }
   CHECK(first.find("img105x.png") != std::string::npos);
+}
+
+TEST_CASE("dataset reading stops on request (DatasetSpec::stop) and reads as before while not requested") {
+  fs::path root = fresh_dir("folder_stop");
+  for (int i = 0; i < 20; ++i) write_image(root / "sad" / ("img" + std::to_string(i) + ".png"), test_image(i));
+  std::string csv = "emotion,pixels,Usage\n";
+  for (int i = 0; i < 5; ++i) csv += "4," + pixel_string(test_image(i)) + ",Training\n";
+  write_text(root / "fer2013.csv", csv);
+  std::atomic<bool> stop{false};
+  for (int threads : {1, 2}) {
+    fer::DatasetSpec folder = spec_for("folder", root);
+    fer::DatasetSpec table = spec_for("fer2013csv", root / "fer2013.csv");
+    folder.threads = table.threads = threads;
+    folder.stop = table.stop = &stop;
+    stop = false;
+    CHECK(fer::read_dataset(folder).size() == 20);
+    CHECK(fer::read_dataset(table).size() == 5);
+    stop = true;
+    expect_error([&] { fer::read_dataset(folder); }, fer::Status::Cancelled,
+                 {"reading the folder dataset", root.string(), "stopped on request"});
+    expect_error([&] { fer::read_dataset(table); }, fer::Status::Cancelled, {"fer2013csv", "stopped on request"});
+  }
 }
 
 // --- fer2013csv -------------------------------------------------------------------

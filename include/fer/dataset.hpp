@@ -2,6 +2,7 @@
 /// @brief Labelled face-image datasets in memory, their readers and the packed cache.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -65,6 +66,10 @@ struct DatasetSpec {
   int channels = 1;         ///< 1 = gray, 3 = BGR
   bool resize = false;      ///< resize images of another size instead of rejecting them
   int threads = 0;          ///< decoding threads; 0 = all cores
+  /// When set and it becomes true (e.g. from a SIGINT handler), decoding stops
+  /// within an image per thread and read_dataset throws Error(Cancelled).
+  /// Not part of what the data is: packed caches ignore it.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 /// Whether `spec` reads test images: for "folder" and "ferplus", the folder

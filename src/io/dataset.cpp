@@ -123,6 +123,9 @@ Dataset read_dataset(const DatasetSpec& spec) {
     else if (spec.format == "rafdb") d = detail::read_rafdb(spec);
     else if (spec.format == "affectnet") d = detail::read_affectnet(spec);
     else throw Error(Status::InvalidArgument, "unknown dataset format '" + spec.format + "'; known formats: " + known);
+  } catch (const Error& e) {
+    if (e.status() != Status::Cancelled) throw;
+    throw Error(Status::Cancelled, "reading the " + spec.format + " dataset " + spec.path + " stopped on request");
   } catch (const fs::filesystem_error& e) {  // e.g. a folder that cannot be listed
     throw Error(Status::IoError, spec.format + " dataset " + spec.path + ": " + e.what());
   } catch (const cv::Exception& e) {
@@ -235,7 +238,8 @@ void decode_one(const ImageJob& job, const DatasetSpec& spec, uint8_t* out) {
 
 }  // namespace
 
-void parallel_for_ordered(size_t n, int threads, const std::function<void(size_t)>& fn) {
+void parallel_for_ordered(size_t n, int threads, const std::function<void(size_t)>& fn,
+                          const std::atomic<bool>* stop) {
   size_t workers = size_t(threads > 0 ? threads : default_num_threads());
   workers = std::max<size_t>(1, std::min(workers, n));
   std::atomic<size_t> next{0};
@@ -250,6 +254,7 @@ void parallel_for_ordered(size_t n, int threads, const std::function<void(size_t
       size_t i = next.fetch_add(1);
       if (i >= n) return;
       try {
+        if (stop && stop->load(std::memory_order_relaxed)) throw Error(Status::Cancelled, "stopped on request");
         fn(i);
       } catch (...) {
         std::lock_guard<std::mutex> lock(mutex);
@@ -277,7 +282,8 @@ void parallel_for_ordered(size_t n, int threads, const std::function<void(size_t
 
 void decode_images(const std::vector<ImageJob>& jobs, const DatasetSpec& spec, uint8_t* out) {
   const size_t bytes = size_t(spec.width) * size_t(spec.height) * size_t(spec.channels);
-  parallel_for_ordered(jobs.size(), spec.threads, [&](size_t i) { decode_one(jobs[i], spec, out + i * bytes); });
+  parallel_for_ordered(jobs.size(), spec.threads, [&](size_t i) { decode_one(jobs[i], spec, out + i * bytes); },
+                       spec.stop);
 }
 
 // --- text files -----------------------------------------------------------

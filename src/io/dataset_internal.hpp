@@ -19,8 +19,10 @@ namespace fer::detail {
 
 /// Runs fn(0) ... fn(n-1) on `threads` threads (0 = all cores). If calls throw,
 /// rethrows the exception of the lowest failing index (later indices may be
-/// skipped), so error messages do not depend on thread timing.
-void parallel_for_ordered(size_t n, int threads, const std::function<void(size_t)>& fn);
+/// skipped), so error messages do not depend on thread timing. Once `stop` is
+/// set and true, the indices not yet started fail with Error(Cancelled).
+void parallel_for_ordered(size_t n, int threads, const std::function<void(size_t)>& fn,
+                          const std::atomic<bool>* stop = nullptr);
 
 // --- images -----------------------------------------------------------------
 

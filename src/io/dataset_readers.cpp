@@ -254,7 +254,7 @@ Dataset read_fer2013_csv(const DatasetSpec& spec) {
       throw Error(Status::CorruptData, at(rows[i].line) + ": expected 2304 pixel values (48x48), got " +
                                            std::to_string(count));
     fit_image(img, cv::Rect(), spec, "image at " + at(rows[i].line), d.pixels.data() + i * d.image_bytes());
-  });
+  }, spec.stop);
   return d;
 }
 

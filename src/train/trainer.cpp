@@ -307,7 +307,12 @@ class Trainer {
     if (dp_.rank() == 0) fs::create_directories(out_);
     // Rank 0 builds the packed dataset caches; the others wait and then read them.
     if (dp_.rank() != 0) dp_.barrier();
-    setup_data();
+    try {
+      setup_data();
+    } catch (const Error& e) {  // a stop during decoding: the run's own message
+      if (e.status() == Status::Cancelled) stop_before_training("reading the data");
+      throw;
+    }
     if (dp_.rank() == 0) dp_.barrier();
     // Reading (and caching) the data and loading the teachers can take minutes:
     // a stop requested meanwhile ends the run before its first step.
@@ -379,6 +384,7 @@ class Trainer {
     DatasetSpec t = o_.train_data;
     t.width = t.height = o_.input_size;
     t.channels = o_.channels;
+    t.stop = o_.stop;
     train_ = load_dataset_cached(t, cache_dir(), /*written_by_another_rank=*/dp_.rank() != 0);
     if (train_.size() < size_t(o_.batch_size))
       throw Error(Status::InvalidArgument, "training set has " + std::to_string(train_.size()) +
@@ -389,6 +395,7 @@ class Trainer {
       DatasetSpec v = o_.val_data;
       v.width = v.height = o_.input_size;
       v.channels = o_.channels;
+      v.stop = o_.stop;
       val_ = load_dataset_cached(v, cache_dir(), /*written_by_another_rank=*/dp_.rank() != 0);
     }
     steps_per_epoch_ = int64_t(train_.size()) / o_.batch_size;
