@@ -531,6 +531,18 @@ TEST_CASE("train: a stop request keeps the last complete checkpoint, and so does
   CHECK(fer::Model::load((fs::path(last.out_dir) / "best.fermodel").string())->info().activation_ranges.empty());
   // A stop already requested when the run starts ends it before its first step.
   CHECK_THROWS_WITH_AS(fer::train(last), doctest::Contains("while reading the data, before any step"), fer::Error);
+  // Also when the data is not cached yet: decoding stops, and no cache is written.
+  fer::TrainOptions uncached = last;
+  uncached.cache_dir = (fs::path(FER_TEST_TMP_DIR) / "train_stop_uncached_cache").string();
+  fs::remove_all(uncached.cache_dir);
+  try {
+    fer::train(uncached);
+    FAIL("a stop requested before an uncached read did not stop the run");
+  } catch (const fer::Error& e) {
+    CHECK(e.status() == fer::Status::Cancelled);
+    CHECK(std::string(e.what()).find("while reading the data, before any step") != std::string::npos);
+  }
+  CHECK((!fs::exists(uncached.cache_dir) || fs::is_empty(uncached.cache_dir)));
   stop = false;
   const fer::TrainResult done = fer::train(last);
   CHECK(done.history.size() == size_t(last.epochs));

@@ -92,7 +92,8 @@ void refuse_test_split(const DatasetSpec& spec, const std::string& purpose);
 /// Reads a dataset, decoding images in parallel. Throws Error naming the file
 /// and line: NotFound (missing file or image), CorruptData (malformed row,
 /// undecodable image), ShapeMismatch (image of another size without `resize`),
-/// InvalidArgument (bad spec, unknown class name, no images).
+/// InvalidArgument (bad spec, unknown class name, no images), Cancelled
+/// (`spec.stop` became true while decoding).
 Dataset read_dataset(const DatasetSpec& spec);
 
 /// Writes the packed cache: one binary file with a versioned, checksummed

@@ -111,8 +111,8 @@ struct TrainOptions {
   int calibration_images = 2000;
   /// When set and it becomes true (e.g. from a SIGINT handler), training stops
   /// after the current step (or, outside the epochs, while decoding the data
-  /// (DatasetSpec::stop), after reading it, after loading the teachers, or
-  /// before the final int8 calibration) and
+  /// (DatasetSpec::stop; with world_size 1), after reading it, after loading
+  /// the teachers, or before the final int8 calibration) and
   /// train() throws Error(Cancelled). The last complete checkpoint is left as
   /// it was, so rerunning resumes from it (or only calibrates).
   const std::atomic<bool>* stop = nullptr;

@@ -379,12 +379,16 @@ class Trainer {
                                          ", before any step of this run (a checkpoint, if any, is as it was)");
   }
   std::string cache_dir() const { return o_.cache_dir.empty() ? (out_ / "cache").string() : o_.cache_dir; }
+  // Whether a stop request interrupts the reading of the data itself. Not with
+  // several ranks: rank 0 would leave the others waiting at its barrier (they
+  // stop after the read, all together); nor over a stop set on the spec itself.
+  bool stops_reading() const { return o_.stop && dp_.world_size() == 1; }
 
   void setup_data() {
     DatasetSpec t = o_.train_data;
     t.width = t.height = o_.input_size;
     t.channels = o_.channels;
-    t.stop = o_.stop;
+    if (stops_reading()) t.stop = o_.stop;
     train_ = load_dataset_cached(t, cache_dir(), /*written_by_another_rank=*/dp_.rank() != 0);
     if (train_.size() < size_t(o_.batch_size))
       throw Error(Status::InvalidArgument, "training set has " + std::to_string(train_.size()) +
@@ -395,7 +399,7 @@ class Trainer {
       DatasetSpec v = o_.val_data;
       v.width = v.height = o_.input_size;
       v.channels = o_.channels;
-      v.stop = o_.stop;
+      if (stops_reading()) v.stop = o_.stop;
       val_ = load_dataset_cached(v, cache_dir(), /*written_by_another_rank=*/dp_.rank() != 0);
     }
     steps_per_epoch_ = int64_t(train_.size()) / o_.batch_size;
