@@ -290,7 +290,8 @@ EFFECTS = (("_kd", "", "distillation"), ("", "_noatt", "attention"), ("_ens", ""
            ("_kd_ba", "_kd", "born-again teacher instead of its own teacher"), ("_w14", "", "1.4x width"),
            ("_tt", "", "offline distillation"),
            ("_tt", "_kd_ens", "offline ten-crop targets instead of the online teacher ensemble"),
-           ("_tt2", "_tt", "the born-again teacher's ten-crop targets instead of its two teachers'"))
+           ("_tt2", "_tt", "the born-again teacher's ten-crop targets instead of its two teachers'"),
+           ("_v2", "", "no decay on norms and biases, zero-init residuals, weight EMA 0.999"))
 
 
 def effect_pairs(rows):
