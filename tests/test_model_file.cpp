@@ -266,8 +266,15 @@ TEST_CASE("flipped bytes, wrong magic and foreign files are rejected") {
   CHECK(load_status(Bytes{}) == fer::Status::CorruptData);
 }
 
-TEST_CASE("wrong format version is rejected with UnsupportedVersion") {
+TEST_CASE("wrong format version or unknown flags are rejected with UnsupportedVersion") {
   Bytes b = fer_test::tiny_model(11)->to_bytes();
+  // Flags a later writer may set (offset 12) change how the file is read: refused, whichever bit.
+  for (uint32_t flags : {1u, 0x80000000u}) {
+    Bytes flagged = b;
+    write_u32(flagged, 12, flags);
+    reseal(flagged);
+    CHECK(load_status(flagged) == fer::Status::UnsupportedVersion);
+  }
   write_u32(b, 8, fer::kModelFormatVersion + 1);
   reseal(b);
   CHECK(load_status(b) == fer::Status::UnsupportedVersion);

@@ -72,7 +72,8 @@ class Detector {
 };
 
 using DetectorRegistry = Registry<Detector, const DetectorOptions&>;
-/// The registry of detectors (built-ins: "haar").
+/// The registry of detectors (built-ins: "haar", "tiny_face", "ssd_mobilenet"
+/// and "auto", the best of them whose weights are present).
 DetectorRegistry& detector_registry();
 
 }  // namespace fer
