@@ -379,9 +379,10 @@ class Trainer {
                                          ", before any step of this run (a checkpoint, if any, is as it was)");
   }
   std::string cache_dir() const { return o_.cache_dir.empty() ? (out_ / "cache").string() : o_.cache_dir; }
-  // Whether a stop request interrupts the reading of the data itself. Not with
-  // several ranks: rank 0 would leave the others waiting at its barrier (they
-  // stop after the read, all together); nor over a stop set on the spec itself.
+  // Whether the run's stop request interrupts the reading of the data itself
+  // (it then replaces a stop set on the data specs). Not with several ranks:
+  // rank 0 would leave the others waiting at its barrier (they stop after the
+  // read, all together).
   bool stops_reading() const { return o_.stop && dp_.world_size() == 1; }
 
   void setup_data() {
