@@ -818,6 +818,87 @@ TEST_CASE("stream: options and timestamps are validated") {
   CHECK(f.faces[0].track_id == 2);
 }
 
+// The ground truth again, framed as Haar frames its boxes: box crops cut a
+// smaller square than the box (BoxFraming::to_reference).
+class HaarFramedTruthDetector : public TruthDetector {
+ public:
+  std::string name() const override { return "stream_test_truth_haar_framed"; }
+  fer::BoxFraming framing() const override { return {1.026f, 0.004f, 0.009f}; }
+};
+
+TEST_CASE("stream: a box with only a sliver in view is not recognized, and the stream goes on") {
+  // min_visible_fraction 0 lets a track with 5 px of its box in view be shown,
+  // but what a box crop cuts of it (the box mapped to the reference framing)
+  // lies wholly outside the frame: recognizing it threw and stopped the stream.
+  if (!fer::detector_registry().contains("stream_test_truth_haar_framed"))
+    fer::detector_registry().add(
+        "stream_test_truth_haar_framed",
+        [](const fer::DetectorOptions&) { return std::make_unique<HaarFramedTruthDetector>(); },
+        "test only: the ground truth, framed as Haar frames faces");
+  fer::PipelineOptions po;
+  po.detector = "stream_test_truth_haar_framed";
+  po.threads = 1;
+  fer::StreamOptions so;
+  so.min_visible_fraction = 0.f;
+  so.detect_every = 1;
+  fer::Stream s(po, brightness_model(), so);
+  cv::Mat frame(240, 320, CV_8UC3, cv::Scalar(90, 90, 90));
+  const fer::Face sliver{cv::Rect2f(-95.f, 70.f, 100.f, 100.f), 0.9f, {}};
+  const fer::Face half{cv::Rect2f(-50.f, 70.f, 100.f, 100.f), 0.9f, {}};
+  g_truth_faces = {sliver, half};
+  fer::StreamFrame f;
+  REQUIRE_NOTHROW(f = s.push(frame, 0.0));
+  REQUIRE(f.faces.size() == 1);  // the half-visible face only
+  CHECK(f.faces[0].result.face.box.x == doctest::Approx(-50.f).epsilon(0.01));
+  REQUIRE_NOTHROW(f = s.push(frame, 0.1));  // and the next frame too
+  CHECK(f.faces.size() == 1);
+
+  // Pipeline::recognize given that box says which face and why.
+  fer::Pipeline p(po, brightness_model());
+  CHECK(p.recognize(frame, {half}).size() == 1);
+  try {
+    p.recognize(frame, {half, sliver});
+    FAIL("a box whose crop lies outside the image was recognized");
+  } catch (const fer::Error& e) {
+    CHECK(e.status() == fer::Status::InvalidArgument);
+    CHECK(std::string(e.what()).find("faces[1]: face box lies almost wholly outside the image") != std::string::npos);
+  }
+  // Pipeline::detect is the pipeline's own detector, without recognition.
+  std::vector<fer::Face> found = p.detect(frame);
+  REQUIRE(found.size() == 2);
+  CHECK(found[0].box == sliver.box);
+}
+
+TEST_CASE("stream: after a gap of max_missed_seconds the detector runs, whatever the frame count") {
+  // A face found on frame 0, then the camera stalls for 10 s and the face is
+  // gone: the next frame is 2 frames after the last detection run (neither
+  // detect_every nor redetect_every would run the detector), but motion
+  // cannot carry a track over 10 s: the detector runs and the track ends.
+  fer::StreamOptions so;
+  so.detect_every = 10;
+  so.redetect_every = 5;
+  so.max_missed_seconds = 1.0;
+  fer::Stream s = truth_stream(so);
+  cv::Mat frame(240, 320, CV_8UC3, cv::Scalar(90, 90, 90));
+  g_truth_faces = {fer::Face{centred(100, 100, 80), 0.9f, {}}};
+  CHECK(s.push(frame, 0.0).detection_ran);
+  g_truth_faces.clear();
+  fer::StreamFrame f = s.push(frame, 0.5);  // within the gap: tracked by motion, no detection
+  CHECK(!f.detection_ran);
+  CHECK(f.faces.size() == 1);
+  f = s.push(frame, 10.5);
+  CHECK(f.detection_ran);
+  CHECK(f.faces.empty());
+  // Frames closer together than the gap follow the frame schedule again.
+  CHECK(!s.push(frame, 10.6).detection_ran);
+  // max_missed_seconds 0 (tracks end at the first miss): no gap rule.
+  so.max_missed_seconds = 0;
+  fer::Stream z = truth_stream(so);
+  g_truth_faces = {fer::Face{centred(100, 100, 80), 0.9f, {}}};
+  CHECK(z.push(frame, 0.0).detection_ran);
+  CHECK(!z.push(frame, 100.0).detection_ran);
+}
+
 // ---------------------------------------------------------------------------
 // VideoSource and overlay.
 // ---------------------------------------------------------------------------

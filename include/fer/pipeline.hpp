@@ -63,9 +63,18 @@ class Pipeline {
   /// Same; faces the detector found but that are smaller than min_face_size
   /// (not recognized) go to `skipped` (cleared first), boxes in image pixels.
   std::vector<FaceResult> process(const cv::Mat& image, std::vector<Face>& skipped);
+  /// Detects faces without recognizing them: the pipeline's detector, boxes
+  /// in image pixels framed as detector_framing(), ready for recognize() (all
+  /// of them, some, or boxes a tracker carried on from them). Faces smaller
+  /// than min_face_size go to `skipped` (cleared first). `image` as process().
+  std::vector<Face> detect(const cv::Mat& image);
+  std::vector<Face> detect(const cv::Mat& image, std::vector<Face>& skipped);
   /// Recognizes the given faces (boxes in image coordinates, framed as the
   /// pipeline's detector frames them: see Detector::framing()) without
-  /// detecting; faces without landmarks get them from the pipeline's landmark model, if any.
+  /// detecting; faces without landmarks get them from the pipeline's landmark
+  /// model, if any. A box that cannot be cropped throws Error(InvalidArgument)
+  /// naming it ("faces[i]: ..."): not positive and finite, absurdly large, or
+  /// so far outside the image that the part a box crop cuts lies outside it.
   std::vector<FaceResult> recognize(const cv::Mat& image, const std::vector<Face>& faces) const;
   /// Recognizes images that already are faces (crops of your own, FER-2013's
   /// 48x48 images) without detection or landmarks: each whole image is one

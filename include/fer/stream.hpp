@@ -19,7 +19,9 @@ namespace fer {
 /// How a Stream detects, tracks and smooths.
 struct StreamOptions {
   int detect_every = 5;               ///< run the detector every N frames (1 = every frame); faces are
-                                      ///< tracked by motion prediction in between
+                                      ///< tracked by motion prediction in between. It also runs on a frame
+                                      ///< max_missed_seconds or more after its last run (a stalled camera,
+                                      ///< a sparse image sequence)
   float min_track_confidence = 0.5f;  ///< also detect on a frame when a track's confidence is below this
   int redetect_every = 2;             ///< ...or when nothing is tracked, but at most every N frames (1 = every
                                       ///< frame): bounds the detector's cost while a face is missing
@@ -64,7 +66,8 @@ struct StreamFrame {
 /// thread (streams may share one Model).
 class Stream {
  public:
-  /// Takes over a pipeline (its model, options and detector kind).
+  /// Takes over a pipeline (its model, options and detector: Pipeline::detect
+  /// finds the faces, Pipeline::recognize recognizes them).
   explicit Stream(Pipeline pipeline, const StreamOptions& options = {});
   /// Builds the pipeline from options (the model loaded as Pipeline does).
   explicit Stream(const PipelineOptions& pipeline_options, const StreamOptions& options = {});
@@ -77,9 +80,13 @@ class Stream {
 
   /// Processes the next frame. `frame`: as Pipeline::process accepts;
   /// `timestamp_seconds`: finite and never earlier than the previous frame's
-  /// (else Error(InvalidArgument)). A frame of another size than the previous
-  /// one (a stream changing resolution) rescales the tracks to it and runs
-  /// the detector on it, so the faces keep their ids.
+  /// (else Error(InvalidArgument)). Time drives the stream: an equal
+  /// timestamp is accepted, but a frame that adds no time moves no box, ages
+  /// no track and does not change the smoothed probabilities; pass real
+  /// capture times. A frame of another size than the previous one (a stream
+  /// changing resolution) rescales the tracks to it and runs the detector on
+  /// it: after a pure rescale of the same view the faces keep their ids (a
+  /// crop or rotation of the view gives them new ones).
   StreamFrame push(const cv::Mat& frame, double timestamp_seconds);
   /// Forgets every track (e.g. after a scene cut); ids keep counting up.
   void reset();

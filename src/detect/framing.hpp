@@ -12,7 +12,11 @@
 // on FER-2013's cut-off faces they see no hair or neck and box tighter.
 #pragma once
 
+#include "core/image.hpp"
+
 #include <fer/detector.hpp>
+
+#include <string>
 
 namespace fer::detail {
 
@@ -22,5 +26,20 @@ inline constexpr BoxFraming kHaarFraming{1.026f, 0.004f, 0.009f};
 inline constexpr BoxFraming kTinyFaceFraming{0.975f, 0.015f, -0.093f};
 // SSD's boxes are taller than wide (max side = height), about the frame's height.
 inline constexpr BoxFraming kSsdMobilenetFraming{1.010f, 0.012f, -0.021f};
+
+// Empty when a box crop (Pipeline::recognize: Model::crop of
+// framing.to_reference(box)) can be cut from an image of `size`: the box is a
+// usable face box (face_box_problem) and at least one whole pixel of the
+// reference box lies inside the image. A box with a sliver inside the image
+// can have its reference box (smaller, maybe shifted) wholly outside.
+inline std::string box_crop_problem(const BoxFraming& framing, const cv::Rect2f& box, const cv::Size& size) {
+  std::string problem = face_box_problem(box, size);
+  if (!problem.empty()) return problem;
+  const cv::Rect2f in = framing.to_reference(box) & cv::Rect2f(0.f, 0.f, float(size.width), float(size.height));
+  if (!(in.width >= 1.f && in.height >= 1.f))
+    return "face box lies almost wholly outside the image: the part a box crop cuts (the box mapped to the "
+           "reference framing, BoxFraming::to_reference) is outside it";
+  return {};
+}
 
 }  // namespace fer::detail

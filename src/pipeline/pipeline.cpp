@@ -1,3 +1,4 @@
+#include "detect/framing.hpp"
 #include "pipeline/tta.hpp"
 
 #include <fer/error.hpp>
@@ -23,12 +24,6 @@ std::shared_ptr<Model> load_model(const PipelineOptions& options, std::string& p
   path = options.model_path.empty() ? default_model_path() : options.model_path;
   if (path.empty()) return Model::create(untrained_default_info(), 0);
   return Model::load(path);
-}
-
-void validate_box(const cv::Rect2f& box) {
-  if (!(box.width > 0.f && box.height > 0.f) || !std::isfinite(box.x) || !std::isfinite(box.y) ||
-      !std::isfinite(box.width) || !std::isfinite(box.height))
-    throw Error(Status::InvalidArgument, "face box must have a positive, finite size");
 }
 
 // A face's recognition: its prediction labelled with the most probable class.
@@ -90,8 +85,17 @@ std::vector<FaceResult> Pipeline::process(const cv::Mat& image) {
 }
 
 std::vector<FaceResult> Pipeline::process(const cv::Mat& image, std::vector<Face>& skipped) {
+  return recognize(image, detect(image, skipped));
+}
+
+std::vector<Face> Pipeline::detect(const cv::Mat& image) {
+  std::vector<Face> skipped;
+  return detect(image, skipped);
+}
+
+std::vector<Face> Pipeline::detect(const cv::Mat& image, std::vector<Face>& skipped) {
   validate_image(image, impl_->options.max_image_pixels);
-  return recognize(image, impl_->detector->detect_with_skipped(image, skipped));
+  return impl_->detector->detect_with_skipped(image, skipped);
 }
 
 std::vector<FaceResult> Pipeline::recognize(const cv::Mat& image, const std::vector<Face>& faces) const {
@@ -110,9 +114,11 @@ std::vector<FaceResult> Pipeline::recognize(const cv::Mat& image, const std::vec
     for (const Face& f : *with_landmarks) inputs.push_back(model.crop(image, f));
   } else {  // box crops: the detector's box mapped onto the reference box, so every detector crops alike
     const BoxFraming framing = impl_->detector->framing();
-    for (const Face& f : *with_landmarks) {
-      validate_box(f.box);
-      inputs.push_back(model.crop(image, framing.to_reference(f.box)));
+    for (size_t i = 0; i < with_landmarks->size(); ++i) {
+      const cv::Rect2f& box = (*with_landmarks)[i].box;
+      const std::string problem = detail::box_crop_problem(framing, box, image.size());
+      if (!problem.empty()) throw Error(Status::InvalidArgument, "faces[" + std::to_string(i) + "]: " + problem);
+      inputs.push_back(model.crop(image, framing.to_reference(box)));
     }
   }
   // All faces of the image go through the network as one batch.

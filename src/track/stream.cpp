@@ -1,4 +1,5 @@
 #include "core/image.hpp"
+#include "detect/framing.hpp"
 #include "track/smoother.hpp"
 #include "track/tracker.hpp"
 
@@ -15,15 +16,7 @@
 namespace fer {
 
 struct Stream::Impl {
-  Impl(Pipeline p, const StreamOptions& o) : pipeline(std::move(p)), options(o), tracker(tracker_options(o)) {
-    const PipelineOptions& po = pipeline.options();
-    DetectorOptions d;
-    d.score_threshold = po.score_threshold;
-    d.min_face_size = po.min_face_size;
-    d.max_detect_side = po.max_detect_side;
-    d.precision = po.precision;
-    detector = Detector::create(po.detector, d);
-  }
+  Impl(Pipeline p, const StreamOptions& o) : pipeline(std::move(p)), options(o), tracker(tracker_options(o)) {}
 
   static detail::TrackerOptions tracker_options(const StreamOptions& o) {
     if (o.detect_every < 1) throw Error(Status::InvalidArgument, "detect_every must be >= 1 (1 = every frame)");
@@ -52,13 +45,25 @@ struct Stream::Impl {
     return options.max_missed_seconds > 0 ? float(std::exp(-since / options.max_missed_seconds)) : 1.f;
   }
 
-  Pipeline pipeline;
+  // A track's box can be recognized on a frame of `size`: at least one whole
+  // pixel of it inside the frame, and of what the pipeline crops of it (box
+  // crops cut the box mapped to the reference framing, which for a box with a
+  // sliver in view can lie wholly outside: recognize() would throw).
+  bool croppable(const cv::Rect2f& box, const cv::Size& size) const {
+    if (!detail::face_box_problem(box, size).empty()) return false;
+    cv::Rect2f in = box & cv::Rect2f(0.f, 0.f, float(size.width), float(size.height));
+    if (!(in.width >= 1.f && in.height >= 1.f)) return false;
+    return pipeline.model().needs_landmarks() ||
+           detail::box_crop_problem(pipeline.detector_framing(), box, size).empty();
+  }
+
+  Pipeline pipeline;  // its detector finds the faces, its model recognizes them
   StreamOptions options;
-  std::unique_ptr<Detector> detector;
   detail::Tracker tracker;
   std::map<int64_t, TrackState> states;
   int64_t frames = 0;
   int64_t last_detection_frame = -1;
+  double last_detection_time = 0;  // timestamp of that frame
   cv::Size last_size;  // of the previous frame; empty before the first (and after reset())
 };
 
@@ -77,14 +82,6 @@ float visible_fraction(const cv::Rect2f& box, const cv::Size& size) {
   float area = box.area();
   if (area <= 0) return 0.f;
   return (box & cv::Rect2f(0.f, 0.f, float(size.width), float(size.height))).area() / area;
-}
-
-// A track's box can be cut for recognition: a usable face box with at least
-// one whole pixel of it inside the frame (a sliver of 0.1 px crops nothing).
-bool croppable(const cv::Rect2f& box, const cv::Size& size) {
-  if (!detail::face_box_problem(box, size).empty()) return false;
-  cv::Rect2f in = box & cv::Rect2f(0.f, 0.f, float(size.width), float(size.height));
-  return in.width >= 1.f && in.height >= 1.f;
 }
 }  // namespace
 
@@ -106,9 +103,13 @@ StreamFrame Stream::push(const cv::Mat& frame, double timestamp) {
 
   // Detect on schedule; earlier (but at most every redetect_every frames) when
   // nothing is tracked or a track in view is unsure (a track predicted out of
-  // view has nothing to be found).
+  // view has nothing to be found); and on a frame that comes max_missed_seconds
+  // or more after the last run (a stalled camera, a sparse image sequence):
+  // motion alone does not carry a track across such a gap.
   const int64_t since = s.last_detection_frame < 0 ? INT64_MAX : out.index - s.last_detection_frame;
-  bool detect = resized || since >= s.options.detect_every;
+  const bool gap = s.last_detection_frame >= 0 && s.options.max_missed_seconds > 0 &&
+                   timestamp - s.last_detection_time >= s.options.max_missed_seconds;
+  bool detect = resized || gap || since >= s.options.detect_every;
   if (!detect && since >= s.options.redetect_every) {
     detect = s.tracker.tracks().empty();
     for (const detail::Track& t : s.tracker.tracks())
@@ -117,8 +118,9 @@ StreamFrame Stream::push(const cv::Mat& frame, double timestamp) {
         detect = true;
   }
   if (detect) {
-    s.tracker.update(s.detector->detect_with_skipped(frame, out.skipped));
+    s.tracker.update(s.pipeline.detect(frame, out.skipped));
     s.last_detection_frame = out.index;
+    s.last_detection_time = timestamp;
     out.detection_ran = true;
   }
 
@@ -126,7 +128,7 @@ StreamFrame Stream::push(const cv::Mat& frame, double timestamp) {
   std::vector<const detail::Track*> shown;
   for (const detail::Track& t : s.tracker.tracks())
     if (t.missed_detections == 0 && visible_fraction(t.filter.box(), frame.size()) >= s.options.min_visible_fraction &&
-        croppable(t.filter.box(), frame.size()))
+        s.croppable(t.filter.box(), frame.size()))
       shown.push_back(&t);
   std::sort(shown.begin(), shown.end(), [](const auto* a, const auto* b) { return a->id < b->id; });
 
@@ -182,6 +184,7 @@ void Stream::reset() {
   impl_->tracker.reset();
   impl_->states.clear();
   impl_->last_detection_frame = -1;
+  impl_->last_detection_time = 0;
   impl_->last_size = cv::Size();
 }
 
