@@ -530,6 +530,15 @@ PYBIND11_MODULE(_fer, m) {
            }, py::arg("image"),
            "Like process(); returns (faces, skipped): skipped lists ((x, y, w, h), score) of the faces found but "
            "smaller than min_face_size, which are not recognized")
+      .def("detect", [](PyPipeline& p, const py::array& image) {
+             cv::Mat mat = mat_from_array(image);
+             std::vector<fer::Face> skipped;
+             std::vector<fer::Face> found = exclusive(p, [&] { return p.detect(mat, skipped); });
+             return py::make_tuple(box_score_list(found), box_score_list(skipped));
+           }, py::arg("image"),
+           "Detects faces without recognizing them (the pipeline's detector): returns (faces, skipped), each a list "
+           "of ((x, y, w, h), score) in image pixels, framed as recognize() expects; skipped: faces smaller than "
+           "min_face_size")
       .def("recognize", [](PyPipeline& p, const py::array& image, const py::object& boxes) {
              cv::Mat mat = mat_from_array(image);
              std::vector<fer::Face> faces = faces_from_boxes(boxes);

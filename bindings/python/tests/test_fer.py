@@ -325,6 +325,12 @@ def test_pipeline_recognizes_given_boxes(sample3):
         assert np.abs(np.asarray(a.probabilities) - np.asarray(b.probabilities)).max() < 1e-5
         assert np.abs(np.asarray(c.probabilities) - np.asarray(b.probabilities)).max() < 1e-5
     assert p.recognize(sample3, []) == []
+    # detect() is the same detector without recognition; its boxes recognize alike.
+    boxes, skipped = p.detect(sample3)
+    assert skipped == [] and [b for b, score in boxes] == [f.box for f in found]
+    assert [score for b, score in boxes] == [f.score for f in found]
+    with pytest.raises(ValueError, match="empty"):
+        p.detect(np.zeros((0, 0, 3), dtype=np.uint8))
     with pytest.raises(fer.Error, match="outside"):
         p.recognize(sample3, [(sample3.shape[1] + 100, 10, 40, 40)])
     with pytest.raises(fer.Error):
