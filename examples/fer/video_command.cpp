@@ -12,6 +12,8 @@
 #include <opencv2/imgproc.hpp>
 #include <opencv2/videoio.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -19,6 +21,7 @@
 #include <exception>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <set>
 #include <string>
 #include <thread>
@@ -117,6 +120,14 @@ struct FrameOutput {
   int fourcc;
   cv::VideoWriter writer;
   cv::Size writer_size;  // frames of another size are resized to it (a video file has one frame size)
+  // The annotated video keeps the source's timing: frame k of it shows time
+  // origin + k / writer_fps. A frame the stream dropped (a camera, a latency
+  // budget) leaves its slot to the last annotated frame, repeated, so the
+  // video plays at the speed it was filmed.
+  double writer_fps = 0;
+  double origin = std::numeric_limits<double>::quiet_NaN();  // timestamp of the first frame read
+  int64_t written = 0;
+  cv::Mat last_canvas;
   fer::OverlayOptions overlay;
   std::set<int64_t> tracks;
   bool attention_seen = false;
@@ -149,18 +160,40 @@ struct FrameOutput {
     }
     if (!args.out.empty()) {
       if (!writer.isOpened()) {
-        double out_fps = source_fps > 0 ? source_fps : 30.0;
-        if (!writer.open(args.out, fourcc, out_fps, image.size()))
+        writer_fps = source_fps > 0 ? source_fps : 30.0;
+        if (!writer.open(args.out, fourcc, writer_fps, image.size()))
           throw fer::Error(fer::Status::IoError, "cannot write video " + args.out +
                                                      " (no OpenCV encoder for this container in this build?)");
         writer_size = image.size();
       }
+      if (std::isnan(origin)) origin = result.timestamp;
+      fill_until(result.timestamp);
       cv::Mat canvas = image.clone();
       overlay.fps = display_fps;
       fer::draw_overlay(canvas, result.faces, overlay);
       if (canvas.size() != writer_size) cv::resize(canvas, canvas, writer_size, 0, 0, cv::INTER_AREA);
       writer.write(canvas);
+      ++written;
+      last_canvas = std::move(canvas);
     }
+  }
+
+  // Repeats the last annotated frame into the slots before `timestamp` (those
+  // of frames that were dropped). A gap of more than 10 minutes (a camera
+  // that stalled) is cut to 10 minutes of video.
+  void fill_until(double timestamp) {
+    if (!writer.isOpened() || last_canvas.empty() || std::isnan(origin)) return;
+    const double slots = std::floor((timestamp - origin) * writer_fps + 0.5);
+    if (!(slots > double(written))) return;
+    const int64_t target = slots > 9e15 ? INT64_MAX : int64_t(slots);
+    const int64_t repeats = std::min<int64_t>(target - written, int64_t(600 * writer_fps));
+    for (int64_t k = 0; k < repeats; ++k) writer.write(last_canvas);
+    written = target;
+  }
+  // After the last frame read (at `timestamp`): its slot and those before it are filled.
+  void finish(double timestamp) {
+    if (!std::isnan(timestamp) && writer_fps > 0) fill_until(timestamp + 1.0 / writer_fps);
+    writer.release();  // finishes the file (an .mp4 is unplayable until then)
   }
 };
 
@@ -172,7 +205,11 @@ double ema_rate(double ema, double dt) {
 // Capture on this thread's helper, recognition on the AsyncStream's worker,
 // output here: a slow recognizer drops frames instead of queueing them.
 void run_async(const VideoArgs& a, fer::VideoSource& source, fer::Stream stream, FrameOutput& out, int64_t& read,
-               fer::AsyncStreamStats& stats) {
+               fer::AsyncStreamStats& stats, double& last_read_time) {
+  // When the first and the last frame were read: the annotated video spans
+  // them even where the stream dropped frames (the first and last included).
+  std::atomic<double> first_read{std::numeric_limits<double>::quiet_NaN()};
+  std::atomic<double> last_read{std::numeric_limits<double>::quiet_NaN()};
   fer::AsyncStreamOptions o;
   o.policy = source.is_live() ? fer::QueuePolicy::DropOldest : fer::QueuePolicy::Block;
   o.latency_budget = a.latency_budget;
@@ -183,6 +220,8 @@ void run_async(const VideoArgs& a, fer::VideoSource& source, fer::Stream stream,
       fer::VideoFrame frame;
       while ((a.max_frames < 0 || read < a.max_frames) && !stop_requested() && source.read(frame)) {
         ++read;
+        if (read == 1) first_read = frame.timestamp;
+        last_read = frame.timestamp;
         if (!async.submit(frame.image, frame.timestamp)) break;
       }
     } catch (...) {
@@ -206,10 +245,12 @@ void run_async(const VideoArgs& a, fer::VideoSource& source, fer::Stream stream,
     auto now = std::chrono::steady_clock::now();
     fps_ema = ema_rate(fps_ema, std::chrono::duration<double>(now - last).count());
     last = now;
+    if (std::isnan(out.origin)) out.origin = first_read;  // read before it was submitted
     out.emit(r.frame, r.submit_index, r.image, fps_ema);
   }
   async.stop();
   capture.join();
+  last_read_time = last_read;
   stats = async.stats();
   if (capture_error) std::rethrow_exception(capture_error);
 }
@@ -239,8 +280,9 @@ int run_video(int argc, char** argv) {
   bool async = source.is_live() || a.latency_budget > 0;
   fer::AsyncStreamStats stats;
   auto start = std::chrono::steady_clock::now();
+  double last_time = std::numeric_limits<double>::quiet_NaN();  // of the last frame read
   if (async) {
-    run_async(a, source, std::move(stream), out, n, stats);
+    run_async(a, source, std::move(stream), out, n, stats, last_time);
   } else {
     double fps_ema = 0;  // displayed processing rate
     fer::VideoFrame frame;
@@ -250,10 +292,11 @@ int run_video(int argc, char** argv) {
       fps_ema = ema_rate(fps_ema, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       ++n;
       out.emit(result, result.index, frame.image, fps_ema);
+      last_time = frame.timestamp;
     }
   }
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  out.writer.release();  // finishes the file (an .mp4 is unplayable until then)
+  out.finish(last_time);
   const bool interrupted = stop_requested();
   if (n == 0 && !interrupted)
     throw fer::Error(fer::Status::CorruptData, "no frame could be read from " + source.description());
