@@ -294,7 +294,8 @@ FER_C_API fer_status fer_pipeline_process(fer_pipeline* pipeline, const fer_imag
    of the results is boxes[i] (image pixels, framed as the pipeline's detector
    frames faces), with score 0 and, with a landmark model, its landmarks.
    count 0 gives empty results; at most 4096 boxes a call. A box without a
-   finite positive size, or wholly outside the image, is FER_INVALID_ARGUMENT. */
+   finite positive size, or so far outside the image that the part a box crop
+   cuts lies outside it, is FER_INVALID_ARGUMENT (the message names it: "faces[i]: ..."). */
 FER_C_API fer_status fer_pipeline_recognize(fer_pipeline* pipeline, const fer_image_view* image,
                                             const fer_box* boxes, size_t count, fer_results** results);
 /* The pipeline's model (owned by the pipeline: fer_model_destroy on it does
