@@ -275,6 +275,27 @@ TEST_CASE("train: the EMA of weights warms up, so a short run's EMA model is tra
   CHECK(r.history[size_t(r.best_epoch - 1)].val_accuracy > 0.6);  // chance is 1/3
 }
 
+TEST_CASE("train: the EMA step averages parameters and batch-norm statistics, and copies step counters") {
+  torch::nn::BatchNorm2d trained(4), average(4);
+  torch::NoGradGuard no_grad;
+  trained->running_mean.fill_(1.f);
+  trained->running_var.fill_(3.f);
+  trained->weight.fill_(2.f);
+  trained->num_batches_tracked.fill_(7);
+  auto tensors = [](torch::nn::Module& m) {
+    std::vector<torch::Tensor> all = m.parameters();
+    for (const torch::Tensor& b : m.buffers()) all.push_back(b);
+    return all;
+  };
+  fer::detail::ema_step(tensors(*average), tensors(*trained), 0.75);
+  // average starts at mean 0, var 1, weight 1: a quarter of the way to the trained model's
+  CHECK(average->running_mean.allclose(torch::full({4}, 0.25f)));
+  CHECK(average->running_var.allclose(torch::full({4}, 1.5f)));
+  CHECK(average->weight.allclose(torch::full({4}, 1.25f)));
+  CHECK(average->num_batches_tracked.item<int64_t>() == 7);
+  CHECK_THROWS(fer::detail::ema_step(tensors(*average), average->parameters(), 0.5));
+}
+
 TEST_CASE("train: the packed dataset cache follows changes to the dataset's files") {
   fs::remove_all(fs::path(FER_TEST_TMP_DIR) / "cache_follow_patterns");
   fer::DatasetSpec spec;

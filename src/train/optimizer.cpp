@@ -2,6 +2,9 @@
 
 #include <fer/error.hpp>
 
+#include <stdexcept>
+#include <string>
+
 namespace fer::detail {
 
 namespace {
@@ -30,6 +33,20 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& spe
   if (spec.name == "sgd")
     return std::make_unique<torch::optim::SGD>(groups, static_cast<torch::optim::SGDOptions&>(*defaults));
   return std::make_unique<torch::optim::AdamW>(groups, static_cast<torch::optim::AdamWOptions&>(*defaults));
+}
+
+void ema_step(const std::vector<torch::Tensor>& average, const std::vector<torch::Tensor>& current, double decay) {
+  if (average.size() != current.size())
+    throw std::logic_error("ema_step: " + std::to_string(average.size()) + " averaged tensors for " +
+                           std::to_string(current.size()));
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < average.size(); ++i) {
+    torch::Tensor a = average[i];
+    if (a.is_floating_point())
+      a.mul_(decay).add_(current[i].detach(), 1 - decay);
+    else
+      a.copy_(current[i]);
+  }
 }
 
 }  // namespace fer::detail

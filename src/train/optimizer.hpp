@@ -32,4 +32,12 @@ inline bool is_norm_or_bias(const torch::Tensor& p) { return p.dim() <= 1; }
 std::unique_ptr<torch::optim::Optimizer> make_optimizer(const OptimizerSpec& spec,
                                                         const std::vector<torch::Tensor>& params);
 
+/// One step of an exponential moving average of weights (TrainOptions::ema_decay):
+/// every floating-point tensor of `average` (parameters, and buffers such as
+/// batch-norm's running mean and variance) becomes decay x itself + (1 - decay)
+/// x its counterpart in `current`; other tensors (batch-norm's step counters)
+/// are copied. The averaged weights thus come with averaged statistics, not
+/// with the statistics of the current weights. Same order and shapes in both.
+void ema_step(const std::vector<torch::Tensor>& average, const std::vector<torch::Tensor>& current, double decay);
+
 }  // namespace fer::detail

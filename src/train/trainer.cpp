@@ -670,15 +670,19 @@ class Trainer {
   // initial weights within the first steps instead of keeping 0.999^k of them
   // (with --ema 0.999 a short run's EMA model was mostly its initialisation).
   // It depends on k alone, so a resumed run averages as an uninterrupted one.
+  // Batch-norm statistics are averaged alongside (detail::ema_step): the raw
+  // model's belong to other weights.
   void update_ema(int64_t k) {
     if (!ema_) return;
     auto [eb, eh] = detail::torch_modules(*ema_);
-    torch::NoGradGuard no_grad;
     const double decay = std::min(o_.ema_decay, double(1 + k) / double(10 + k));
-    auto src = all_parameters(*backbone_, *head_), dst = all_parameters(*eb, *eh);
-    for (size_t i = 0; i < src.size(); ++i) dst[i].mul_(decay).add_(src[i].detach(), 1 - decay);
-    auto sb = backbone_->buffers(), db = eb->buffers();
-    for (size_t i = 0; i < sb.size(); ++i) db[i].copy_(sb[i]);
+    auto with_buffers = [](torch::nn::Module& b, torch::nn::Module& h) {
+      std::vector<torch::Tensor> all = all_parameters(b, h);
+      for (torch::nn::Module* m : {&b, &h})
+        for (const torch::Tensor& t : m->buffers()) all.push_back(t);
+      return all;
+    };
+    detail::ema_step(with_buffers(*eb, *eh), with_buffers(*backbone_, *head_), decay);
   }
 
   Model& eval_model() { return ema_ ? *ema_ : *model_; }
