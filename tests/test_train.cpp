@@ -133,6 +133,12 @@ TEST_CASE("train losses: KD is zero when student and teacher logits match, posit
   auto ce = fer::detail::cross_entropy_loss(logits, labels, 0.0, {});
   auto soft = fer::detail::soft_cross_entropy_loss(logits, torch::one_hot(labels, 7).to(torch::kFloat32));
   CHECK(ce.item<double>() == doctest::Approx(soft.item<double>()).epsilon(1e-5));
+  // ... with class weights too (--class-weights with soft labels, mixup or cutmix).
+  torch::Tensor w = torch::rand({7}) + 0.1;
+  auto wce = fer::detail::cross_entropy_loss(logits, labels, 0.0, w);
+  auto wsoft = fer::detail::soft_cross_entropy_loss(logits, torch::one_hot(labels, 7).to(torch::kFloat32), w);
+  CHECK(wce.item<double>() == doctest::Approx(wsoft.item<double>()).epsilon(1e-5));
+  CHECK(wce.item<double>() != doctest::Approx(ce.item<double>()).epsilon(1e-3));
 }
 
 TEST_CASE("train optimizer: norm_bias_decay=false exempts 1-D parameters from weight decay") {
@@ -1002,7 +1008,8 @@ TEST_CASE("train: offline teacher targets (a file of the teacher's probabilities
   CHECK(moved < 0.2);
 
   // Targets of another dataset (or order) and other classes are refused, as are
-  // targets beside a teacher model, with feature transfer, or without a KD weight.
+  // targets beside a teacher model, with feature transfer, without a KD weight,
+  // or with a teacher precision.
   fer::TeacherTargets other = t;
   other.dataset_fingerprint ^= 1;
   fer::save_teacher_targets(other, shifted_file);
@@ -1018,6 +1025,9 @@ TEST_CASE("train: offline teacher targets (a file of the teacher's probabilities
   bad = s;
   bad.kd_weight = 0;
   CHECK_THROWS_WITH_AS(fer::train(bad), doctest::Contains("KD weight"), fer::Error);
+  bad = s;
+  bad.teacher_precision = "int8";  // no teacher runs: the flag would do nothing
+  CHECK_THROWS_WITH_AS(fer::train(bad), doctest::Contains("--teacher-precision"), fer::Error);
   bad = s;
   bad.teacher_targets = file + ".missing";
   try {

@@ -13,8 +13,12 @@ torch::Tensor cross_entropy_loss(const torch::Tensor& logits, const torch::Tenso
   return F::cross_entropy(logits.to(torch::kFloat32), labels, options);
 }
 
-torch::Tensor soft_cross_entropy_loss(const torch::Tensor& logits, const torch::Tensor& targets) {
-  return -(targets * torch::log_softmax(logits.to(torch::kFloat32), 1)).sum(1).mean();
+torch::Tensor soft_cross_entropy_loss(const torch::Tensor& logits, const torch::Tensor& targets,
+                                      const torch::Tensor& class_weights) {
+  torch::Tensor log_p = torch::log_softmax(logits.to(torch::kFloat32), 1);
+  if (!class_weights.defined()) return -(targets * log_p).sum(1).mean();
+  torch::Tensor weighted = targets * class_weights.to(torch::kFloat32).unsqueeze(0);
+  return -(weighted * log_p).sum() / weighted.sum().clamp_min(1e-12);
 }
 
 torch::Tensor dlp_loss(const torch::Tensor& features, const torch::Tensor& labels, int64_t k) {

@@ -10,7 +10,11 @@ torch::Tensor cross_entropy_loss(const torch::Tensor& logits, const torch::Tenso
                                  const torch::Tensor& class_weights);
 
 /// Cross-entropy against target distributions (rows sum to 1), e.g. FERPlus votes or mixup.
-torch::Tensor soft_cross_entropy_loss(const torch::Tensor& logits, const torch::Tensor& targets);
+/// With `class_weights` (one per class): sum of w_c t_ic (-log p_ic) over the
+/// batch, divided by the sum of w_c t_ic, which for one-hot targets is
+/// cross_entropy_loss's weighted mean.
+torch::Tensor soft_cross_entropy_loss(const torch::Tensor& logits, const torch::Tensor& targets,
+                                      const torch::Tensor& class_weights = {});
 
 /// Deep locality-preserving loss (Li & Deng, CVPR 2017): half the mean squared
 /// distance between each feature and the mean of its k nearest same-class

@@ -142,6 +142,9 @@ void validate_options(const TrainOptions& o) {
     bad("feature and attention transfer need a teacher model running beside the student; teacher targets "
         "(--teacher-targets) hold its probabilities only: use --kd");
   if (!o.teacher_targets.empty() && !(o.kd_weight > 0)) bad("teacher targets need a KD weight (--kd W, W > 0)");
+  if (!o.teacher_targets.empty() && !o.teacher_precision.empty())
+    bad("--teacher-precision sets how teacher models run; with teacher targets (--teacher-targets) no teacher "
+        "runs (their precision was chosen when fer teacher-targets computed them)");
   if ((o.kd_weight > 0 || o.kd_feature_weight > 0 || o.kd_attention_weight > 0) && o.teacher_models.empty() &&
       o.teacher_targets.empty())
     bad("distillation weights need a teacher model (--teacher FILE) or teacher targets (--teacher-targets FILE)");
@@ -610,7 +613,7 @@ class Trainer {
     if (b.soft.defined()) {
       torch::Tensor t = b.soft;
       if (o_.label_smoothing > 0) t = t * (1 - o_.label_smoothing) + o_.label_smoothing / double(t.size(1));
-      return detail::soft_cross_entropy_loss(out.logits, t);
+      return detail::soft_cross_entropy_loss(out.logits, t, class_weights_);
     }
     return detail::cross_entropy_loss(out.logits, b.labels, o_.label_smoothing, class_weights_);
   }
