@@ -41,7 +41,11 @@ struct TrainOptions {
   Config head_config;
   int input_size = 48;
   int channels = 1;
-  float crop_margin = 0.1f;  ///< crop convention stored in the model file
+  /// How much context around the face the training images show (a fraction
+  /// of the face side on every side; FER-2013's framing is 0.1), recorded in
+  /// the model file so that inference crops faces the same way
+  /// (CropSpec::margin). The training images themselves are not re-cropped.
+  float crop_margin = 0.1f;
   std::string init_model;    ///< start from this model file's weights (fine-tuning)
 
   // data
