@@ -218,6 +218,7 @@ def row(name, run_dir):
         "dataset": "FERPlus" if name.startswith("ferplus_") else "FER-2013",
         "teacher": recipe.get("teacher"),
         "teacher_targets": targets_spec(recipe),
+        "init": recipe.get("init"),
         "parameters": header["parameter_count"],
         "epochs_done": len(log),
         "epochs_planned": recipe.get("epochs"),
@@ -269,6 +270,8 @@ def description(r):
         views = {"tencrop": "ten-crop ", "flip": "flip "}.get(spec.get("tta", "none"), "")
         desc += ", distilled offline from the %sprobabilities of %s" % (
             views, " + ".join("`%s`" % os.path.basename(m) for m in models))
+    if r.get("init"):
+        desc += ", fine-tuned from `%s`" % os.path.basename(r["init"])
     return desc
 
 
@@ -291,7 +294,8 @@ EFFECTS = (("_kd", "", "distillation"), ("", "_noatt", "attention"), ("_ens", ""
            ("_tt", "", "offline distillation"),
            ("_tt", "_kd_ens", "offline ten-crop targets instead of the online teacher ensemble"),
            ("_tt2", "_tt", "the born-again teacher's ten-crop targets instead of its two teachers'"),
-           ("_v2", "", "no decay on norms and biases, zero-init residuals, weight EMA 0.999"))
+           ("_v2", "", "no decay on norms and biases, zero-init residuals, weight EMA 0.999"),
+           ("_ft", "", "12 more epochs from the trained model (lr 0.01, cosine)"))
 
 
 def effect_pairs(rows):
