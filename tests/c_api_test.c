@@ -389,6 +389,26 @@ static void test_recognize_boxes(const char* ppm_path) {
   }
   fer_results_destroy(given);
   given = NULL;
+  /* fer_pipeline_detect: the same boxes and scores, no labels or probabilities */
+  {
+    fer_results* detected = NULL;
+    size_t nd = 0, ns = 99;
+    CHECK(p && fer_pipeline_detect(p, &view, &detected) == FER_OK && detected != NULL);
+    CHECK(fer_results_count(detected, &nd) == FER_OK && (nd == n || (n == 16 && nd >= 16)));
+    CHECK(fer_results_skipped_count(detected, &ns) == FER_OK && ns == 0);
+    for (i = 0; i < n && i < nd; ++i) {
+      fer_face a, d;
+      const float* pd = (const float*)0x5;
+      size_t kd = 99;
+      CHECK(fer_results_face(found, i, &a) == FER_OK && fer_results_face(detected, i, &d) == FER_OK);
+      CHECK(d.box.x == a.box.x && d.box.y == a.box.y && d.box.width == a.box.width && d.score == a.score);
+      CHECK(d.label_index == -1 && d.label != NULL && d.label[0] == '\0' && d.confidence == 0.f);
+      CHECK(fer_results_probabilities(detected, i, &pd, &kd) == FER_OK && kd == 0);
+    }
+    fer_results_destroy(detected);
+    detected = (fer_results*)0x5;
+    CHECK(fer_pipeline_detect(p, NULL, &detected) == FER_INVALID_ARGUMENT && detected == (fer_results*)0x5);
+  }
   CHECK(p && fer_pipeline_recognize(p, &view, NULL, 0, &given) == FER_OK && given != NULL);
   CHECK(fer_results_count(given, &m) == FER_OK && m == 0);
   fer_results_destroy(given);

@@ -420,6 +420,25 @@ fer_status fer_pipeline_process(fer_pipeline* pipeline, const fer_image_view* im
   });
 }
 
+fer_status fer_pipeline_detect(fer_pipeline* pipeline, const fer_image_view* image, fer_results** results) {
+  return guarded("fer_pipeline_detect", [&] {
+    FER_REQUIRE(pipeline && image && results, "fer_pipeline_detect: pipeline, image and results must be non-NULL");
+    FER_EXCLUSIVE(pipeline, "fer_pipeline_detect");
+    cv::Mat input;
+    if (fer_status s = view_to_mat(image, pipeline->pipeline->options().max_image_pixels, "fer_pipeline_detect", input))
+      return s;
+    auto r = std::make_unique<fer_results>();
+    for (fer::Face& f : pipeline->pipeline->detect(input, r->skipped)) {
+      fer::FaceResult fr;
+      fr.face = std::move(f);
+      r->faces.push_back(std::move(fr));
+      r->labels.emplace_back();
+    }
+    *results = r.release();
+    return FER_OK;
+  });
+}
+
 fer_status fer_pipeline_recognize(fer_pipeline* pipeline, const fer_image_view* image, const fer_box* boxes,
                                   size_t count, fer_results** results) {
   return guarded("fer_pipeline_recognize", [&] {
@@ -489,7 +508,10 @@ fer_status fer_results_face(const fer_results* results, size_t index, fer_face* 
     out.score = r.face.score;
     out.label_index = r.label_index;
     out.label = results->labels[index].c_str();
-    out.confidence = r.probabilities[size_t(r.label_index)];
+    // Detection-only results (fer_pipeline_detect) have no label: confidence 0.
+    out.confidence = r.label_index >= 0 && size_t(r.label_index) < r.probabilities.size()
+                         ? r.probabilities[size_t(r.label_index)]
+                         : 0.f;
     *face = out;
     return FER_OK;
   });

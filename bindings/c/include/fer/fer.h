@@ -289,6 +289,12 @@ FER_C_API fer_status fer_pipeline_create_with_model(const fer_pipeline_options* 
                                                     fer_pipeline** pipeline);
 FER_C_API void fer_pipeline_destroy(fer_pipeline* pipeline);
 FER_C_API fer_status fer_pipeline_process(fer_pipeline* pipeline, const fer_image_view* image, fer_results** results);
+/* Detects faces without recognizing them (the pipeline's detector): results
+   whose faces carry a box and a detector score only (label_index -1, label "",
+   confidence 0, no probabilities: count 0), in the order fer_pipeline_process
+   would give them, and the skipped faces as it gives them. Their boxes can go
+   to fer_pipeline_recognize (all of them, a subset, or boxes tracked on). */
+FER_C_API fer_status fer_pipeline_detect(fer_pipeline* pipeline, const fer_image_view* image, fer_results** results);
 /* Recognizes the faces at `count` boxes the caller found (its own detector,
    or boxes kept from an earlier frame) without running the detector: face i
    of the results is boxes[i] (image pixels, framed as the pipeline's detector
