@@ -27,6 +27,13 @@ inline constexpr BoxFraming kTinyFaceFraming{0.975f, 0.015f, -0.093f};
 // SSD's boxes are taller than wide (max side = height), about the frame's height.
 inline constexpr BoxFraming kSsdMobilenetFraming{1.010f, 0.012f, -0.021f};
 
+// True when at least one whole pixel of `box` lies inside an image of `size`
+// (a sliver of 0.1 px crops nothing).
+inline bool covers_a_pixel(const cv::Rect2f& box, const cv::Size& size) {
+  const cv::Rect2f in = box & cv::Rect2f(0.f, 0.f, float(size.width), float(size.height));
+  return in.width >= 1.f && in.height >= 1.f;
+}
+
 // Empty when a box crop (Pipeline::recognize: Model::crop of
 // framing.to_reference(box)) can be cut from an image of `size`: the box is a
 // usable face box (face_box_problem) and at least one whole pixel of the
@@ -35,8 +42,7 @@ inline constexpr BoxFraming kSsdMobilenetFraming{1.010f, 0.012f, -0.021f};
 inline std::string box_crop_problem(const BoxFraming& framing, const cv::Rect2f& box, const cv::Size& size) {
   std::string problem = face_box_problem(box, size);
   if (!problem.empty()) return problem;
-  const cv::Rect2f in = framing.to_reference(box) & cv::Rect2f(0.f, 0.f, float(size.width), float(size.height));
-  if (!(in.width >= 1.f && in.height >= 1.f))
+  if (!covers_a_pixel(framing.to_reference(box), size))
     return "face box lies almost wholly outside the image: the part a box crop cuts (the box mapped to the "
            "reference framing, BoxFraming::to_reference) is outside it";
   return {};

@@ -50,11 +50,10 @@ struct Stream::Impl {
   // crops cut the box mapped to the reference framing, which for a box with a
   // sliver in view can lie wholly outside: recognize() would throw).
   bool croppable(const cv::Rect2f& box, const cv::Size& size) const {
-    if (!detail::face_box_problem(box, size).empty()) return false;
-    cv::Rect2f in = box & cv::Rect2f(0.f, 0.f, float(size.width), float(size.height));
-    if (!(in.width >= 1.f && in.height >= 1.f)) return false;
-    return pipeline.model().needs_landmarks() ||
-           detail::box_crop_problem(pipeline.detector_framing(), box, size).empty();
+    const std::string problem = pipeline.model().needs_landmarks()
+                                    ? detail::face_box_problem(box, size)
+                                    : detail::box_crop_problem(pipeline.detector_framing(), box, size);
+    return problem.empty() && detail::covers_a_pixel(box, size);
   }
 
   Pipeline pipeline;  // its detector finds the faces, its model recognizes them
