@@ -19,6 +19,8 @@
 # `fer teacher-targets --config recipes/teacher_targets/NAME.json` (its models
 # and views) on the recipe's training data, into teacher_targets/NAME.fertargets
 # beside OUT_DIR (runs/teacher_targets/ for the default OUT_DIR), and trains from it.
+# They are computed again when the spec or one of its model files has changed
+# since (NAME.fertargets.inputs records their SHA-256).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/recipe_args.sh"
 config="$root/recipes/$recipe.json"
@@ -30,13 +32,28 @@ targets_name="$(/usr/bin/python3 -c "import json,sys,os; t=json.load(open(sys.ar
 print(os.path.basename(t)[:-len('.fertargets')] if t.endswith('.fertargets') else t)" "$config")"
 if [[ -n "$targets_name" ]]; then
   targets="$(dirname "$out")/teacher_targets/$targets_name.fertargets"
-  if [[ ! -f "$targets" ]]; then
-    spec="$root/recipes/teacher_targets/$targets_name.json"
-    [[ -f "$spec" ]] || { echo "recipe $recipe names teacher targets $targets_name, but $spec is missing" >&2; exit 2; }
+  spec="$root/recipes/teacher_targets/$targets_name.json"
+  [[ -f "$spec" ]] || { echo "recipe $recipe names teacher targets $targets_name, but $spec is missing" >&2; exit 2; }
+  # What the targets were computed from: the spec and the bytes of each model it
+  # names (the data is checked by fer train against the file's fingerprint).
+  inputs="$(/usr/bin/python3 -c "import json,sys,hashlib,os
+spec=sys.argv[1]; m=json.load(open(spec)).get('model', [])
+for f in [spec] + ([m] if isinstance(m, str) else m):
+    try: print(hashlib.sha256(open(f,'rb').read()).hexdigest(), os.path.relpath(f))
+    except OSError as e: print('unreadable', f, e.strerror)" "$spec")"
+  if [[ -f "$targets" && "$(cat "$targets.inputs" 2>/dev/null)" != "$inputs" ]]; then
+    echo "teacher targets $targets were computed from another spec or other models than $spec names now" \
+         "(or their record $targets.inputs is missing): computing them again"
+  elif [[ -f "$targets" ]]; then
+    inputs=""  # up to date
+  fi
+  if [[ -n "$inputs" ]]; then
     mkdir -p "$(dirname "$targets")"
+    rm -f "$targets.inputs"
     start=$(date +%s)
     "$fer" teacher-targets --config "$spec" "${calib_data[@]}" --threads "$threads" --out "$targets"
     echo "teacher targets wall time: $(( $(date +%s) - start )) s on $(nproc) cores, THREADS=$threads"
+    printf '%s\n' "$inputs" > "$targets.inputs"
   fi
   extra_args=(--teacher-targets "$targets" "${extra_args[@]}")
 fi
