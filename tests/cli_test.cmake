@@ -213,6 +213,32 @@ if(NOT qlen EQUAL qcount OR NOT qcorrect MATCHES "^[01]+$")
   message(FATAL_ERROR "fer eval --per-image: want ${qcount} characters 0/1, got '${qcorrect}'")
 endif()
 expect_run(2 ${FER_CLI} eval --model ${WORK}/q.fermodel --data ${WORK}/calib --resize --per-image)
+# --config supplies flags, the command line wins: a config's switch is turned
+# off with --switch=false; a switch given a value, or a valued flag given
+# true/false, is refused; --flag=VALUE is --flag VALUE.
+file(WRITE ${WORK}/eval_config.json "{\"json\": true, \"per-image\": true, \"resize\": true, \"tta\": \"none\"}")
+expect_run(0 ${FER_CLI} eval --model ${WORK}/q.fermodel --data ${WORK}/calib --config ${WORK}/eval_config.json)
+string(JSON cfg_correct ERROR_VARIABLE cfg_err GET "${OUT}" correct)
+if(cfg_err OR NOT cfg_correct MATCHES "^[01]+$")
+  message(FATAL_ERROR "fer eval --config with json and per-image: no per-image results: ${OUT}")
+endif()
+expect_run(2 ${FER_CLI} eval --model ${WORK}/q.fermodel --data ${WORK}/calib --config ${WORK}/eval_config.json
+           --json=false)
+if(NOT ERR MATCHES "--per-image needs --json")
+  message(FATAL_ERROR "--json=false did not turn off the config's json: ${ERR}")
+endif()
+expect_run(0 ${FER_CLI} eval --model ${WORK}/q.fermodel --data ${WORK}/calib --config ${WORK}/eval_config.json
+           --per-image=0 --tta=center)
+string(JSON cfg_correct ERROR_VARIABLE cfg_err GET "${OUT}" correct)
+string(JSON cfg_tta GET "${OUT}" tta)
+if(NOT cfg_err OR NOT cfg_tta STREQUAL "center")
+  message(FATAL_ERROR "--per-image=0 or --tta=center did not win over the config: ${OUT}")
+endif()
+expect_run(2 ${FER_CLI} eval --model ${WORK}/q.fermodel --data ${WORK}/calib --resize --json=maybe)
+file(WRITE ${WORK}/eval_config_bad.json "{\"json\": \"yes\"}")
+expect_run(2 ${FER_CLI} eval --model ${WORK}/q.fermodel --data ${WORK}/calib --config ${WORK}/eval_config_bad.json)
+file(WRITE ${WORK}/eval_config_bad.json "{\"tta\": true}")
+expect_run(2 ${FER_CLI} eval --model ${WORK}/q.fermodel --data ${WORK}/calib --config ${WORK}/eval_config_bad.json)
 # Two --model: their ensemble, named in the report; models of other classes are refused.
 expect_run(0 ${FER_CLI} eval --model ${MODELS}/default.fermodel --model ${MODELS}/fer2013_acnn.fermodel
            --data ${WORK}/calib --resize --json --threads 1)

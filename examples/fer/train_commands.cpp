@@ -60,7 +60,8 @@ const char* kTrainUsage =
     "                         image, computed once by fer teacher-targets (no teacher runs while training)\n"
     "run:\n"
     "  --out DIR (runs/train)  --no-resume  --seed N (0)  --precision fp32|bf16 (fp32)  --threads N\n"
-    "  --max-steps N (per epoch; 0 = all)  --no-progress  --config FILE (JSON: flag names -> values)\n"
+    "  --max-steps N (per epoch; 0 = all)  --no-progress  --config FILE (JSON: flag names -> values, a switch\n"
+    "                         true or false; the command line wins, --switch=false turns one off)\n"
     "  --calibrate N (2000)   int8 calibration of best.fermodel on N training images at the end (0 = none;\n"
     "                         architectures with an int8 path: small_cnn, resnet18, resnet34, acnn, vit_asf)\n"
     "  --world-size N  --rank R  --master HOST:PORT   data-parallel training over Gloo\n";
@@ -139,12 +140,29 @@ Args parse(int argc, char** argv, const std::vector<std::string>& known) {
     std::string arg = argv[i];
     if (arg.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + arg + "'");
     std::string f = arg.substr(2);
+    const size_t eq = f.find('=');  // --name=VALUE, the same as --name VALUE
+    const bool has_value = eq != std::string::npos;
+    const std::string value = has_value ? f.substr(eq + 1) : std::string();
+    if (has_value) f.resize(eq);
     check(f);
     if (is_switch(f)) {
-      a[f].push_back("1");
+      // --switch, or --switch=true|false (1|0): the command line can turn off a config file's switch.
+      if (!has_value || value == "true" || value == "1") {
+        a[f].push_back("1");
+      } else if (value == "false" || value == "0") {
+        a[f].push_back("0");
+      } else {
+        throw UsageError("--" + f + " is a switch: give it alone, or as --" + f + "=true or --" + f +
+                         "=false, not '" + value + "'");
+      }
       continue;
     }
-    a[f].push_back(flag_value(argc, argv, i, arg));
+    if (has_value) {
+      if (value.empty()) throw UsageError("--" + f + "= needs a value");
+      a[f].push_back(value);
+    } else {
+      a[f].push_back(flag_value(argc, argv, i, arg));
+    }
   }
   // A config file supplies defaults; the command line wins.
   if (a.count("config")) {
@@ -159,9 +177,12 @@ Args parse(int argc, char** argv, const std::vector<std::string>& known) {
     if (!j.is_object()) throw UsageError("config file must hold a JSON object of flag names to values");
     for (const auto& [k, v] : j.items()) {
       check(k);
+      if (is_switch(k) != v.is_boolean())
+        throw UsageError("config file " + a["config"].back() + ": " + k +
+                         (v.is_boolean() ? " takes a value, not true or false" : " is a switch: true or false"));
       if (a.count(k)) continue;
       if (v.is_boolean()) {
-        if (v.get<bool>()) a[k].push_back("1");
+        a[k].push_back(v.get<bool>() ? "1" : "0");
       } else if (v.is_array()) {
         for (const auto& e : v) a[k].push_back(e.is_string() ? e.get<std::string>() : e.dump());
       } else {
@@ -195,7 +216,11 @@ uint64_t seed(const Args& a, const std::string& k, uint64_t def) {
   if (v < 0) throw UsageError("--" + k + " needs a whole number >= 0");
   return uint64_t(v);
 }
-bool flag(const Args& a, const std::string& k) { return a.count(k) != 0; }
+// Whether a flag was given (a switch: and not turned off with --name=false).
+bool flag(const Args& a, const std::string& k) {
+  auto it = a.find(k);
+  return it != a.end() && !(is_switch(k) && it->second.back() == "0");
+}
 
 fer::Config options_of(const Args& a, const std::string& k) {
   fer::Config c;
