@@ -205,6 +205,56 @@ TEST_CASE("train augmentation is deterministic under a seed and keeps shapes and
   CHECK(a.soft.sum(1).allclose(torch::ones({8})));
 }
 
+TEST_CASE("train augmentation: JPEG re-encoding changes the chosen samples only, more at lower quality") {
+  for (int64_t channels : {1, 3}) {
+    CAPTURE(channels);
+    // A smooth gradient with a sharp square: block artefacts show at its edges.
+    torch::Tensor base = torch::linspace(0, 1, 32).view({1, 1, 1, 32}).expand({4, channels, 32, 32}).clone();
+    base.index_put_({torch::indexing::Slice(), torch::indexing::Slice(), torch::indexing::Slice(8, 20),
+                     torch::indexing::Slice(5, 17)},
+                    0.9);
+    if (channels == 3) base.index_put_({torch::indexing::Slice(), 1}, 0.2);  // a coloured image
+    torch::Tensor x = base.clone();
+    fer::detail::jpeg_recompress(x, {0, 100, 50, 5});
+    auto error = [&](int64_t i) { return (x[i] - base[i]).abs().mean().item<float>(); };
+    CHECK(torch::equal(x[0], base[0]));  // quality 0: left alone
+    CHECK(error(1) < 0.02f);  // colour: chroma is subsampled even at quality 100
+    CHECK(error(1) < error(2));
+    CHECK(error(2) < error(3));
+    CHECK(error(3) > 0.01f);
+    CHECK(x.min().item<float>() >= 0.f);
+    CHECK(x.max().item<float>() <= 1.f);
+  }
+  torch::Tensor two = torch::zeros({2, 2, 8, 8});
+  CHECK_THROWS_AS(fer::detail::jpeg_recompress(two, {50, 50}), fer::Error);  // 2 channels
+  torch::Tensor one = torch::zeros({2, 1, 8, 8});
+  CHECK_THROWS_AS(fer::detail::jpeg_recompress(one, {50}), fer::Error);      // a quality per image
+  CHECK_THROWS_AS(fer::detail::jpeg_recompress(one, {50, 101}), fer::Error);
+
+  // In augment_batch: seeded like the rest, after the geometry (the same
+  // warp with it on or off: at quality 100 the two batches are nearly equal).
+  auto run = [](float p, int qmin, uint64_t seed) {
+    fer::AugmentOptions o;
+    o.erase_prob = 0;  // drawn after the JPEG step
+    o.jpeg_prob = p;
+    o.jpeg_quality_min = qmin;
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    fer::detail::Batch b;
+    b.images = torch::rand({6, 1, 24, 24}, at::make_generator<at::CPUGeneratorImpl>(1));
+    b.labels = torch::zeros({6}, torch::kInt64);
+    fer::detail::augment_batch(b, o, 3, gen);
+    return b.images;
+  };
+  CHECK(torch::equal(run(1.f, 5, 3), run(1.f, 5, 3)));
+  CHECK_FALSE(torch::equal(run(1.f, 5, 3), run(1.f, 5, 4)));
+  const torch::Tensor plain = run(0.f, 5, 3);
+  const float at_100 = (run(1.f, 100, 3) - plain).abs().mean().item<float>();
+  const float at_5 = (run(1.f, 5, 3) - plain).abs().mean().item<float>();
+  CHECK(at_100 > 0.f);
+  CHECK(at_100 < 0.01f);
+  CHECK(at_5 > at_100);
+}
+
 TEST_CASE("train: a tiny model's loss falls and accuracy rises above chance") {
   std::string data = make_pattern_dataset("train_patterns", 40, 1);
   fer::TrainOptions o = tiny_options(data, "train_tiny");
@@ -401,6 +451,8 @@ TEST_CASE("train: options out of range are refused before any data is read") {
       {[](fer::TrainOptions& o) { o.augment.brightness = 2.f; }, "brightness"},
       {[](fer::TrainOptions& o) { o.augment.erase_max_area = 1.5f; }, "erased area"},
       {[](fer::TrainOptions& o) { o.augment.cutmix_prob = 0.5f; }, "cutmix needs --mixup"},
+      {[](fer::TrainOptions& o) { o.augment.jpeg_prob = 1.5f; }, "JPEG re-encoding probability"},
+      {[](fer::TrainOptions& o) { o.augment.jpeg_quality_min = 0; }, "JPEG quality minimum"},
       {[](fer::TrainOptions& o) { o.min_lr_ratio = -1; }, "min lr ratio"},
       {[](fer::TrainOptions& o) { o.lr = std::numeric_limits<double>::infinity(); }, "learning rate"},
       {[](fer::TrainOptions& o) { o.momentum = 1; }, "momentum"},

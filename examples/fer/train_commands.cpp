@@ -50,6 +50,7 @@ const char* kTrainUsage =
     "  --ema DECAY (off)  --label-smoothing F (0)  --class-weights\n"
     "augmentation:\n"
     "  --no-augment  --crop-scale F (0.8)  --rotate DEG (10)  --erase P (0.25)  --mixup ALPHA (0)  --cutmix P (0)\n"
+    "  --jpeg P (0)  --jpeg-quality Q (60)   re-encode a sample as JPEG with probability P, quality Q to 100\n"
     "losses:\n"
     "  --dlp W  --dlp-k K (5)            deep locality-preserving loss\n"
     "  --teacher FILE  --kd W  --kd-t T (4)  --kd-feature W  --kd-attention W   distillation\n"
@@ -318,6 +319,7 @@ int run_train(int argc, char** argv) {
                   "arch", "arch-opt", "head", "head-opt", "input-size", "channels", "crop-margin", "init", "epochs",
                   "batch", "optimizer", "lr", "momentum", "weight-decay", "no-norm-bias-decay", "warmup", "min-lr-ratio", "grad-clip", "ema",
                   "label-smoothing", "class-weights", "no-augment", "crop-scale", "rotate", "erase", "mixup", "cutmix",
+                  "jpeg", "jpeg-quality",
                   "dlp", "dlp-k", "teacher", "teacher-precision", "teacher-targets", "kd", "kd-t", "kd-feature",
                   "kd-attention", "out",
                   "no-resume", "seed", "precision", "threads", "max-steps", "no-progress", "config", "calibrate",
@@ -361,6 +363,8 @@ int run_train(int argc, char** argv) {
   o.augment.erase_prob = float(num(a, "erase", o.augment.erase_prob));
   o.augment.mixup_alpha = float(num(a, "mixup", o.augment.mixup_alpha));
   o.augment.cutmix_prob = float(num(a, "cutmix", o.augment.cutmix_prob));
+  o.augment.jpeg_prob = float(num(a, "jpeg", o.augment.jpeg_prob));
+  o.augment.jpeg_quality_min = integer(a, "jpeg-quality", o.augment.jpeg_quality_min, 1, 100);
   o.dlp_weight = num(a, "dlp", o.dlp_weight);
   o.dlp_k = integer(a, "dlp-k", o.dlp_k);
   if (a.count("teacher")) o.teacher_models = a["teacher"];

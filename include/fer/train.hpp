@@ -30,6 +30,12 @@ struct AugmentOptions {
   float erase_max_area = 0.25f;  ///< erased rectangle: up to this fraction of the area
   float mixup_alpha = 0.f;       ///< mixup Beta(a, a); 0 = off
   float cutmix_prob = 0.f;       ///< probability of cutmix instead of mixup per batch
+  /// JPEG re-encoding: with this probability a sample is compressed and decoded
+  /// again at a quality drawn from [jpeg_quality_min, 100], as photos and the
+  /// FER-2013 val/test JPEGs are (training on lossless images otherwise never
+  /// sees block artefacts); 0 = off.
+  float jpeg_prob = 0.f;
+  int jpeg_quality_min = 60;
 };
 
 /// Everything a training run needs; `fer train --help` lists the matching flags.

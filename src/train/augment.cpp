@@ -2,6 +2,11 @@
 
 #include <fer/error.hpp>
 
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
 #include <cmath>
 
 namespace fer::detail {
@@ -31,6 +36,38 @@ torch::Tensor beta_sample(double alpha, at::Generator& gen) {
 }
 
 }  // namespace
+
+void jpeg_recompress(torch::Tensor& images, const std::vector<int>& qualities) {
+  const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
+  if (int64_t(qualities.size()) != n) throw Error(Status::InvalidArgument, "jpeg_recompress: one quality per image needed");
+  if (c != 1 && c != 3) throw Error(Status::InvalidArgument, "jpeg_recompress: images need 1 or 3 channels");
+  if (std::none_of(qualities.begin(), qualities.end(), [](int q) { return q > 0; })) return;
+  // Pixels as 8-bit, channels last, in one buffer (as a JPEG file holds them).
+  torch::Tensor bytes = (images.detach().to(torch::kFloat32).clamp(0, 1) * 255).round().to(torch::kUInt8)
+                            .permute({0, 2, 3, 1}).contiguous();
+  const int type = c == 1 ? CV_8UC1 : CV_8UC3;
+  for (int64_t i = 0; i < n; ++i) {
+    const int q = qualities[size_t(i)];
+    if (q <= 0) continue;
+    if (q > 100) throw Error(Status::InvalidArgument, "jpeg_recompress: quality must be 1 to 100");
+    cv::Mat pixels(int(h), int(w), type, bytes[i].data_ptr<uint8_t>());
+    cv::Mat bgr;
+    if (c == 3) cv::cvtColor(pixels, bgr, cv::COLOR_RGB2BGR);
+    std::vector<uint8_t> file;
+    if (!cv::imencode(".jpg", c == 3 ? bgr : pixels, file, {cv::IMWRITE_JPEG_QUALITY, q}))
+      throw Error(Status::Internal, "jpeg_recompress: JPEG encoding failed");
+    cv::Mat decoded = cv::imdecode(file, c == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+    if (decoded.rows != int(h) || decoded.cols != int(w) || decoded.channels() != int(c))
+      throw Error(Status::Internal, "jpeg_recompress: the decoded image does not match");
+    if (c == 3) cv::cvtColor(decoded, decoded, cv::COLOR_BGR2RGB);
+    decoded.copyTo(pixels);  // into bytes[i]
+  }
+  torch::Tensor out = bytes.permute({0, 3, 1, 2}).to(torch::kFloat32).div_(255);
+  // Only the recompressed samples change (the others keep their exact values).
+  std::vector<int64_t> flags(qualities.begin(), qualities.end());
+  torch::Tensor chosen = torch::tensor(flags, torch::kInt64).gt(0);
+  images = torch::where(chosen.view({n, 1, 1, 1}), out.to(images.dtype()), images);
+}
 
 void erase_region(torch::Tensor& images, float x0, float y0, float x1, float y1, float fill) {
   int64_t n = images.size(0);
@@ -112,6 +149,17 @@ void augment_batch(Batch& batch, const AugmentOptions& o, int64_t num_classes, a
   torch::Tensor bright = (1 + uniform(n, -o.brightness, o.brightness, gen)).view({n, 1, 1, 1});
   x = ((x - mean) * contrast + mean) * bright;
   x = x.clamp(0, 1);
+
+  // JPEG re-encoding at a random quality (drawn for every sample, so the
+  // generator advances alike whichever samples are chosen).
+  if (o.jpeg_prob > 0) {
+    torch::Tensor apply = torch::rand({n}, gen) < o.jpeg_prob;
+    torch::Tensor quality = torch::randint(o.jpeg_quality_min, 101, {n}, gen, torch::kInt64);
+    std::vector<int> qualities(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i)
+      qualities[size_t(i)] = apply[i].item<bool>() ? int(quality[i].item<int64_t>()) : 0;
+    jpeg_recompress(x, qualities);
+  }
 
   // Random erasing: a rectangle of random size, aspect and grey level.
   if (o.erase_prob > 0) {

@@ -15,9 +15,13 @@ struct Batch {
 };
 
 /// Random resized crop, flip, rotation/translation (one affine warp per
-/// sample, all in one grid_sample), brightness/contrast, random erasing, then
+/// sample, all in one grid_sample), brightness/contrast, JPEG re-encoding, random erasing, then
 /// optional mixup/cutmix (which fills batch.soft and mixes batch.teacher alike). Deterministic for a generator state.
 void augment_batch(Batch& batch, const AugmentOptions& options, int64_t num_classes, at::Generator& gen);
+
+/// Compresses each image i with JPEG at qualities[i] (1-100; 0 = leave it
+/// alone) and decodes it again, in place (1 or 3 channels, RGB; values in [0, 1]).
+void jpeg_recompress(torch::Tensor& images, const std::vector<int>& qualities);
 
 /// Erases one rectangle per sample inside the given normalised region
 /// (x0, y0, x1, y1 in [0, 1]) with the fill value; used for occlusion tests too.

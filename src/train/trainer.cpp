@@ -131,6 +131,8 @@ void validate_options(const TrainOptions& o) {
   if (!in(a.erase_max_area, 0.02, 1)) bad("erased area must be in [0.02, 1] of the image");
   if (!in(a.mixup_alpha, 0, 1e3)) bad("mixup alpha must be >= 0 and finite (0 = off)");
   if (!in(a.cutmix_prob, 0, 1)) bad("cutmix probability must be in [0, 1]");
+  if (!in(a.jpeg_prob, 0, 1)) bad("JPEG re-encoding probability must be in [0, 1]");
+  if (!(a.jpeg_quality_min >= 1 && a.jpeg_quality_min <= 100)) bad("JPEG quality minimum must be 1 to 100");
   if (a.cutmix_prob > 0 && !(a.mixup_alpha > 0))
     bad("cutmix needs --mixup ALPHA > 0: its box size is drawn from Beta(alpha, alpha)");
   if (o.optimizer != "sgd" && o.optimizer != "adamw") bad("optimizer must be sgd or adamw, got '" + o.optimizer + "'");
