@@ -295,7 +295,8 @@ EFFECTS = (("_kd", "", "distillation"), ("", "_noatt", "attention"), ("_ens", ""
            ("_tt", "_kd_ens", "offline ten-crop targets instead of the online teacher ensemble"),
            ("_tt2", "_tt", "the born-again teacher's ten-crop targets instead of its two teachers'"),
            ("_v2", "", "no decay on norms and biases, zero-init residuals, weight EMA 0.999"),
-           ("_ft", "", "12 more epochs from the trained model (lr 0.01, cosine)"))
+           ("_ft", "", "12 more epochs from the trained model (lr 0.01, cosine)"),
+           ("_jpeg", "", "JPEG re-encoding of half the training samples (quality 70-100)"))
 
 
 def effect_pairs(rows):
