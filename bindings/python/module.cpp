@@ -113,10 +113,61 @@ std::vector<std::string> model_paths(const py::handle& model) {
   return out;
 }
 
+// fer.train(augment=...): True / False (on with the defaults / off), or a dict
+// of AugmentOptions fields (on, with those changed), rejecting unknown keys.
+void augment_options_from(const std::string& option, py::handle v, fer::AugmentOptions& a) {
+  if (py::isinstance<py::bool_>(v)) {
+    a.enabled = py::cast<bool>(v);
+    return;
+  }
+  if (!py::isinstance<py::dict>(v))
+    throw py::type_error("fer.train(): option '" + option + "' must be True, False or a dict of augmentation settings");
+  a.enabled = true;
+  for (const auto& kv : py::cast<py::dict>(v)) {
+    const std::string k = py::cast<std::string>(kv.first);
+    py::handle x = kv.second;
+    auto real = [&] {
+      if (py::isinstance<py::bool_>(x)) throw py::type_error("fer.train(): augment['" + k + "'] must be a number");
+      return py::cast<float>(x);
+    };
+    try {
+      if (k == "enabled") a.enabled = py::cast<bool>(x);
+      else if (k == "crop_scale_min") a.crop_scale_min = real();
+      else if (k == "crop_ratio") a.crop_ratio = real();
+      else if (k == "hflip") a.hflip = py::cast<bool>(x);
+      else if (k == "rotate_degrees") a.rotate_degrees = real();
+      else if (k == "translate") a.translate = real();
+      else if (k == "brightness") a.brightness = real();
+      else if (k == "contrast") a.contrast = real();
+      else if (k == "erase_prob") a.erase_prob = real();
+      else if (k == "erase_max_area") a.erase_max_area = real();
+      else if (k == "mixup_alpha") a.mixup_alpha = real();
+      else if (k == "cutmix_prob") a.cutmix_prob = real();
+      else if (k == "jpeg_prob") a.jpeg_prob = real();
+      else if (k == "jpeg_quality_min") {
+        if (py::isinstance<py::bool_>(x) || !PyIndex_Check(x.ptr()))
+          throw py::type_error("fer.train(): augment['jpeg_quality_min'] must be an int");
+        const int64_t q = py::cast<int64_t>(py::int_(py::reinterpret_borrow<py::object>(x)));
+        if (q < 1 || q > 100) throw py::value_error("fer.train(): augment['jpeg_quality_min'] must be 1 to 100");
+        a.jpeg_quality_min = int(q);
+      } else {
+        throw py::type_error("fer.train(): augment has no setting '" + k +
+                             "' (crop_scale_min, crop_ratio, hflip, rotate_degrees, translate, brightness, contrast, "
+                             "erase_prob, erase_max_area, mixup_alpha, cutmix_prob, jpeg_prob, jpeg_quality_min, "
+                             "enabled)");
+      }
+    } catch (const py::cast_error&) {
+      throw py::type_error("fer.train(): augment['" + k + "'] has the wrong type (" +
+                           std::string(py::str(py::type::of(x).attr("__name__"))) + ")");
+    }
+  }
+}
+
 // TrainOptions from a dict of keyword arguments (fer.train's), rejecting unknown keys.
 fer::TrainOptions train_options_from(const py::dict& kw) {
   fer::TrainOptions o;
   o.progress = false;
+  std::string val_format;
   for (const auto& item : kw) {
     std::string k = py::cast<std::string>(item.first);
     py::handle v = item.second;
@@ -163,7 +214,24 @@ fer::TrainOptions train_options_from(const py::dict& kw) {
       else if (k == "weight_decay") o.weight_decay = num();
       else if (k == "norm_bias_decay") o.norm_bias_decay = py::cast<bool>(v);
       else if (k == "label_smoothing") o.label_smoothing = num();
-      else if (k == "augment") o.augment.enabled = py::cast<bool>(v);
+      else if (k == "momentum") o.momentum = num();
+      else if (k == "warmup_epochs") o.warmup_epochs = num();
+      else if (k == "min_lr_ratio") o.min_lr_ratio = num();
+      else if (k == "grad_clip") o.grad_clip = num();
+      else if (k == "ema_decay") o.ema_decay = num();
+      else if (k == "class_weights") o.class_weights = py::cast<bool>(v);
+      else if (k == "crop_margin") o.crop_margin = float(num());
+      else if (k == "val_format") val_format = str();  // applied after format, whatever the order
+      else if (k == "augment") augment_options_from(k, v, o.augment);
+      else if (k == "dlp_weight") o.dlp_weight = num();
+      else if (k == "dlp_k") o.dlp_k = small_int();
+      else if (k == "kd_feature_weight") o.kd_feature_weight = num();
+      else if (k == "kd_attention_weight") o.kd_attention_weight = num();
+      else if (k == "calibration_images") o.calibration_images = small_int();
+      else if (k == "provenance") {
+        for (const auto& kv : py::cast<py::dict>(v))
+          o.provenance[py::cast<std::string>(kv.first)] = py::cast<std::string>(kv.second);
+      }
       else if (k == "teacher_model") o.teacher_models = model_paths(v);  // one path or an ensemble's list
       else if (k == "kd_weight") o.kd_weight = num();
       else if (k == "kd_temperature") o.kd_temperature = num();
@@ -186,6 +254,7 @@ fer::TrainOptions train_options_from(const py::dict& kw) {
                            std::string(py::str(py::type::of(v).attr("__name__"))) + ")");
     }
   }
+  if (!val_format.empty()) o.val_data.format = val_format;
   if (o.train_data.path.empty()) throw py::value_error("fer.train() needs data=PATH (a labelled dataset)");
   o.command_line = "fer.train (Python)";
   return o;

@@ -100,15 +100,20 @@ def teacher_targets(model, data, out, format="folder", split="", tta="auto", pre
 def train(data, on_epoch=None, **options):
     """Trains a model on the labelled dataset `data` (the GIL is released while it runs).
 
-    Options (all keyword, as in `fer train --help`): format, split, val, val_split,
+    Options (all keyword, as in `fer train --help`): format, split, val, val_format, val_split,
     image_root, cache_dir, soft_targets, architecture, architecture_options (dict),
-    head, head_options (dict), input_size, channels, init_model, epochs, batch_size,
-    optimizer, lr, weight_decay, norm_bias_decay (False: no weight decay on batch-norm parameters
-    and biases), label_smoothing, augment, teacher_model (a model file, or a
-    list of them: distil their ensemble), kd_weight, kd_temperature, teacher_precision
-    ("fp32", "bf16" or "int8"; default: precision), teacher_targets (a file from `fer teacher-targets`:
-    offline distillation, no teacher runs while training; with kd_weight), precision, threads, out_dir,
-    resume, seed, max_steps_per_epoch, progress.
+    head, head_options (dict), input_size, channels, crop_margin, init_model, epochs, batch_size,
+    optimizer, lr, momentum, weight_decay, norm_bias_decay (False: no weight decay on batch-norm
+    parameters and biases), warmup_epochs, min_lr_ratio, grad_clip, ema_decay, label_smoothing,
+    class_weights, augment (True, False, or a dict of settings to change: crop_scale_min,
+    crop_ratio, hflip, rotate_degrees, translate, brightness, contrast, erase_prob, erase_max_area,
+    mixup_alpha, cutmix_prob, jpeg_prob, jpeg_quality_min), dlp_weight, dlp_k, teacher_model (a
+    model file, or a list of them: distil their ensemble), kd_weight, kd_temperature,
+    kd_feature_weight, kd_attention_weight, teacher_precision ("fp32", "bf16" or "int8"; default:
+    precision), teacher_targets (a file from `fer teacher-targets`: offline distillation, no teacher
+    runs while training; with kd_weight), precision, threads, out_dir, resume, seed,
+    max_steps_per_epoch, progress, calibration_images (int8 calibration of the best model at the
+    end; 0 = none), provenance (dict of str: recorded in the model file).
     `on_epoch(report_dict)` is called after every epoch; an exception raised in it
     (or Ctrl-C) stops training and is re-raised.
 

@@ -330,6 +330,41 @@ def test_train_without_weight_decay_on_norms_and_biases(tmp_path):
     assert loss(weights_only) == pytest.approx(loss(again), rel=1e-6)
 
 
+def test_train_takes_every_training_option(tmp_path):
+    write_tiny_dataset(tmp_path / "data")
+    data = str(tmp_path / "data")
+    common = dict(epochs=1, batch_size=8, max_steps_per_epoch=2, threads=1, seed=3, lr=0.05, progress=False)
+    loss = lambda r: fer.evaluate(r["best_path"], data)["loss"]
+    plain = fer.train(data, out_dir=str(tmp_path / "plain"), augment=True, calibration_images=0, **common)
+    # An augmentation dict changes those settings (and turns augmentation on).
+    jpeg = fer.train(data, out_dir=str(tmp_path / "jpeg"), augment={"jpeg_prob": 1.0, "jpeg_quality_min": 5},
+                     calibration_images=0, **common)
+    assert loss(jpeg) != pytest.approx(loss(plain), rel=1e-6)
+    # The optimiser and run settings reach training, and the provenance the model file.
+    tuned = fer.train(data, out_dir=str(tmp_path / "tuned"), momentum=0.5, warmup_epochs=0, min_lr_ratio=0.1,
+                      grad_clip=1.0, ema_decay=0.9, class_weights=True, crop_margin=0.1, format="folder",
+                      val_format="folder", dlp_weight=0.1, dlp_k=2, calibration_images=0,
+                      provenance={"note": "from the Python test"}, **common)
+    assert loss(tuned) != pytest.approx(loss(plain), rel=1e-6)
+    info = fer.load_model(tuned["best_path"]).info
+    assert info["provenance"]["note"] == "from the Python test"
+    assert "int8_calibration" not in info["provenance"]
+    calibrated = fer.train(data, out_dir=str(tmp_path / "calibrated"), calibration_images=16, **common)
+    assert "int8_calibration" in fer.load_model(calibrated["best_path"]).info["provenance"]
+    with pytest.raises(TypeError, match="no setting 'nope'"):
+        fer.train(data, out_dir=str(tmp_path / "bad"), augment={"nope": 1}, **common)
+    with pytest.raises(TypeError, match="True, False or a dict"):
+        fer.train(data, out_dir=str(tmp_path / "bad"), augment="yes", **common)
+    with pytest.raises(TypeError, match="erase_prob"):
+        fer.train(data, out_dir=str(tmp_path / "bad"), augment={"erase_prob": "half"}, **common)
+    with pytest.raises(ValueError, match="jpeg_quality_min"):
+        fer.train(data, out_dir=str(tmp_path / "bad"), augment={"jpeg_quality_min": 0}, **common)
+    with pytest.raises(fer.Error, match="JPEG re-encoding probability"):
+        fer.train(data, out_dir=str(tmp_path / "bad"), augment={"jpeg_prob": 2.0}, **common)
+    with pytest.raises(fer.Error, match="momentum"):
+        fer.train(data, out_dir=str(tmp_path / "bad"), momentum=1.0, **common)
+
+
 def test_train_rejections(tmp_path):
     with pytest.raises(TypeError, match="no_such_option"):
         fer.train(str(tmp_path), no_such_option=1)
