@@ -228,6 +228,9 @@ fer::TrainOptions train_options_from(const py::dict& kw) {
       else if (k == "kd_feature_weight") o.kd_feature_weight = num();
       else if (k == "kd_attention_weight") o.kd_attention_weight = num();
       else if (k == "calibration_images") o.calibration_images = small_int();
+      else if (k == "world_size") o.world_size = small_int();
+      else if (k == "rank") o.rank = small_int();
+      else if (k == "master") o.master = str();
       else if (k == "provenance") {
         for (const auto& kv : py::cast<py::dict>(v))
           o.provenance[py::cast<std::string>(kv.first)] = py::cast<std::string>(kv.second);

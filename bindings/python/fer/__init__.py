@@ -113,7 +113,8 @@ def train(data, on_epoch=None, **options):
     precision), teacher_targets (a file from `fer teacher-targets`: offline distillation, no teacher
     runs while training; with kd_weight), precision, threads, out_dir, resume, seed,
     max_steps_per_epoch, progress, calibration_images (int8 calibration of the best model at the
-    end; 0 = none), provenance (dict of str: recorded in the model file).
+    end; 0 = none), provenance (dict of str: recorded in the model file), world_size, rank and
+    master ("HOST:PORT"; data-parallel training, one process per rank, as `fer train --world-size`).
     `on_epoch(report_dict)` is called after every epoch; an exception raised in it
     (or Ctrl-C) stops training and is re-raised.
 

@@ -361,6 +361,8 @@ def test_train_takes_every_training_option(tmp_path):
         fer.train(data, out_dir=str(tmp_path / "bad"), augment={"jpeg_quality_min": 0}, **common)
     with pytest.raises(fer.Error, match="JPEG re-encoding probability"):
         fer.train(data, out_dir=str(tmp_path / "bad"), augment={"jpeg_prob": 2.0}, **common)
+    with pytest.raises(fer.Error, match="rank"):
+        fer.train(data, out_dir=str(tmp_path / "bad"), world_size=2, rank=2, **common)
     with pytest.raises(fer.Error, match="momentum"):
         fer.train(data, out_dir=str(tmp_path / "bad"), momentum=1.0, **common)
 
