@@ -39,12 +39,13 @@ FER_STATIC_ASSERT(eval_options_layout, sizeof(fer_eval_options) == 56 && offseto
                                            offsetof(fer_eval_options, occlusion) == 40);
 FER_STATIC_ASSERT(eval_report_layout, sizeof(fer_eval_report) == 48 && offsetof(fer_eval_report, accuracy) == 16);
 FER_STATIC_ASSERT(epoch_report_layout, sizeof(fer_epoch_report) == 56 && offsetof(fer_epoch_report, train_loss) == 16);
-FER_STATIC_ASSERT(train_options_layout, sizeof(fer_train_options) == 208 && offsetof(fer_train_options, epochs) == 88 &&
+FER_STATIC_ASSERT(train_options_layout, sizeof(fer_train_options) == 216 && offsetof(fer_train_options, epochs) == 88 &&
                                             offsetof(fer_train_options, on_epoch) == 120 &&
                                             offsetof(fer_train_options, split) == 136 &&
                                             offsetof(fer_train_options, kd_weight) == 168 &&
                                             offsetof(fer_train_options, soft_targets) == 192 &&
-                                            offsetof(fer_train_options, teacher_precision) == 200);
+                                            offsetof(fer_train_options, teacher_precision) == 200 &&
+                                            offsetof(fer_train_options, options_json) == 208);
 #endif
 
 static int failures = 0;
@@ -1367,6 +1368,44 @@ static void test_train(const char* tmp) {
     CHECK(m && fer_model_provenance(m, "teacher", &value) == FER_OK && value && strstr(value, "best.fermodel, ") != NULL);
     value = NULL;
     CHECK(m && fer_model_provenance(m, "teacher_precision", &value) == FER_OK && value && strcmp(value, "bf16") == 0);
+    CHECK(m && fer_model_provenance(m, "int8_calibration", &value) == FER_OK); /* calibrated by default */
+    fer_model_destroy(m);
+
+    /* every other option through options_json, the flags of `fer train` */
+    fer_train_options more = to;
+    more.on_epoch = NULL;
+    more.out_dir = kd_out;
+    more.epochs = 1;
+    more.resume = 0;
+    CHECK(more.options_json == NULL);
+    more.options_json = "{\"ema\": 0.9, \"no-augment\": true, \"epochs\": 2, \"calibrate\": 0}";
+    m = NULL;
+    CHECK(fer_train(&more, &m) == FER_OK && m != NULL);
+    value = NULL;
+    CHECK(m && fer_model_provenance(m, "epochs", &value) == FER_OK && value && strcmp(value, "2") == 0); /* JSON wins */
+    CHECK(m && fer_model_provenance(m, "int8_calibration", &value) == FER_NOT_FOUND);                 /* calibrate 0 */
+    fer_model_destroy(m);
+    const char* bad_json[][2] = {{"{\"ema\": ", "not valid JSON"},
+                                 {"[1, 2]", "JSON object"},
+                                 {"{\"frobnicate\": 1}", "no option --frobnicate"},
+                                 {"{\"lr\": \"fast\"}", "--lr needs a finite number"},
+                                 {"{\"no-augment\": 1}", "no-augment is a switch"},
+                                 {"{\"lr\": [0.1, 0.2]}", "lr takes one value"},
+                                 {"{\"jpeg\": 2}", "JPEG re-encoding probability"},
+                                 {"{\"arch-opt\": [\"widht=0.5\"]}", "no option 'widht'"}};
+    for (size_t i = 0; i < sizeof bad_json / sizeof bad_json[0]; ++i) {
+      more.options_json = bad_json[i][0];
+      m = (fer_model*)0x9;
+      CHECK(fer_train(&more, &m) == FER_INVALID_ARGUMENT && m == (fer_model*)0x9);
+      if (strstr(fer_last_error(), bad_json[i][1]) == NULL)
+        fprintf(stderr, "options_json %s: want '%s' in: %s\n", bad_json[i][0], bad_json[i][1], fer_last_error());
+      CHECK(strstr(fer_last_error(), bad_json[i][1]) != NULL);
+    }
+    /* the layout before options_json: its garbage is not read */
+    more.struct_size = offsetof(fer_train_options, options_json);
+    more.options_json = "not JSON";
+    m = NULL;
+    CHECK(fer_train(&more, &m) == FER_OK && m != NULL);
     fer_model_destroy(m);
 
     /* a caller built against the first, shorter layout (ending at user_data):

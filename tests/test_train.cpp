@@ -442,6 +442,88 @@ TEST_CASE("train: a diverging run stops with a clear error and keeps its last ch
   }
 }
 
+TEST_CASE("train flags: fer train's flags and recipe JSON set TrainOptions") {
+  fer::TrainOptions o;
+  o.augment.enabled = false;
+  fer::apply_train_flags(o, {{"lr", {"0.1", "0.05"}},  // the last value counts
+                             {"arch-opt", {"width=0.5", "zero_init_residual=1"}},
+                             {"format", {"ferplus"}},
+                             {"val-format", {"folder"}},
+                             {"epochs", {"40.0"}},
+                             {"seed", {"9007199254740993"}},
+                             {"no-augment", {"0"}},
+                             {"no-norm-bias-decay", {"1"}},
+                             {"jpeg", {"0.5"}},
+                             {"teacher", {"a.fermodel", "b.fermodel"}}});
+  CHECK(o.lr == doctest::Approx(0.05));
+  CHECK(o.architecture_config.get_double("width", 1.0) == doctest::Approx(0.5));
+  CHECK(o.architecture_config.get_int("zero_init_residual", 0) == 1);
+  CHECK(o.train_data.format == "ferplus");
+  CHECK(o.val_data.format == "folder");
+  CHECK(o.epochs == 40);
+  CHECK(o.seed == 9007199254740993ull);  // beyond a double's integers: read as an integer
+  CHECK(o.augment.enabled);               // a switch turned off
+  CHECK_FALSE(o.norm_bias_decay);
+  CHECK(o.augment.jpeg_prob == doctest::Approx(0.5));
+  CHECK(o.teacher_models == std::vector<std::string>{"a.fermodel", "b.fermodel"});
+  CHECK(o.momentum == doctest::Approx(0.9));  // not given: kept
+
+  // A value that does not parse names its flag and changes nothing.
+  const fer::TrainOptions before = o;
+  struct BadFlag {
+    std::string flag, value, message;
+  };
+  for (const BadFlag& c : std::vector<BadFlag>{
+           {"lr", "fast", "--lr needs a finite number"},
+           {"lr", "nan", "--lr needs a finite number"},
+           {"epochs", "1e10", "--epochs needs a whole number from 1"},
+           {"epochs", "2.5", "--epochs needs a whole number"},
+           {"seed", "-1", "--seed needs a whole number from 0"},
+           {"threads", "4294967295", "--threads"},
+           {"jpeg-quality", "0", "--jpeg-quality needs a whole number from 1 to 100"},
+           {"no-augment", "yes", "--no-augment is a switch"},
+           {"arch-opt", "width", "--arch-opt needs KEY=VALUE"},
+           {"frobnicate", "1", "no option --frobnicate"}}) {
+    CAPTURE(c.flag);
+    CAPTURE(c.value);
+    try {
+      fer::apply_train_flags(o, {{"momentum", {"0.5"}}, {c.flag, {c.value}}});
+      FAIL("accepted");
+    } catch (const fer::Error& e) {
+      CHECK(e.status() == fer::Status::InvalidArgument);
+      CHECK(std::string(e.what()).find(c.message) != std::string::npos);
+    }
+    CHECK(o.momentum == before.momentum);
+    CHECK(o.lr == before.lr);
+  }
+
+  // A recipe's JSON: numbers and strings as text, lists for repeatable flags, booleans for switches.
+  auto flags = fer::train_flags_from_json(
+      R"({"arch": "resnet18", "arch-opt": ["width=0.5"], "epochs": 40, "lr": 0.05, "ema": 0.999,
+          "no-norm-bias-decay": true, "soft-targets": false})");
+  CHECK(flags.at("arch") == std::vector<std::string>{"resnet18"});
+  CHECK(flags.at("epochs") == std::vector<std::string>{"40"});
+  CHECK(flags.at("no-norm-bias-decay") == std::vector<std::string>{"1"});
+  CHECK(flags.at("soft-targets") == std::vector<std::string>{"0"});
+  fer::TrainOptions r;
+  r.soft_targets = true;
+  fer::apply_train_flags(r, flags);
+  CHECK(r.architecture == "resnet18");
+  CHECK(r.ema_decay == doctest::Approx(0.999));
+  CHECK_FALSE(r.soft_targets);
+  for (const char* bad : {"{", "[]", R"({"lr": true})", R"({"no-augment": "1"})", R"({"lr": [1, 2]})",
+                          R"({"arch-opt": [{"width": 1}]})", R"({"frobnicate": 1})", R"({"lr": null})"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(fer::train_flags_from_json(bad), fer::Error);
+  }
+  // Every flag name is one the fer program takes; the switches are among them.
+  for (const char* s : {"no-augment", "no-resume", "no-progress", "soft-targets", "class-weights", "no-norm-bias-decay"}) {
+    CHECK(fer::is_train_switch(s));
+    CHECK(std::count(fer::train_flag_names().begin(), fer::train_flag_names().end(), s) == 1);
+  }
+  CHECK_FALSE(fer::is_train_switch("lr"));
+}
+
 TEST_CASE("train: options out of range are refused before any data is read") {
   // The data path does not exist: each refusal must come from the options themselves.
   const fer::TrainOptions good = tiny_options("/nonexistent/data", "train_bad_options");

@@ -960,7 +960,8 @@ fer_status fer_train(const fer_train_options* options, fer_model** model) {
     // Every layout ends on a field boundary that is a multiple of size_t's
     // alignment; another size would copy part of a pointer below.
     static_assert(kFirstLayout % alignof(size_t) == 0 && sizeof(fer_train_options) % alignof(size_t) == 0 &&
-                      offsetof(fer_train_options, teacher_precision) % alignof(size_t) == 0,
+                      offsetof(fer_train_options, teacher_precision) % alignof(size_t) == 0 &&
+                      offsetof(fer_train_options, options_json) % alignof(size_t) == 0,
                   "fer_train_options layouts end on size_t boundaries");
     FER_REQUIRE(options->struct_size % alignof(size_t) == 0,
                 "fer_train: options->struct_size " + std::to_string(options->struct_size) +
@@ -1004,6 +1005,7 @@ fer_status fer_train(const fer_train_options* options, fer_model** model) {
     o.label_smoothing = ext.label_smoothing;
     o.soft_targets = ext.soft_targets != 0;
     if (ext.teacher_precision) o.teacher_precision = ext.teacher_precision;
+    if (ext.options_json) fer::apply_train_flags(o, fer::train_flags_from_json(ext.options_json));
     o.command_line = "fer_train (C API)";
     // A non-zero return from on_epoch stops training at its next step (or, after
     // the last epoch, turns the finished run into FER_CANCELLED too).

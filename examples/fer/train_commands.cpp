@@ -314,78 +314,18 @@ int run_train(int argc, char** argv) {
     std::fputs(kTrainUsage, stdout);
     return 0;
   }
-  Args a = parse(argc, argv,
-                 {"data", "format", "split", "val", "val-format", "val-split", "image-root", "cache", "soft-targets",
-                  "arch", "arch-opt", "head", "head-opt", "input-size", "channels", "crop-margin", "init", "epochs",
-                  "batch", "optimizer", "lr", "momentum", "weight-decay", "no-norm-bias-decay", "warmup", "min-lr-ratio", "grad-clip", "ema",
-                  "label-smoothing", "class-weights", "no-augment", "crop-scale", "rotate", "erase", "mixup", "cutmix",
-                  "jpeg", "jpeg-quality",
-                  "dlp", "dlp-k", "teacher", "teacher-precision", "teacher-targets", "kd", "kd-t", "kd-feature",
-                  "kd-attention", "out",
-                  "no-resume", "seed", "precision", "threads", "max-steps", "no-progress", "config", "calibrate",
-                  "world-size", "rank", "master"});
+  std::vector<std::string> known = fer::train_flag_names();
+  known.push_back("config");
+  Args a = parse(argc, argv, known);
   if (!flag(a, "data")) throw UsageError("fer train needs --data PATH");
+  a.erase("config");  // its flags are in `a` now (the command line's won)
   fer::TrainOptions o;
-  o.train_data.path = str(a, "data", "");
-  o.train_data.format = str(a, "format", "folder");
-  o.train_data.split = str(a, "split", "");
-  o.train_data.image_root = str(a, "image-root", "");
-  o.val_data.path = str(a, "val", "");
-  o.val_data.format = str(a, "val-format", o.train_data.format);
-  o.val_data.split = str(a, "val-split", "");
-  o.val_data.image_root = o.train_data.image_root;
-  o.cache_dir = str(a, "cache", "");
-  o.soft_targets = flag(a, "soft-targets");
-  o.architecture = str(a, "arch", o.architecture);
-  o.architecture_config = options_of(a, "arch-opt");
-  o.head = str(a, "head", o.head);
-  o.head_config = options_of(a, "head-opt");
-  o.input_size = integer(a, "input-size", o.input_size);
-  o.channels = integer(a, "channels", o.channels);
-  o.crop_margin = float(num(a, "crop-margin", o.crop_margin));
-  o.init_model = str(a, "init", "");
-  o.epochs = integer(a, "epochs", o.epochs, 1);
-  o.batch_size = integer(a, "batch", o.batch_size, 1);
-  o.optimizer = str(a, "optimizer", o.optimizer);
-  o.lr = num(a, "lr", o.lr);
-  o.momentum = num(a, "momentum", o.momentum);
-  o.weight_decay = num(a, "weight-decay", o.weight_decay);
-  o.norm_bias_decay = !flag(a, "no-norm-bias-decay");
-  o.warmup_epochs = num(a, "warmup", o.warmup_epochs);
-  o.min_lr_ratio = num(a, "min-lr-ratio", o.min_lr_ratio);
-  o.grad_clip = num(a, "grad-clip", o.grad_clip);
-  o.ema_decay = num(a, "ema", o.ema_decay);
-  o.label_smoothing = num(a, "label-smoothing", o.label_smoothing);
-  o.class_weights = flag(a, "class-weights");
-  o.augment.enabled = !flag(a, "no-augment");
-  o.augment.crop_scale_min = float(num(a, "crop-scale", o.augment.crop_scale_min));
-  o.augment.rotate_degrees = float(num(a, "rotate", o.augment.rotate_degrees));
-  o.augment.erase_prob = float(num(a, "erase", o.augment.erase_prob));
-  o.augment.mixup_alpha = float(num(a, "mixup", o.augment.mixup_alpha));
-  o.augment.cutmix_prob = float(num(a, "cutmix", o.augment.cutmix_prob));
-  o.augment.jpeg_prob = float(num(a, "jpeg", o.augment.jpeg_prob));
-  o.augment.jpeg_quality_min = integer(a, "jpeg-quality", o.augment.jpeg_quality_min, 1, 100);
-  o.dlp_weight = num(a, "dlp", o.dlp_weight);
-  o.dlp_k = integer(a, "dlp-k", o.dlp_k);
-  if (a.count("teacher")) o.teacher_models = a["teacher"];
-  o.teacher_targets = str(a, "teacher-targets", "");
-  o.kd_weight = num(a, "kd", o.kd_weight);
-  o.kd_temperature = num(a, "kd-t", o.kd_temperature);
-  o.teacher_precision = str(a, "teacher-precision", "");
-  o.kd_feature_weight = num(a, "kd-feature", o.kd_feature_weight);
-  o.kd_attention_weight = num(a, "kd-attention", o.kd_attention_weight);
-  o.out_dir = str(a, "out", o.out_dir);
-  o.resume = !flag(a, "no-resume");
-  o.seed = seed(a, "seed", 0);
-  o.precision = str(a, "precision", o.precision);
-  o.threads = threads(a);
-  o.max_steps_per_epoch = integer(a, "max-steps", 0, 0);
-  o.calibration_images = integer(a, "calibrate", o.calibration_images);
-  if (o.calibration_images < 0) throw UsageError("--calibrate must be >= 0");
-  o.progress = !flag(a, "no-progress");
-  o.world_size = integer(a, "world-size", 1);
-  o.rank = integer(a, "rank", 0);
-  o.master = str(a, "master", o.master);
+  try {
+    fer::apply_train_flags(o, a);
+  } catch (const fer::Error& e) {
+    if (e.status() != fer::Status::InvalidArgument) throw;
+    throw UsageError(e.what());  // a flag's value that does not parse: a usage error (exit 2)
+  }
   o.command_line = joined(argc, argv);
 
   // Ctrl-C / SIGTERM: training stops after the current step, keeping the last

@@ -239,6 +239,24 @@ struct TeacherTargets {
   size_t size() const { return classes.empty() ? 0 : probabilities.size() / classes.size(); }
 };
 
+/// `fer train`'s flags by name (without "--"): the names that apply_train_flags knows.
+const std::vector<std::string>& train_flag_names();
+/// Whether a `fer train` flag is a switch (no value; "1" on, "0" off), such as no-augment.
+bool is_train_switch(const std::string& name);
+/// Sets `options` from `fer train` flags, as the fer program and recipe files
+/// give them: each flag name (without "--") with its values as text, e.g.
+/// {"lr", {"0.05"}}, {"arch-opt", {"width=0.5"}}, {"no-augment", {"1"}} (a
+/// switch: "1" on, "0" off); arch-opt, head-opt and teacher repeat, of the
+/// others the last value counts. Flags not given keep their values in `options`; "format"
+/// and "image-root" set the validation data's too. An unknown name or a value
+/// that does not parse: InvalidArgument naming the flag, and `options` unchanged.
+/// Whether the values make a valid run is checked by train().
+void apply_train_flags(TrainOptions& options, const std::map<std::string, std::vector<std::string>>& flags);
+/// The flags of a JSON object (a recipe file's text, or the C API's
+/// options_json): flag names to strings or numbers, a list for a repeatable
+/// flag, true or false for a switch. InvalidArgument for anything else.
+std::map<std::string, std::vector<std::string>> train_flags_from_json(const std::string& json_object);
+
 /// The ensemble's (one model or several) probabilities on every image of
 /// `data`, with options.tta's views, as evaluate() computes them. The models'
 /// classes must be the dataset's, in the same order (InvalidArgument

@@ -10,5 +10,6 @@ target_sources(fer PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/optimizer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/progress.cpp
   ${CMAKE_CURRENT_LIST_DIR}/teacher_targets.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/train_flags.cpp
   ${CMAKE_CURRENT_LIST_DIR}/trainer.cpp
 )

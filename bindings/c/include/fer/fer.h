@@ -214,7 +214,7 @@ typedef struct fer_epoch_report {
   double seconds;
 } fer_epoch_report;
 
-/* The common training options (the C++ fer::TrainOptions and `fer train` have all of them). */
+/* Training options: the common ones as fields, every other `fer train` flag through options_json. */
 typedef struct fer_train_options {
   size_t struct_size;        /* sizeof(fer_train_options), set by fer_train_options_init */
   const char* data_path;     /* labelled training data (required) */
@@ -256,6 +256,13 @@ typedef struct fer_train_options {
   /* Appended after reserved2 (an older struct_size leaves it NULL): */
   const char* teacher_precision; /* the teachers' forward passes: "fp32", "bf16" or "int8" (calibrated
                                     teachers with an int8 path; faster); NULL = precision */
+  /* Appended after teacher_precision (an older struct_size leaves it NULL):
+     every other training option, as a JSON object of `fer train` flag names to
+     values, the form of a recipe file, e.g. {"ema": 0.999, "jpeg": 0.5,
+     "arch-opt": ["width=0.5"], "no-norm-bias-decay": true}. Applied after the
+     fields above, so a flag given in both wins here. NULL = none. An unknown
+     flag or a bad value fails with FER_INVALID_ARGUMENT before any data is read. */
+  const char* options_json;
 } fer_train_options;
 
 typedef struct fer_pipeline fer_pipeline;
