@@ -522,6 +522,12 @@ TEST_CASE("train flags: fer train's flags and recipe JSON set TrainOptions") {
     CHECK(std::count(fer::train_flag_names().begin(), fer::train_flag_names().end(), s) == 1);
   }
   CHECK_FALSE(fer::is_train_switch("lr"));
+  // An empty teacher list clears the teachers; a float flag beyond float's range is refused.
+  fer::apply_train_flags(r, fer::train_flags_from_json(R"({"teacher": ["t.fermodel"]})"));
+  CHECK(r.teacher_models.size() == 1);
+  fer::apply_train_flags(r, fer::train_flags_from_json(R"({"teacher": []})"));
+  CHECK(r.teacher_models.empty());
+  CHECK_THROWS_AS(fer::apply_train_flags(r, {{"crop-margin", {"1e39"}}}), fer::Error);
 }
 
 TEST_CASE("train: options out of range are refused before any data is read") {

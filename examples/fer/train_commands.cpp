@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <functional>
 #include <algorithm>
 #include <map>
@@ -124,12 +125,7 @@ using Args = std::map<std::string, std::vector<std::string>>;
 
 // Flags that take no value.
 bool is_switch(const std::string& f) {
-  static const char* kSwitches[] = {"soft-targets", "class-weights", "no-augment", "no-resume",
-                                    "no-progress",  "json",          "resize",     "per-image",
-                                    "no-norm-bias-decay"};
-  for (const char* s : kSwitches)
-    if (f == s) return true;
-  return false;
+  return fer::is_train_switch(f) || f == "json" || f == "resize" || f == "per-image";
 }
 
 Args parse(int argc, char** argv, const std::vector<std::string>& known) {
@@ -318,9 +314,15 @@ int run_train(int argc, char** argv) {
   known.push_back("config");
   Args a = parse(argc, argv, known);
   if (!flag(a, "data")) throw UsageError("fer train needs --data PATH");
-  a.erase("config");  // its flags are in `a` now (the command line's won)
   fer::TrainOptions o;
   try {
+    if (flag(a, "config")) {  // a recipe: checked as the C API checks options_json (no list for lr, ...)
+      std::ifstream in(a["config"].back());
+      std::stringstream text;
+      text << in.rdbuf();
+      fer::train_flags_from_json(text.str());
+      a.erase("config");  // its flags are in `a` now (the command line's won)
+    }
     fer::apply_train_flags(o, a);
   } catch (const fer::Error& e) {
     if (e.status() != fer::Status::InvalidArgument) throw;

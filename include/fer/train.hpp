@@ -249,12 +249,14 @@ bool is_train_switch(const std::string& name);
 /// switch: "1" on, "0" off); arch-opt, head-opt and teacher repeat, of the
 /// others the last value counts. Flags not given keep their values in `options`; "format"
 /// and "image-root" set the validation data's too. An unknown name or a value
-/// that does not parse: InvalidArgument naming the flag, and `options` unchanged.
-/// Whether the values make a valid run is checked by train().
+/// that does not parse or lies outside the flag's range (epochs, batch, seed,
+/// threads, jpeg-quality, calibrate): InvalidArgument naming the flag, and
+/// `options` unchanged. Whether the values make a valid run is checked by train().
 void apply_train_flags(TrainOptions& options, const std::map<std::string, std::vector<std::string>>& flags);
-/// The flags of a JSON object (a recipe file's text, or the C API's
-/// options_json): flag names to strings or numbers, a list for a repeatable
-/// flag, true or false for a switch. InvalidArgument for anything else.
+/// The flags of a JSON object (a recipe file's text, checked so by fer train
+/// --config, or the C API's options_json): flag names to strings or numbers, a
+/// list for a repeatable flag (an empty "teacher" list: no teachers), true or
+/// false for a switch. InvalidArgument for anything else.
 std::map<std::string, std::vector<std::string>> train_flags_from_json(const std::string& json_object);
 
 /// The ensemble's (one model or several) probabilities on every image of

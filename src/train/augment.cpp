@@ -4,7 +4,6 @@
 
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -50,19 +49,16 @@ void jpeg_recompress(torch::Tensor& images, const std::vector<int>& qualities) {
     const int q = qualities[size_t(i)];
     if (q <= 0) continue;
     if (q > 100) throw Error(Status::InvalidArgument, "jpeg_recompress: quality must be 1 to 100");
-    cv::Mat pixels(int(h), int(w), type, bytes[i].data_ptr<uint8_t>());
-    cv::Mat bgr;
-    if (c == 3) cv::cvtColor(pixels, bgr, cv::COLOR_RGB2BGR);
+    cv::Mat pixels(int(h), int(w), type, bytes[i].data_ptr<uint8_t>());  // BGR, as OpenCV encodes it
     std::vector<uint8_t> file;
-    if (!cv::imencode(".jpg", c == 3 ? bgr : pixels, file, {cv::IMWRITE_JPEG_QUALITY, q}))
+    if (!cv::imencode(".jpg", pixels, file, {cv::IMWRITE_JPEG_QUALITY, q}))
       throw Error(Status::Internal, "jpeg_recompress: JPEG encoding failed");
     cv::Mat decoded = cv::imdecode(file, c == 1 ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
     if (decoded.rows != int(h) || decoded.cols != int(w) || decoded.channels() != int(c))
       throw Error(Status::Internal, "jpeg_recompress: the decoded image does not match");
-    if (c == 3) cv::cvtColor(decoded, decoded, cv::COLOR_BGR2RGB);
     decoded.copyTo(pixels);  // into bytes[i]
   }
-  torch::Tensor out = bytes.permute({0, 3, 1, 2}).to(torch::kFloat32).div_(255);
+  torch::Tensor out = bytes.permute({0, 3, 1, 2}).contiguous().to(torch::kFloat32).div_(255);
   // Only the recompressed samples change (the others keep their exact values).
   std::vector<int64_t> flags(qualities.begin(), qualities.end());
   torch::Tensor chosen = torch::tensor(flags, torch::kInt64).gt(0);

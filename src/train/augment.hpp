@@ -20,7 +20,8 @@ struct Batch {
 void augment_batch(Batch& batch, const AugmentOptions& options, int64_t num_classes, at::Generator& gen);
 
 /// Compresses each image i with JPEG at qualities[i] (1-100; 0 = leave it
-/// alone) and decodes it again, in place (1 or 3 channels, RGB; values in [0, 1]).
+/// alone) and decodes it again, in place (1 or 3 channels, BGR as the training
+/// tensors hold them; values in [0, 1]).
 void jpeg_recompress(torch::Tensor& images, const std::vector<int>& qualities);
 
 /// Erases one rectangle per sample inside the given normalised region

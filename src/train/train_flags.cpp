@@ -46,6 +46,7 @@ class FlagReader {
       used = 0;
     }
     if (used == 0 || used != v->size() || !std::isfinite(x)) bad("--" + k + " needs a finite number, got '" + *v + "'");
+    if (std::fabs(x) > double(std::numeric_limits<T>::max())) bad("--" + k + " is out of range: " + *v);
     out = T(x);
   }
   template <class T>
@@ -163,7 +164,7 @@ void apply_train_flags(TrainOptions& o, const std::map<std::string, std::vector<
   f.whole("jpeg-quality", t.augment.jpeg_quality_min, 1, 100);
   f.real("dlp", t.dlp_weight);
   f.whole("dlp-k", t.dlp_k, INT_MIN, INT_MAX);
-  if (auto it = flags.find("teacher"); it != flags.end()) t.teacher_models = it->second;
+  if (auto it = flags.find("teacher"); it != flags.end()) t.teacher_models = it->second;  // replaces the list
   f.text("teacher-precision", t.teacher_precision);
   f.text("teacher-targets", t.teacher_targets);
   f.real("kd", t.kd_weight);
@@ -209,7 +210,8 @@ std::map<std::string, std::vector<std::string>> train_flags_from_json(const std:
     } else if (v.is_array()) {
       if (std::find(std::begin(kRepeatable), std::end(kRepeatable), k) == std::end(kRepeatable))
         bad("training flags: " + k + " takes one value, not a list");
-      for (const auto& e : v) flags[k].push_back(text(e));
+      auto& values = flags[k];  // present even when empty: "teacher": [] clears the teachers
+      for (const auto& e : v) values.push_back(text(e));
     } else {
       flags[k].push_back(text(v));
     }

@@ -336,10 +336,11 @@ def test_train_takes_every_training_option(tmp_path):
     common = dict(epochs=1, batch_size=8, max_steps_per_epoch=2, threads=1, seed=3, lr=0.05, progress=False)
     loss = lambda r: fer.evaluate(r["best_path"], data)["loss"]
     plain = fer.train(data, out_dir=str(tmp_path / "plain"), augment=True, calibration_images=0, **common)
-    # An augmentation dict changes those settings (and turns augmentation on).
-    jpeg = fer.train(data, out_dir=str(tmp_path / "jpeg"), augment={"jpeg_prob": 1.0, "jpeg_quality_min": 5},
-                     calibration_images=0, **common)
-    assert loss(jpeg) != pytest.approx(loss(plain), rel=1e-6)
+    # An augmentation dict changes those settings (and turns augmentation on): every
+    # sample re-encoded, at quality 100 or from 5 up (the same random draws otherwise).
+    jpeg = lambda q: fer.train(data, out_dir=str(tmp_path / ("jpeg%d" % q)), calibration_images=0,
+                               augment={"erase_prob": 0, "jpeg_prob": 1.0, "jpeg_quality_min": q}, **common)
+    assert loss(jpeg(5)) != pytest.approx(loss(jpeg(100)), rel=1e-6)
     # The optimiser and run settings reach training, and the provenance the model file.
     tuned = fer.train(data, out_dir=str(tmp_path / "tuned"), momentum=0.5, warmup_epochs=0, min_lr_ratio=0.1,
                       grad_clip=1.0, ema_decay=0.9, class_weights=True, crop_margin=0.1, format="folder",
